@@ -1,0 +1,20 @@
+# Berth. Two commands on a fresh machine: `make run` (the demo) and `make test`.
+SHELL := /bin/bash
+ARGS ?=
+
+.PHONY: run test lint stack stack-stop bench
+
+run:  ## install, start the real stack, migrate, seed the demo, serve on :8000
+	scripts/run.sh
+
+test:  ## the whole test suite against the real stack
+	scripts/test.sh $(ARGS)
+
+lint:
+	.venv/bin/ruff check .
+
+stack:  ## start Docker Engine, Swarm, registry and Redis on loopback
+	scripts/stack.sh start all
+
+stack-stop:
+	scripts/stack.sh stop

@@ -1,0 +1,102 @@
+"""Django admin for environments. Writes go through the domain functions so that the
+admin, the portal and the API audit and validate alike."""
+
+from django import forms
+from django.contrib import admin
+
+from environments import actions
+from environments.models import (
+    Environment,
+    EnvironmentGroupObjectPermission,
+    EnvironmentUserObjectPermission,
+    RoleGrant,
+)
+
+
+class EnvironmentForm(forms.ModelForm):
+    tls_client_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="PEM client key. Leave empty to keep the stored key.",
+    )
+
+    class Meta:
+        model = Environment
+        fields = list(actions.EDITABLE_FIELDS)
+
+    def clean_tls_client_key(self):
+        key = self.cleaned_data["tls_client_key"]
+        return key or (self.instance.tls_client_key if self.instance.pk else "")
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    form = EnvironmentForm
+    list_display = ["name", "slug", "position", "tier", "protected", "mode", "endpoint_url"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["endpoint_state", "endpoint_checked_at"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            f: form.cleaned_data[f] for f in actions.EDITABLE_FIELDS if f in form.cleaned_data
+        }
+        if change:
+            changed = {f: fields[f] for f in form.changed_data if f in fields}
+            saved = actions.update_environment(request.user, Environment(pk=obj.pk), **changed)
+        else:
+            saved = actions.create_environment(request.user, **fields)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        actions.delete_environment(request.user, obj)
+
+    def delete_queryset(self, request, queryset):
+        for environment in queryset:
+            actions.delete_environment(request.user, environment)
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(admin.ModelAdmin):
+    list_display = ["environment", "user", "group", "role", "actions", "granted_by", "created_at"]
+    list_filter = ["environment", "role"]
+    fields = ["environment", "user", "group", "role", "actions"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # replace a grant by granting again
+
+    def save_model(self, request, obj, form, change):
+        grant = actions.grant_role(
+            request.user,
+            obj.environment,
+            role=obj.role,
+            to_user=obj.user,
+            to_group=obj.group,
+            actions=obj.actions or None,
+        )
+        obj.pk = grant.pk
+
+    def delete_model(self, request, obj):
+        actions.revoke_grant(request.user, obj)
+
+    def delete_queryset(self, request, queryset):
+        for grant in queryset:
+            actions.revoke_grant(request.user, grant)
+
+
+class DerivedPermissionAdmin(admin.ModelAdmin):
+    """Permission rows are derived from role grants: shown, never edited here."""
+
+    list_display = ["content_object", "permission"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(EnvironmentUserObjectPermission, DerivedPermissionAdmin)
+admin.site.register(EnvironmentGroupObjectPermission, DerivedPermissionAdmin)

@@ -1,0 +1,117 @@
+"""REST endpoints for environments and role grants: thin over the domain functions."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from environments import access, actions, engine
+from environments.api.serializers import (
+    ContainerSerializer,
+    EndpointStateSerializer,
+    EnvironmentSerializer,
+    RoleGrantSerializer,
+)
+from environments.models import Environment, RoleGrant
+from environments.roles import MANAGE
+from portal.api.base import RestrictedModelViewSet
+
+
+class EnvironmentViewSet(RestrictedModelViewSet):
+    """Environments the user can view. Creating needs admin rights, changing needs
+    ``manage_environment``, deleting needs both."""
+
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+
+    def get_object(self):
+        environment = super().get_object()
+        if self.action in ("update", "partial_update", "destroy"):
+            # Checked before the body is validated, so a viewer learns nothing from errors.
+            access.require(self.request.user, environment, MANAGE)
+        return environment
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # One permission query for the page instead of one per environment.
+        context = self.get_serializer_context() | {
+            "actions_by_environment": access.actions_by_environment(request.user, page)
+        }
+        serializer = self.get_serializer_class()(page, many=True, context=context)
+        return self.get_paginated_response(serializer.data)
+
+    def perform_create(self, serializer):
+        serializer.instance = actions.create_environment(
+            self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = actions.update_environment(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        actions.delete_environment(self.request.user, instance)
+
+    @extend_schema(responses={200: ContainerSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def containers(self, request, pk=None):
+        """Containers on this environment's endpoint (read-only)."""
+        environment = self.get_object()
+        rows = [c.as_dict() for c in engine.list_containers(environment)]
+        return Response(ContainerSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: EndpointStateSerializer})
+    @action(detail=True, methods=["get"])
+    def endpoint(self, request, pk=None):
+        """The endpoint's live state, probed now (unreachable is a state, not an error)."""
+        environment = self.get_object()
+        return Response(actions.refresh_endpoint_state(environment).as_dict())
+
+
+class RoleGrantViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Role grants in the environments the user manages."""
+
+    queryset = RoleGrant.objects.all()
+    serializer_class = RoleGrantSerializer
+
+    def get_queryset(self):
+        managed = Environment.objects.restrict(self.request.user, MANAGE)
+        grants = RoleGrant.objects.filter(environment__in=managed).select_related(
+            "environment", "user", "group", "granted_by"
+        )
+        environment = self.request.query_params.get("environment")
+        if environment:
+            grants = (
+                grants.filter(environment_id=environment)
+                if environment.isdigit()
+                else grants.none()
+            )
+        return grants
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        environment = data["environment"]
+        access.require(request.user, environment, MANAGE)
+        grant = actions.grant_role(
+            request.user,
+            environment,
+            role=data["role"],
+            to_user=data.get("user"),
+            to_group=data.get("group"),
+            actions=data.get("actions"),
+        )
+        return Response(self.get_serializer(grant).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        actions.revoke_grant(self.request.user, instance)

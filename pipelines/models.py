@@ -1,0 +1,1 @@
+"""Pipelines (ordered stages, runs, approval gates) arrive in a later issue."""

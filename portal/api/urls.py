@@ -1,0 +1,21 @@
+"""Every REST endpoint, under /api/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from environments.api.views import EnvironmentViewSet, RoleGrantViewSet
+from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
+
+router = DefaultRouter()
+router.register("environments", EnvironmentViewSet, basename="environment")
+router.register("grants", RoleGrantViewSet, basename="grant")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("tokens", ApiTokenViewSet, basename="token")
+
+urlpatterns = [
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,35 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+In embedded mode the Celery worker starts here too, inside the server process, so
+tasks and the in-memory channel layer share one process.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from portal.routing import websocket_urlpatterns  # noqa: E402
+from portal.ws_auth import BerthAuthStack  # noqa: E402
+
+http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": AllowedHostsOriginValidator(BerthAuthStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+if settings.EMBEDDED_WORKER and os.environ.get("BERTH_SERVER") == "1":
+    from portal.worker import start_embedded_worker
+
+    start_embedded_worker()

@@ -1,0 +1,27 @@
+"""The Celery application.
+
+Embedded mode uses the in-process ``memory://`` broker and a worker thread inside
+the server (see :mod:`portal.worker`); with ``REDIS_URL`` set, Redis is the broker
+and ``celery -A portal worker`` runs separately.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        float(settings.ENDPOINT_PROBE_INTERVAL),
+        sender.signature("environments.tasks.probe_all_endpoints"),
+        name="probe every environment endpoint",
+    )

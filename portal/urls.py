@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/tokens/", views.token_create, name="token-create"),
+    path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("environments/", include("environments.urls")),
+    path("api/", include("portal.api.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "portal.errors.not_found"
+handler403 = "portal.errors.forbidden"
+handler500 = "portal.errors.server_error"

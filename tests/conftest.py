@@ -1,0 +1,125 @@
+"""Shared fixtures: personas in Dev/Test/Ops, the real stack, API clients."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from environments import actions
+from environments.models import Environment
+from environments.roles import Role, Tier
+from tests import stack
+
+PERSONAS = ("developer", "tester", "operator", "stranger", "anonymous")
+GROUP_ROLES = {"Developers": Role.DEVELOPER, "Testers": Role.TESTER, "Operators": Role.OPERATOR}
+PERSONA_GROUP = {"developer": "Developers", "tester": "Testers", "operator": "Operators"}
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Hashing passwords properly costs ~0.3 s per user; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_sessionstart(session):
+    """Under CI a missing component fails the run at once instead of skipping tests."""
+    if not stack.IN_CI:
+        return
+    problems = [
+        p for p in (stack.docker_problem(), stack.registry_problem(), stack.redis_problem()) if p
+    ]
+    if problems:
+        pytest.exit(
+            "CI=true and the real stack is incomplete: " + "; ".join(problems), returncode=3
+        )
+
+
+def _require(problem: str | None) -> None:
+    if problem:
+        if stack.IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    _require(stack.docker_problem())
+    return stack.DOCKER_HOST
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    _require(stack.redis_problem())
+    return stack.REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> str:
+    _require(stack.registry_problem())
+    return stack.REGISTRY_URL
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pass")
+
+
+@pytest.fixture
+def environments(db, admin_user) -> dict[str, Environment]:
+    """Dev, Test and Ops on the real engine when there is one (a dead socket otherwise;
+    tests that talk to the engine ask for ``docker_host``)."""
+    endpoint = stack.DOCKER_HOST or "unix:///nonexistent/docker.sock"
+    specs = [
+        ("Dev", "dev", 10, Tier.DEVELOPMENT, False),
+        ("Test", "test", 20, Tier.TESTING, False),
+        ("Ops", "ops", 30, Tier.PRODUCTION, True),
+    ]
+    return {
+        slug: actions.create_environment(
+            admin_user,
+            name=name,
+            slug=slug,
+            position=position,
+            tier=tier,
+            protected=protected,
+            endpoint_url=endpoint,
+        )
+        for name, slug, position, tier, protected in specs
+    }
+
+
+@pytest.fixture
+def personas(environments, admin_user) -> dict[str, object]:
+    """developer, tester, operator (through their groups' role presets), stranger (no
+    role anywhere) and anonymous (None)."""
+    User = get_user_model()
+    for group_name, role in GROUP_ROLES.items():
+        group = Group.objects.create(name=group_name)
+        actions.grant_role_where_it_applies(
+            admin_user, environments.values(), role=role, to_group=group
+        )
+    users = {}
+    for persona in PERSONAS[:-1]:
+        user = User.objects.create_user(persona, f"{persona}@example.com", f"{persona}-pass")
+        if persona in PERSONA_GROUP:
+            user.groups.add(Group.objects.get(name=PERSONA_GROUP[persona]))
+        users[persona] = user
+    users["anonymous"] = None
+    return users
+
+
+@pytest.fixture
+def api_for(personas):
+    """``api_for("developer")``: a DRF client authenticated as that persona."""
+
+    def make(persona: str) -> APIClient:
+        client = APIClient()
+        user = personas[persona]
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make

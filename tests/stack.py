@@ -1,0 +1,63 @@
+"""Where the real stack is, as scripts/stack.sh exported it, and whether it answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import docker
+import requests
+
+DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
+REGISTRY_URL = os.environ.get("BERTH_REGISTRY_URL", "")
+REDIS_URL = os.environ.get("BERTH_STACK_REDIS_URL", "")
+TEST_IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/testapp:latest")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def docker_problem() -> str | None:
+    if not DOCKER_HOST:
+        return "DOCKER_HOST is not set (run the tests through `make test`)"
+    try:
+        client = docker.DockerClient(base_url=DOCKER_HOST, version="auto", timeout=5)
+        client.ping()
+        client.images.get(TEST_IMAGE)
+        client.close()
+    except docker.errors.ImageNotFound:
+        return f"the test image {TEST_IMAGE} is missing (scripts/build-test-image.sh)"
+    except Exception as exc:  # noqa: BLE001
+        return f"no Docker Engine at {DOCKER_HOST}: {exc}"
+    return None
+
+
+def registry_problem() -> str | None:
+    if not REGISTRY_URL:
+        return "BERTH_REGISTRY_URL is not set"
+    try:
+        response = requests.get(f"{REGISTRY_URL}/v2/", timeout=5)
+    except requests.RequestException as exc:
+        return f"no registry at {REGISTRY_URL}: {exc}"
+    return (
+        None if response.status_code in (200, 401) else f"registry answered {response.status_code}"
+    )
+
+
+def redis_problem() -> str | None:
+    if not REDIS_URL:
+        return "BERTH_STACK_REDIS_URL is not set"
+    parts = urlsplit(REDIS_URL)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=3) as sock:
+            sock.sendall(b"PING\r\n")
+            if not sock.recv(16).startswith(b"+PONG"):
+                return f"Redis at {REDIS_URL} did not answer PONG"
+    except OSError as exc:
+        return f"no Redis at {REDIS_URL}: {exc}"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
