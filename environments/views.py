@@ -99,7 +99,7 @@ def grant_create(request: HttpRequest, slug: str) -> HttpResponse:
         to_group = Group.objects.filter(name=name).first()
     if to_user is None and to_group is None:
         messages.error(request, "Choose a user or a group to grant the role to.")
-        return redirect("environment-access", slug=slug)
+        return redirect("env-access", slug=slug)
     try:
         grant = actions.grant_role(
             request.user,
@@ -114,7 +114,7 @@ def grant_create(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Granted {grant.get_role_display()} to {grant.principal_name}.")
-    return redirect("environment-access", slug=slug)
+    return redirect("env-access", slug=slug)
 
 
 @login_required
@@ -124,4 +124,4 @@ def grant_revoke(request: HttpRequest, slug: str, grant_id: int) -> HttpResponse
     grant = get_object_or_404(RoleGrant, pk=grant_id, environment=environment)
     actions.revoke_grant(request.user, grant)
     messages.success(request, f"Revoked {grant.get_role_display()} from {grant.principal_name}.")
-    return redirect("environment-access", slug=slug)
+    return redirect("env-access", slug=slug)

@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from portal.events import track_server_loop  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 from portal.ws_auth import BerthAuthStack  # noqa: E402
 
@@ -25,7 +26,9 @@ http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else dja
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(BerthAuthStack(URLRouter(websocket_urlpatterns))),
+        "websocket": track_server_loop(
+            AllowedHostsOriginValidator(BerthAuthStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
 

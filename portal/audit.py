@@ -20,7 +20,7 @@ __all__ = ["SourceAddressMiddleware", "record", "scrub", "source_address"]
 _source_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("source_ip", default=None)
 
 # Keys whose values never reach the audit log, whatever nesting they appear at.
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|private|api[_-]?key|tls_key", re.I)
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|private|(^|_)key$", re.I)
 REDACTED = "***"
 
 

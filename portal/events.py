@@ -1,16 +1,36 @@
-"""Sending events to websocket groups once the database change that caused them is committed."""
+"""Sending events to websocket groups once the database change that caused them is committed.
+
+With the in-memory channel layer (embedded mode) the layer's queues belong to the
+server's event loop, and a worker thread calling ``async_to_sync(group_send)`` would
+touch them from another loop: consumers would never wake up. So the ASGI app records
+its loop (:func:`track_server_loop`) and sends from other threads are handed to it.
+With channels_redis any loop may send.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
-__all__ = ["broadcast_on_commit", "send_now"]
+__all__ = ["broadcast_on_commit", "send_now", "track_server_loop"]
 
 log = logging.getLogger(__name__)
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def track_server_loop(app):
+    """ASGI wrapper remembering the loop that serves consumers."""
+
+    async def tracked(scope, receive, send):
+        global _server_loop
+        _server_loop = asyncio.get_running_loop()
+        return await app(scope, receive, send)
+
+    return tracked
 
 
 def send_now(group: str, message: dict) -> None:
@@ -20,7 +40,12 @@ def send_now(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        loop = _server_loop
+        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.result(timeout=5)
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # noqa: BLE001 - a websocket hiccup must never fail the state change
         log.exception("Could not send %s to group %s", message.get("type"), group)
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from celery.beat import EmbeddedService
+from django.conf import settings
+
 from portal.celery import app
 
 __all__ = ["start_embedded_worker"]
@@ -27,7 +30,6 @@ def start_embedded_worker(concurrency: int = 4) -> None:
         app=app,
         pool_cls="threads",
         concurrency=concurrency,
-        beat=True,
         without_heartbeat=True,
         without_mingle=True,
         without_gossip=True,
@@ -36,4 +38,9 @@ def start_embedded_worker(concurrency: int = 4) -> None:
     )
     thread = threading.Thread(target=worker.start, name="berth-embedded-worker", daemon=True)
     thread.start()
+    # Not the worker's own beat option: that forks a process, and the memory:// broker
+    # exists only in this one, so its tasks would vanish.
+    EmbeddedService(
+        app, thread=True, schedule_filename=settings.CELERY_BEAT_SCHEDULE_FILENAME
+    ).start()
     log.info("Embedded Celery worker started (%d threads, beat on).", concurrency)

@@ -54,8 +54,10 @@ remote_digest() {
 docker tag "$IMAGE" "$REMOTE"
 digest=$(remote_digest || true)
 local_digests=$(docker image inspect --format '{{join .RepoDigests "\n"}}' "$IMAGE")
+state="already in the registry"
 if [[ -z $digest ]] || ! grep -Fqx "$REGISTRY/demo/app@$digest" <<<"$local_digests"; then
   out=$(docker push "$REMOTE" 2>&1) || die "docker push $REMOTE failed: $out"
   digest=$(remote_digest) || die "pushed, but the registry at $REGISTRY does not list $REMOTE"
+  state=pushed
 fi
-echo "pushed $REMOTE digest $digest"
+echo "$REMOTE@$digest ($state)"

@@ -21,41 +21,39 @@ REDIS_PORT=${BERTH_REDIS_PORT:-6379}
 SWARM_PORT=${BERTH_SWARM_PORT:-2377}
 SOCK=$DIR/docker.sock
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# curl is used by these scripts for readiness checks; it is not on every fresh image.
+# curl is used for readiness checks and is not on every fresh image.
 PACKAGES=(docker.io docker-registry redis-server busybox-static skopeo chromium curl)
 
 log() { echo "stack: $*"; }
 die() { echo "stack: error: $*" >&2; exit 1; }
 
-# alive PID: true for a live (non-zombie) process.
+# alive PID: true for a live process. Zombies do not count: where PID 1 does
+# not reap, a stopped daemon lingers as one.
 alive() {
   local st
-  [[ -r /proc/$1/stat ]] && read -r st <"/proc/$1/stat" 2>/dev/null || return 1
+  read -r st 2>/dev/null <"/proc/$1/stat" || return 1
   st=${st##*) }
   [[ ${st%% *} != Z ]]
 }
 
-# pid_of NAME COMM: the pid in NAME.pid if it is alive and really is COMM
-# (a stale pid file may point at a recycled pid owned by something else).
+# pid_of NAME COMM: the pid in $DIR/NAME.pid if alive and really COMM
+# (a stale pid file may name a recycled pid).
 pid_of() {
   local pid
   pid=$(cat "$DIR/$1.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] || return 1
-  echo "$pid"
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] && echo "$pid"
 }
 
 docker_ok() { DOCKER_HOST=$1 timeout 10 docker info >/dev/null 2>&1; }
-registry_ok() {
-  [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$REG_PORT/v2/") == 200 ]]
-}
+registry_ok() { [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$REG_PORT/v2/") == 200 ]]; }
 redis_ok() { [[ $(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 
-# The engine in use: a reused external one if recorded, else our private socket.
+# The engine in use: a reused one if recorded, else our private socket.
 docker_host() { cat "$DIR/docker.external" 2>/dev/null || echo "unix://$SOCK"; }
 
-# launch NAME CMD...: run CMD in its own session so it outlives this shell;
-# output goes to NAME.log. setsid execs in place, so $! is the daemon's pid.
+# launch NAME CMD...: run CMD in its own session so it outlives this shell,
+# output to NAME.log. setsid execs in place, so $! is the daemon's pid.
 launch() {
   local name=$1
   shift
@@ -64,8 +62,8 @@ launch() {
   LAUNCHED=$!
 }
 
-# wait_for NAME SECS PID CHECK...: poll CHECK until it passes; fail naming the
-# component and its log if it times out or the process dies first.
+# wait_for NAME SECS PID CHECK...: poll CHECK; fail naming the component and
+# its log on timeout or if the process dies first.
 wait_for() {
   local name=$1 secs=$2 pid=$3 i
   shift 3
@@ -78,16 +76,12 @@ wait_for() {
 }
 
 install_packages() {
-  local have missing=() p
+  local have missing=() p sudo=()
   have=$(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
   for p in "${PACKAGES[@]}"; do
     grep -qx "installed $p" <<<"$have" || missing+=("$p")
   done
-  if ((${#missing[@]} == 0)); then
-    log "install: all packages present"
-    return
-  fi
-  local sudo=()
+  ((${#missing[@]})) || { log "install: all packages present"; return; }
   ((EUID == 0)) || sudo=(sudo) # CI runners are often non-root with sudo
   log "install: ${missing[*]}"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
@@ -99,7 +93,7 @@ start_docker() {
   if pid=$(pid_of docker dockerd); then
     wait_for docker 30 "$pid" docker_ok "unix://$SOCK"
     rm -f "$DIR/docker.external"
-    log "docker: running (pid $pid), reused"
+    log "docker: running (pid $pid, unix://$SOCK), reused"
     return
   fi
   # An engine the caller already has (CI, a developer's dockerd) wins over a new one.
@@ -111,7 +105,7 @@ start_docker() {
     return
   fi
   rm -f "$DIR/docker.external" "$DIR/docker.pid" # dockerd refuses a stale pid file
-  # dockerd waits for any containerd its pid file names; zombies count as alive to it.
+  # dockerd waits for any containerd its pid file names, zombies included.
   pid_of docker-exec/containerd/containerd containerd >/dev/null ||
     rm -f "$DIR/docker-exec/containerd/containerd.pid"
   ((${#SOCK} < 108)) || die "docker: socket path $SOCK is too long (unix sockets need < 108 chars); use a shorter BERTH_STACK_DIR"
@@ -166,12 +160,9 @@ start_swarm() {
   local host state
   host=$(docker_host)
   state=$(DOCKER_HOST=$host docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
-  if [[ $state == active ]]; then
-    log "swarm: active, reused"
-    return
-  fi
-  # Loopback only: a single-node swarm needs no real network, and its own
-  # manager port lets several stacks run side by side.
+  [[ $state == active ]] && { log "swarm: active, reused"; return; }
+  # Loopback only: a single-node swarm needs no real network, and a
+  # per-stack manager port lets several stacks run side by side.
   DOCKER_HOST=$host docker swarm init --advertise-addr "127.0.0.1:$SWARM_PORT" \
     --listen-addr "127.0.0.1:$SWARM_PORT" >>"$DIR/swarm.log" 2>&1 ||
     die "swarm: 'docker swarm init' failed: $(tail -1 "$DIR/swarm.log"); see $DIR/swarm.log"
@@ -181,14 +172,14 @@ start_swarm() {
 write_env() {
   {
     echo "# Berth real stack in $DIR, written by scripts/stack.sh; source this file."
-    [[ -s $DIR/docker.external ]] && echo "# engine reused from DOCKER_HOST, not started by stack.sh"
+    [[ ! -s $DIR/docker.external ]] || echo "# engine reused from DOCKER_HOST, not started by stack.sh"
     printf 'export DOCKER_HOST=%q\n' "$(docker_host)"
-    printf 'export BERTH_REGISTRY_URL=%q\n' "http://127.0.0.1:$REG_PORT"
-    printf 'export BERTH_STACK_REDIS_URL=%q\n' "redis://127.0.0.1:$REDIS_PORT/0"
+    echo "export BERTH_REGISTRY_URL=http://127.0.0.1:$REG_PORT"
+    echo "export BERTH_STACK_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
     echo "export BERTH_TEST_IMAGE=berth/testapp:latest"
     echo "export BERTH_TEST_REGISTRY_IMAGE=127.0.0.1:$REG_PORT/demo/app:latest"
   } >"$DIR/stack.env.tmp"
-  mv "$DIR/stack.env.tmp" "$DIR/stack.env"
+  mv "$DIR/stack.env.tmp" "$DIR/stack.env" # atomic: a reader never sees half a file
 }
 
 # stop_pid NAME COMM SECS: SIGTERM the process in NAME.pid, SIGKILL after SECS.
@@ -196,35 +187,31 @@ stop_pid() {
   local pid i
   if pid=$(pid_of "$1" "$2"); then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < $3 * 5; i++)); do
-      alive "$pid" || break
-      sleep 0.2
-    done
+    for ((i = 0; i < $3 * 5; i++)); do alive "$pid" || break; sleep 0.2; done
     if alive "$pid"; then
       log "$1: still running after $3s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
     log "$1: stopped (pid $pid)"
   else
-    log "$1: not running (no live pid file)"
+    log "$1: not running"
   fi
   rm -f "$DIR/$1.pid"
 }
 
-# cleanup_engine: after a crashed or SIGKILLed dockerd, its containerd exits
-# (dockerd starts it with a parent-death signal) but containers and their
-# shims survive by design. Kill them through the init.pid files containerd
-# keeps per task, then unmount what the engine left mounted under $DIR.
+# cleanup_engine: after a crashed or SIGKILLed dockerd its containerd exits
+# too (parent-death signal), but containers and their shims survive by
+# design. Kill them via the init.pid files containerd keeps per task, then
+# unmount what the engine left mounted under $DIR.
 cleanup_engine() {
   local f id pid shim mnt
   for f in "$DIR"/docker-exec/containerd/daemon/io.containerd.runtime.v2.task/*/*/init.pid; do
-    [[ -e $f ]] || continue
     id=$(basename "$(dirname "$f")")
     pid=$(cat "$f" 2>/dev/null) || continue
     if ! alive "$pid" || ! grep -q "$id" "/proc/$pid/cgroup" 2>/dev/null; then continue; fi
     shim=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
     kill -KILL "$pid" 2>/dev/null || true
-    if [[ $(cat "/proc/$shim/comm" 2>/dev/null) == containerd-shim ]]; then kill -KILL "$shim" || true; fi
+    [[ $(cat "/proc/$shim/comm" 2>/dev/null) != containerd-shim ]] || kill -KILL "$shim" || true
     log "docker: killed leftover container ${id:0:12} (pid $pid, shim $shim)"
   done
   if pid=$(pid_of docker-exec/containerd/containerd containerd); then kill -KILL "$pid" || true; fi
@@ -233,13 +220,12 @@ cleanup_engine() {
 }
 
 stop_all() {
-  # Only leave the swarm of an engine we own; a reused engine is not ours to change.
-  if pid_of docker dockerd >/dev/null && docker_ok "unix://$SOCK"; then
-    DOCKER_HOST=unix://$SOCK docker swarm leave --force >>"$DIR/swarm.log" 2>&1 || true
-  fi
   if [[ -s $DIR/docker.external ]]; then
-    log "docker: reused engine $(<"$DIR/docker.external") left running"
+    log "docker: reused engine $(<"$DIR/docker.external") left running" # not ours to change
   else
+    if pid_of docker dockerd >/dev/null && docker_ok "unix://$SOCK"; then
+      DOCKER_HOST=unix://$SOCK docker swarm leave --force >>"$DIR/swarm.log" 2>&1 || true
+    fi
     stop_pid docker dockerd 20
     docker_ok "unix://$SOCK" || cleanup_engine
   fi
@@ -252,13 +238,10 @@ stop_all() {
 show() {
   local name=$1 pid=$2 addr=$3
   shift 3
-  if [[ -n $pid ]]; then
-    if "$@"; then echo "$name: running (pid $pid, $addr)"; else echo "$name: running but not answering (pid $pid, $addr)"; fi
-  elif "$@"; then
-    echo "$name: running (not started by stack.sh, $addr)"
-  else
-    echo "$name: stopped"
-  fi
+  if [[ -n $pid ]] && "$@"; then echo "$name: running (pid $pid, $addr)"
+  elif [[ -n $pid ]]; then echo "$name: running but not answering (pid $pid, $addr)"
+  elif "$@"; then echo "$name: running (not started by stack.sh, $addr)"
+  else echo "$name: stopped"; fi
 }
 
 status() {

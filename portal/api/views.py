@@ -31,6 +31,9 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
+    def get_authenticate_header(self, request) -> str:
+        return "Token"  # so a wrong password is a 401, as for any other failed login
+
     @extend_schema(request=ObtainTokenSerializer, responses={201: NewApiTokenSerializer})
     def post(self, request):
         form = ObtainTokenSerializer(data=request.data)

@@ -1,0 +1,71 @@
+"""Both deployment modes end to end, as real processes.
+
+embedded: one daphne process with the Celery worker and beat inside, in-memory
+channel layer. redis: daphne without a worker plus a separate ``celery -A portal
+worker`` process, talking through the real Redis broker and channels_redis. In both,
+the periodic endpoint probe runs in the worker and its result reaches a websocket
+client connected to daphne.
+"""
+
+import json
+import time
+
+import pytest
+import requests
+from websockets.sync.client import connect
+
+from tests.servers import PortalServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def server(request, tmp_path, docker_host):
+    redis_url = None
+    if request.param == "redis":
+        # A database of its own, so leftovers of other runs never reach this worker.
+        redis_url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + "/7"
+    portal = PortalServer(tmp_path, request.param, redis_url).start()
+    yield portal
+    portal.stop()
+
+
+def _receive(socket, timeout: float) -> dict:
+    return json.loads(socket.recv(timeout=timeout))
+
+
+def test_the_worker_probes_endpoints_and_the_result_reaches_the_browser_socket(server):
+    token = server.token("ops", "berth-ops")
+    ws_url = server.url.replace("http://", "ws://") + "/ws/environments/status/"
+    headers = {"Authorization": f"Token {token}", "Origin": server.url}
+    with connect(ws_url, additional_headers=headers, open_timeout=10) as socket:
+        snapshot = _receive(socket, 10)
+        assert snapshot["type"] == "snapshot"
+        assert len(snapshot["environments"]) == 3
+        deadline = time.monotonic() + 40
+        seen = {}
+        while time.monotonic() < deadline and len(seen) < 3:
+            message = _receive(socket, deadline - time.monotonic())
+            if message["type"] == "state":
+                seen[message["environment"]] = message["state"]
+    assert len(seen) == 3, server.logs()
+    assert all(state["reachable"] for state in seen.values())
+    assert {state["engine_version"] for state in seen.values()} != {""}
+
+
+def test_a_developer_sees_dev_and_test_but_not_ops_through_the_api(server):
+    token = server.token("dev", "berth-dev")
+    response = requests.get(
+        f"{server.url}/api/environments/", headers={"Authorization": f"Token {token}"}, timeout=10
+    )
+    assert [e["name"] for e in response.json()["results"]] == ["Dev", "Test"]
+
+
+def test_a_socket_without_credentials_is_refused(server):
+    ws_url = server.url.replace("http://", "ws://") + "/ws/environments/status/"
+    with (
+        pytest.raises(Exception) as refused,  # noqa: B017 - the class differs per websockets version
+        connect(ws_url, additional_headers={"Origin": server.url}, open_timeout=10) as socket,
+    ):
+        socket.recv(timeout=5)
+    assert "4401" in str(refused.value) or "403" in str(refused.value)

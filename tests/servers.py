@@ -1,0 +1,121 @@
+"""Real Berth processes for end-to-end tests: daphne serving the ASGI app, and in Redis
+mode a separate ``celery -A portal worker`` process, on a private SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.stack import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class PortalServer:
+    """``mode`` is ``embedded`` (worker inside daphne, in-memory layer) or ``redis``."""
+
+    def __init__(self, workdir: Path, mode: str = "embedded", redis_url: str | None = None):
+        self.workdir = workdir
+        self.mode = mode
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.processes: list[subprocess.Popen] = []
+        self.env = {
+            **os.environ,
+            "BERTH_DATA_DIR": str(workdir),
+            "BERTH_PROBE_INTERVAL": "5",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name in ("REDIS_URL", "DATABASE_URL", "BERTH_EMBEDDED_WORKER", "BERTH_SERVER"):
+            self.env.pop(name, None)
+        if mode == "redis":
+            self.env["REDIS_URL"] = redis_url
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict | None = None) -> None:
+        log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.processes.append(
+            subprocess.Popen(
+                argv, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=log, stderr=log
+            )
+        )
+
+    def start(self) -> PortalServer:
+        self.manage("migrate", "--no-input")
+        self.seed_output = self.manage("seed_demo")
+        self._spawn(
+            "daphne",
+            [
+                str(BIN / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "portal.asgi:application",
+            ],
+            {"BERTH_SERVER": "1"},
+        )
+        if self.mode == "redis":
+            self._spawn(
+                "celery",
+                [
+                    str(BIN / "celery"), "-A", "portal", "worker", "--beat", "--pool=threads",
+                    "--concurrency=2", "--loglevel=INFO",
+                    "--schedule", str(self.workdir / "beat-schedule"),
+                ],
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/login/", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if any(p.poll() is not None for p in self.processes):
+                break
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"Berth did not start:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text()[-4000:]}" for log in self.workdir.glob("*.log")
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    def token(self, username: str, password: str) -> str:
+        response = requests.post(
+            f"{self.url}/api/auth/token/",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()["token"]
