@@ -15,7 +15,14 @@ from guardian.core import ObjectPermissionChecker
 from environments.models import Environment
 from environments.roles import ACTION_LABELS, ACTIONS, VIEW
 
-__all__ = ["actions_by_environment", "allowed_actions", "can", "get_environment", "require"]
+__all__ = [
+    "action_labels",
+    "actions_by_environment",
+    "allowed_actions",
+    "can",
+    "get_environment",
+    "require",
+]
 
 
 def can(user, environment: Environment, action: str) -> bool:
@@ -67,3 +74,8 @@ def actions_by_environment(user, environments) -> dict[int, frozenset[str]]:
     return {
         env.pk: frozenset(a for a in ACTIONS if checker.has_perm(a, env)) for env in environments
     }
+
+
+def action_labels(actions) -> list[str]:
+    """Human names of ``actions``, in the canonical order, for pages."""
+    return [ACTION_LABELS[action] for action in ACTIONS if action in actions]

@@ -44,6 +44,10 @@ EDITABLE_FIELDS = (
     "tls_client_cert",
     "tls_client_key",
     "only_labelled_containers",
+    "registry",
+    "repository_template",
+    "promotion_tag",
+    "require_version",
 )
 _SECRET_FIELDS = {"tls_client_key"}
 

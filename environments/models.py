@@ -79,6 +79,29 @@ class Environment(models.Model):
         "several environments share one engine.",
     )
 
+    registry = models.ForeignKey(
+        "registry.Registry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="environments",
+        help_text="Where images promoted into this environment live.",
+    )
+    repository_template = models.CharField(
+        max_length=255,
+        default="{repository}",
+        help_text="Repository for promoted images; {repository} is the source repository, "
+        "e.g. prod/{repository} to promote into another repository.",
+    )
+    promotion_tag = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Moving tag written on promotion into this environment, e.g. qa-passed.",
+    )
+    require_version = models.BooleanField(
+        default=False, help_text="Promotion into this environment needs a version tag (e.g. 1.4.2)."
+    )
+
     endpoint_state = models.JSONField(default=dict, blank=True, editable=False)
     endpoint_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -113,6 +136,17 @@ class Environment(models.Model):
         if bool(self.tls_client_cert) != bool(self.tls_client_key):
             raise ValidationError(
                 {"tls_client_key": "Give both the client certificate and its key, or neither."}
+            )
+        from registry.client import validate_tag
+
+        if self.promotion_tag:
+            try:
+                validate_tag(self.promotion_tag)
+            except ValueError as exc:
+                raise ValidationError({"promotion_tag": str(exc)}) from None
+        if "{repository}" not in self.repository_template and "/" not in self.repository_template:
+            raise ValidationError(
+                {"repository_template": "Use {repository}, or a fixed path such as team/app."}
             )
         for field in ("tls_ca_cert", "tls_client_cert", "tls_client_key"):
             value = getattr(self, field)

@@ -20,10 +20,15 @@ from environments.roles import ACTION_LABELS, ACTIONS, MANAGE, Role, preset_acti
 @login_required
 def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     environment = access.get_environment(request.user, slug=slug)
+    actions_here = access.allowed_actions(request.user, environment)
     return render(
         request,
         "environments/detail.html",
-        {"environment": environment, "actions": access.allowed_actions(request.user, environment)},
+        {
+            "environment": environment,
+            "actions": actions_here,
+            "action_labels": access.action_labels(actions_here),
+        },
     )
 
 

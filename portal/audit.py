@@ -25,7 +25,7 @@ REDACTED = "***"
 
 
 def scrub(value: Any) -> Any:
-    """Return ``value`` with every secret-looking key's value replaced by ``***``."""
+    """Return ``value`` JSON-ready, with every secret-looking key's value replaced by ``***``."""
     if isinstance(value, dict):
         return {
             key: (
@@ -35,6 +35,8 @@ def scrub(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]
+    if isinstance(value, models.Model):
+        return str(value)  # a changed foreign key: its name, which is what a reader wants
     return value
 
 

@@ -19,7 +19,10 @@ from portal.models import ApiToken, AuditEvent
 def dashboard(request: HttpRequest) -> HttpResponse:
     environments = list(Environment.objects.restrict(request.user, "view_environment"))
     allowed = access.actions_by_environment(request.user, environments)
-    cards = [{"environment": env, "actions": allowed[env.pk]} for env in environments]
+    cards = [
+        {"environment": env, "actions": access.action_labels(allowed[env.pk])}
+        for env in environments
+    ]
     return render(request, "portal/dashboard.html", {"cards": cards})
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from environments.models import RoleGrant
+from environments.models import Environment, RoleGrant
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import create_token
+from registry.models import Promotion, Registry
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +98,21 @@ CASES = [
     Case("token-list", "post", s(201, 201, 201, 201), data={"name": "ci"}),
     Case("token-detail", "delete", s(204, 204, 204, 204), args=("token:own",)),
     Case("token-detail", "delete", s(404, 404, 404, 404), args=("token:other",)),
+    Case("promotion-list", "get", s(200, 200, 200, 200)),
+    # Permission is checked before the lifecycle: the tester passes it and is then refused
+    # because nothing ran in Test (400); everyone else stops at the permission.
+    Case(
+        "promotion-list",
+        "post",
+        s(403, 400, 403, 404),
+        data={
+            "source_environment": "env:test",
+            "repository": "demo/app",
+            "digest": "sha256:" + "a" * 64,
+        },
+    ),
+    # A promotion out of Test into Ops is visible to whoever sees either end.
+    Case("promotion-detail", "get", s(200, 200, 200, 404), args=("promotion:ops",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 
@@ -114,6 +130,8 @@ def _resolve(value, personas, environments, persona):
         return RoleGrant.objects.filter(environment=environments[key]).first().pk
     if kind == "event":
         return AuditEvent.objects.filter(environment=environments[key]).first().pk
+    if kind == "promotion":
+        return _promotion_into(environments[key]).pk
     if kind == "token":
         owner = (
             personas[persona]
@@ -124,6 +142,16 @@ def _resolve(value, personas, environments, persona):
             owner = personas["tester"]
         return create_token(owner, "kit")[0].pk
     return value
+
+
+def _promotion_into(target):
+    registry = Registry.objects.get_or_create(name="kit", url="http://127.0.0.1:1")[0]
+    source = Environment.objects.filter(position__lt=target.position).order_by("-position").first()
+    return Promotion.objects.create(
+        digest="sha256:" + "b" * 64, source_environment=source, target_environment=target,
+        source_registry=registry, source_repository="kit/app", target_registry=registry,
+        target_repository="kit/app", status=Promotion.Status.SUCCEEDED,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("persona", ALL)

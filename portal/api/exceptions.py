@@ -7,6 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from environments.engine import EngineUnavailable
+from registry.client import RegistryError
 
 
 class DependencyFailed(exceptions.APIException):
@@ -20,6 +21,6 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
-    elif isinstance(exc, EngineUnavailable):
+    elif isinstance(exc, EngineUnavailable | RegistryError):
         exc = DependencyFailed(str(exc))
     return drf_exception_handler(exc, context)

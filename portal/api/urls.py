@@ -6,12 +6,14 @@ from rest_framework.routers import DefaultRouter
 
 from environments.api.views import EnvironmentViewSet, RoleGrantViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
+from registry.api.views import PromotionViewSet
 
 router = DefaultRouter()
 router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("grants", RoleGrantViewSet, basename="grant")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("promotions", PromotionViewSet, basename="promotion")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
