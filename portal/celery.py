@@ -25,3 +25,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.signature("environments.tasks.probe_all_endpoints"),
         name="probe every environment endpoint",
     )
+    sender.add_periodic_task(
+        float(settings.REGISTRY_REFRESH_INTERVAL),
+        sender.signature("registry.tasks.refresh_all_registries"),
+        name="reconcile registry tags",
+    )

@@ -186,6 +186,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 
 # How often every environment's endpoint is probed for the dashboard (seconds).
 ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum=3600)
+# How often tags are reconciled with every registry (seconds); notifications are faster.
+REGISTRY_REFRESH_INTERVAL = env_int("BERTH_REGISTRY_REFRESH_INTERVAL", 300, minimum=10)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)
 # The engine the demo environments use; scripts/stack.sh exports it.

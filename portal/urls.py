@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
+from registry.webhooks import registry_notification
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit-log"),
     path("environments/", include("environments.urls")),
     path("api/", include("portal.api.urls")),
+    path("hooks/registry/<int:registry_id>/", registry_notification, name="registry-notification"),
     path("admin/", admin.site.urls),
 ]
 

@@ -8,6 +8,19 @@ from django.db import models
 from portal.crypto import EncryptedTextField
 
 
+class RegistryQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> RegistryQuerySet:
+        """Registries of environments the user can view (all of them for superusers)."""
+        from environments.models import Environment
+
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        visible = Environment.objects.restrict(user, action)
+        return self.filter(environments__in=visible).distinct()
+
+
 class Registry(models.Model):
     """An OCI / Docker registry (Distribution, Harbor, ...). The password and the webhook
     secret are stored encrypted and never shown again after they are saved."""
@@ -22,6 +35,8 @@ class Registry(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = RegistryQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "registries"
@@ -35,12 +50,20 @@ class Registry(models.Model):
         return self.url.split("://", 1)[-1].rstrip("/")
 
 
+class RepositoryQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> RepositoryQuerySet:
+        """Repositories in registries the user can see."""
+        return self.filter(registry__in=Registry.objects.restrict(user, action))
+
+
 class Repository(models.Model):
     """A repository seen in a registry (through a refresh or a push notification)."""
 
     registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="repositories")
     name = models.CharField(max_length=255)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RepositoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["registry__name", "name"]
@@ -50,6 +73,11 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registry.host}/{self.name}"
+
+
+class ImageQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> ImageQuerySet:
+        return self.filter(repository__in=Repository.objects.restrict(user, action))
 
 
 class Image(models.Model):
@@ -62,6 +90,8 @@ class Image(models.Model):
     architectures = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(null=True, blank=True, help_text="Build time from the config.")
     first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-first_seen_at"]

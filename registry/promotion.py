@@ -26,6 +26,7 @@ from registry.client import (
     validate_repository,
     validate_tag,
 )
+from registry.inventory import deployed_images
 from registry.models import Promotion, Registry, Repository, Tag, TagLock
 from registry.transfer import copy_image
 
@@ -55,11 +56,14 @@ def was_in_environment(
     ).exists()
     if promoted:
         return True
-    reference = f"{registry.host}/{repository}@{digest}"
     try:
-        return any(c.image_digest == reference for c in engine.list_containers(environment))
+        running = deployed_images(environment)
     except engine.EngineUnavailable:
         return False
+    return any(
+        (item.registry.pk, item.repository, item.digest) == (registry.pk, repository, digest)
+        for item in running
+    )
 
 
 def _plan(

@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from environments.models import Environment, RoleGrant
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import create_token
-from registry.models import Promotion, Registry
+from registry.models import Image, Promotion, Registry, Repository
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +113,25 @@ CASES = [
     ),
     # A promotion out of Test into Ops is visible to whoever sees either end.
     Case("promotion-detail", "get", s(200, 200, 200, 404), args=("promotion:ops",)),
+    Case("registry-list", "get", s(200, 200, 200, 200)),
+    Case(
+        "registry-list",
+        "post",
+        s(403, 403, 403, 403),
+        data={"name": "other", "url": "http://127.0.0.1:1"},
+    ),
+    Case("registry-detail", "get", s(404, 200, 200, 404), args=("registry:ops",)),
+    Case(
+        "registry-detail",
+        "patch",
+        s(404, 403, 403, 404),
+        args=("registry:ops",),
+        data={"verify_tls": False},
+    ),
+    Case("registry-detail", "delete", s(404, 403, 403, 404), args=("registry:ops",)),
+    Case("registry-refresh", "post", s(404, 424, 424, 404), args=("registry:ops",)),
+    Case("image-list", "get", s(200, 200, 200, 200)),
+    Case("image-detail", "get", s(404, 200, 200, 404), args=("image:ops",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 
@@ -130,6 +149,14 @@ def _resolve(value, personas, environments, persona):
         return RoleGrant.objects.filter(environment=environments[key]).first().pk
     if kind == "event":
         return AuditEvent.objects.filter(environment=environments[key]).first().pk
+    if kind in ("registry", "image"):
+        registry = Registry.objects.get_or_create(name="ops-registry", url="http://127.0.0.1:1")[0]
+        environments[key].registry = registry
+        environments[key].save()
+        if kind == "registry":
+            return registry.pk
+        repository = Repository.objects.get_or_create(registry=registry, name="kit/app")[0]
+        return Image.objects.get_or_create(repository=repository, digest="sha256:" + "c" * 64)[0].pk
     if kind == "promotion":
         return _promotion_into(environments[key]).pk
     if kind == "token":

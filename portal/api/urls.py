@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from environments.api.views import EnvironmentViewSet, RoleGrantViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
-from registry.api.views import PromotionViewSet
+from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
 
 router = DefaultRouter()
 router.register("environments", EnvironmentViewSet, basename="environment")
@@ -14,6 +14,8 @@ router.register("grants", RoleGrantViewSet, basename="grant")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("promotions", PromotionViewSet, basename="promotion")
+router.register("registries", RegistryViewSet, basename="registry")
+router.register("images", ImageViewSet, basename="image")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

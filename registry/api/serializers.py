@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from environments.models import Environment
-from registry.models import Promotion
+from registry.models import Image, Promotion, Registry
 
 
 class PromotionSerializer(serializers.ModelSerializer):
@@ -36,3 +36,62 @@ class PromoteSerializer(serializers.Serializer):
     digest = serializers.CharField(max_length=71)
     version = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RegistrySerializer(serializers.ModelSerializer):
+    """A registry. Secrets are write-only: the API says whether they are set, never what."""
+
+    password = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    has_password = serializers.SerializerMethodField()
+    has_webhook_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Registry
+        fields = [
+            "id", "name", "url", "username", "password", "has_password", "verify_tls",
+            "webhook_secret", "has_webhook_secret", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at"]
+
+    def get_has_password(self, registry) -> bool:
+        return bool(registry.password)
+
+    def get_has_webhook_secret(self, registry) -> bool:
+        return bool(registry.webhook_secret)
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    registry = serializers.CharField(source="repository.registry.name", read_only=True)
+    repository = serializers.CharField(source="repository.name", read_only=True)
+    reference = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+    promotions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "registry", "repository", "digest", "reference", "media_type", "size",
+            "architectures", "created", "tags", "promotions", "first_seen_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_reference(self, image) -> str:
+        return f"{image.repository.registry.host}/{image.repository.name}@{image.digest}"
+
+    def get_tags(self, image) -> list[str]:
+        return self.context["tags"].get((image.repository_id, image.digest), [])
+
+    def get_promotions(self, image) -> list[dict]:
+        return [
+            {
+                "id": p.id,
+                "from": p.source_environment.slug,
+                "to": p.target_environment.slug,
+                "tags": p.tags,
+                "actor": p.actor.username if p.actor else None,
+                "status": p.status,
+                "finished_at": p.finished_at,
+            }
+            for p in self.context["promotions"].get(image.digest, [])
+        ]

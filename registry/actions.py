@@ -1,0 +1,59 @@
+"""State changes of registries: admin-only, validated, audited."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from portal import audit
+from registry.models import Registry
+
+__all__ = ["create_registry", "delete_registry", "update_registry"]
+
+FIELDS = ("name", "url", "username", "password", "verify_tls", "webhook_secret")
+
+
+def _require_admin(user, action: str) -> None:
+    if not (user.is_superuser or user.has_perm(f"registry.{action}_registry")):
+        raise PermissionDenied("Only administrators can manage registries.")
+
+
+def _details(fields: dict) -> dict:
+    # audit.scrub masks password and webhook_secret; say only whether they changed.
+    return dict(fields)
+
+
+@transaction.atomic
+def create_registry(user, **fields) -> Registry:
+    _require_admin(user, "add")
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    registry = Registry(**fields)
+    registry.url = registry.url.rstrip("/")
+    registry.full_clean()
+    registry.save()
+    audit.record(user, "registry.create", registry, details=_details(fields))
+    return registry
+
+
+@transaction.atomic
+def update_registry(user, registry: Registry, **changes) -> Registry:
+    _require_admin(user, "change")
+    for key, value in changes.items():
+        if key not in FIELDS:
+            raise ValidationError(f"Unknown field {key}.")
+        setattr(registry, key, value)
+    registry.full_clean()
+    registry.save()
+    audit.record(user, "registry.update", registry, details=_details(changes))
+    return registry
+
+
+@transaction.atomic
+def delete_registry(user, registry: Registry) -> None:
+    _require_admin(user, "delete")
+    if registry.environments.exists():
+        raise ValidationError("Environments still use this registry; point them elsewhere first.")
+    audit.record(user, "registry.delete", registry, details={"name": registry.name})
+    registry.delete()

@@ -1,0 +1,152 @@
+"""What Berth knows of images: tags and digests read from registries, and where each
+digest runs or was promoted to.
+
+``refresh_repository`` reconciles the database with the registry (the periodic task
+and the "Refresh" button call it); push notifications only speed it up, since the
+registry sends them best-effort.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from environments import engine
+from environments.models import Environment
+from registry.client import Manifest, RegistryClient, RegistryError
+from registry.models import Image, Promotion, Registry, Repository, Tag
+
+__all__ = [
+    "DeployedImage",
+    "deployed_images",
+    "promotions_of",
+    "record_image",
+    "refresh_registry",
+    "refresh_repository",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _metadata(client: RegistryClient, repository: str, manifest: Manifest) -> dict:
+    """Size, architectures and build time of a manifest (reads the small config blob)."""
+    document = manifest.document
+    if manifest.is_index:
+        children = manifest.children()
+        return {
+            "size": sum(int(c.get("size") or 0) for c in children),
+            "architectures": sorted(
+                {c.get("platform", {}).get("architecture", "") for c in children} - {""}
+            ),
+            "created": None,
+        }
+    config = document.get("config") or {}
+    size = int(config.get("size") or 0) + sum(
+        int(layer.get("size") or 0) for layer in document.get("layers", [])
+    )
+    architecture, created = "", None
+    if config.get("digest"):
+        try:
+            raw = b"".join(client.download_blob(repository, config["digest"]))
+            parsed = json.loads(raw)
+            architecture = parsed.get("architecture", "")
+            created = parse_datetime(parsed.get("created") or "")
+        except (RegistryError, ValueError):
+            pass  # metadata is a nicety; the digest is what matters
+    return {
+        "size": size,
+        "architectures": [architecture] if architecture else [],
+        "created": created,
+    }
+
+
+def record_image(client: RegistryClient, repository: Repository, digest: str) -> Image:
+    """The Image row for ``digest``, reading its metadata the first time it is seen."""
+    image = Image.objects.filter(repository=repository, digest=digest).first()
+    if image is not None:
+        return image
+    manifest = client.get_manifest(repository.name, digest)
+    meta = _metadata(client, repository.name, manifest)
+    image, _ = Image.objects.get_or_create(
+        repository=repository, digest=digest, defaults={"media_type": manifest.media_type, **meta}
+    )
+    return image
+
+
+def refresh_repository(registry: Registry, name: str) -> Repository:
+    """Make the repository's tags in the database equal to the registry's."""
+    client = RegistryClient.for_registry(registry)
+    repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+    seen: dict[str, str] = {}
+    for tag in client.tags(name):
+        digest = client.resolve(name, tag)
+        if digest:
+            seen[tag] = digest
+            record_image(client, repository, digest)
+    with transaction.atomic():
+        repository.tags.exclude(name__in=seen).delete()
+        for tag, digest in seen.items():
+            Tag.objects.update_or_create(
+                repository=repository, name=tag, defaults={"digest": digest}
+            )
+        repository.refreshed_at = timezone.now()
+        repository.save(update_fields=["refreshed_at"])
+    return repository
+
+
+def refresh_registry(registry: Registry) -> list[Repository]:
+    """Refresh every repository in the registry's catalog."""
+    client = RegistryClient.for_registry(registry)
+    return [refresh_repository(registry, name) for name in client.catalog()]
+
+
+@dataclass
+class DeployedImage:
+    """A digest running in an environment, with the containers that run it."""
+
+    registry: Registry
+    repository: str
+    digest: str
+    containers: list[str] = field(default_factory=list)
+    since: datetime | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.registry.host}/{self.repository}@{self.digest}"
+
+
+def deployed_images(environment: Environment) -> list[DeployedImage]:
+    """Digests from known registries running in ``environment`` now (one engine call).
+
+    Raises :class:`environments.engine.EngineUnavailable` when the endpoint is down.
+    """
+    by_host = {registry.host: registry for registry in Registry.objects.all()}
+    found: dict[str, DeployedImage] = {}
+    for container in engine.list_containers(environment):
+        reference = container.image_digest
+        if "@" not in reference:
+            continue
+        name, digest = reference.split("@", 1)
+        host, _, repository = name.partition("/")
+        registry = by_host.get(host)
+        if registry is None:
+            continue
+        item = found.setdefault(reference, DeployedImage(registry, repository, digest))
+        item.containers.append(container.name)
+    return list(found.values())
+
+
+def promotions_of(digest: str, user) -> list[Promotion]:
+    """The promotion history of a digest, as far as ``user`` may see."""
+    return list(
+        Promotion.objects.restrict(user)
+        .filter(digest=digest)
+        .select_related("source_environment", "target_environment", "actor", "target_registry")
+        .order_by("started_at")
+    )

@@ -1,0 +1,83 @@
+"""The registry notification endpoint (Distribution's ``notifications: endpoints:``).
+
+Configure the registry with::
+
+    notifications:
+      endpoints:
+        - name: berth
+          url: https://berth.example.com/hooks/registry/<registry id>/
+          headers: {Authorization: [Bearer <the registry's webhook secret in Berth>]}
+          timeout: 2s
+          threshold: 5
+          backoff: 5s
+
+Pushed manifests are recorded as tags and digests. Berth's own retags (recognised by
+the user agent of its registry client) are skipped: promote() already recorded them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from registry.client import MANIFEST_TYPES, USER_AGENT, RegistryClient, RegistryError
+from registry.inventory import record_image
+from registry.models import Registry, Repository, Tag
+
+log = logging.getLogger(__name__)
+# Distribution 2.x sends v1; newer registries and the OCI docs say v2. Same envelope.
+ENVELOPES = (
+    "application/vnd.docker.distribution.events.v1+json",
+    "application/vnd.docker.distribution.events.v2+json",
+    "application/json",
+)
+
+
+def _authorized(registry: Registry | None, request: HttpRequest) -> bool:
+    expected = f"Bearer {registry.webhook_secret}" if registry and registry.webhook_secret else ""
+    given = request.headers.get("Authorization", "")
+    # Constant-time whatever happens, including an unknown registry or no secret set.
+    return hmac.compare_digest(given.encode(), expected.encode()) and bool(expected)
+
+
+@csrf_exempt
+@require_POST
+def registry_notification(request: HttpRequest, registry_id: int) -> JsonResponse:
+    registry = Registry.objects.filter(pk=registry_id).first()
+    if not _authorized(registry, request):
+        return JsonResponse({"detail": "Unknown registry or wrong secret."}, status=401)
+    if request.content_type not in ENVELOPES:
+        return JsonResponse({"detail": f"Send one of {', '.join(ENVELOPES)}."}, status=415)
+    try:
+        events = json.loads(request.body).get("events", [])
+    except (ValueError, AttributeError):
+        return JsonResponse({"detail": "The body is not a notification envelope."}, status=400)
+    recorded = 0
+    client = RegistryClient.for_registry(registry)
+    for event in events:
+        target = event.get("target") or {}
+        if event.get("action") != "push" or target.get("mediaType") not in MANIFEST_TYPES:
+            continue
+        if USER_AGENT in (event.get("request") or {}).get("useragent", ""):
+            continue
+        name, digest, tag = target.get("repository"), target.get("digest"), target.get("tag")
+        if not name or not digest:
+            continue
+        with transaction.atomic():
+            repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+            try:
+                record_image(client, repository, digest)
+            except RegistryError as exc:
+                log.warning("Notification for %s@%s: %s", name, digest, exc)
+            if tag:
+                Tag.objects.update_or_create(
+                    repository=repository, name=tag, defaults={"digest": digest}
+                )
+        recorded += 1
+    return JsonResponse({"recorded": recorded})
