@@ -22,6 +22,7 @@ __all__ = [
     "can",
     "get_environment",
     "require",
+    "visible_environments",
 ]
 
 
@@ -79,3 +80,8 @@ def actions_by_environment(user, environments) -> dict[int, frozenset[str]]:
 def action_labels(actions) -> list[str]:
     """Human names of ``actions``, in the canonical order, for pages."""
     return [ACTION_LABELS[action] for action in ACTIONS if action in actions]
+
+
+def visible_environments(user):
+    """The environments ``user`` can view, along the promotion path."""
+    return Environment.objects.restrict(user, VIEW)

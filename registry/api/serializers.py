@@ -13,11 +13,15 @@ class PromotionSerializer(serializers.ModelSerializer):
     target_registry = serializers.SlugRelatedField(slug_field="name", read_only=True)
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
     target_reference = serializers.CharField(read_only=True)
+    target_environment_name = serializers.CharField(
+        source="target_environment.name", read_only=True
+    )
 
     class Meta:
         model = Promotion
         fields = [
-            "id", "digest", "source_environment", "target_environment", "source_registry",
+            "id", "digest", "source_environment", "target_environment", "target_environment_name",
+            "source_registry",
             "source_repository", "target_registry", "target_repository", "target_reference",
             "tags", "version", "note", "actor", "status", "error", "log", "started_at",
             "finished_at",

@@ -3,6 +3,8 @@
 // - [data-reload="#id"]: a button that reloads the fragment of #id.
 // - form[data-confirm]: asks before submitting.
 // - [data-status-socket]: live endpoint states over a websocket.
+// - form[data-api]: posted as JSON to that API URL; the answer shows in its [data-result],
+//   so a sign-off never reloads the page (forms inside fragments work too).
 (function () {
   "use strict";
 
@@ -40,6 +42,62 @@
     connect();
   }
 
+  function apiError(data, status) {
+    if (!data || typeof data !== "object") return "HTTP " + status;
+    if (data.error) return data.error;
+    if (data.detail) return data.detail;
+    return Object.entries(data)
+      .map(([field, messages]) => (field === "non_field_errors" ? "" : field + ": ") + [].concat(messages).join(" "))
+      .join(" · ");
+  }
+
+  function describe(data) {
+    if (data.target_reference) {
+      return "Promoted to " + data.target_environment_name + ": " + (data.tags || []).join(", ") + " → " +
+        data.target_reference;
+    }
+    if (data.repositories !== undefined) return "Read " + data.repositories + " repositories.";
+    return "Done.";
+  }
+
+  async function submitApiForm(form) {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const result = form.querySelector("[data-result]");
+    const button = form.querySelector("button[type=submit], button:not([type])");
+    const body = {};
+    new FormData(form).forEach((value, key) => {
+      if (key !== "csrfmiddlewaretoken" && value !== "") body[key] = value;
+    });
+    if (button) button.disabled = true;
+    if (result) { result.className = "result msg"; result.textContent = "Working…"; }
+    try {
+      const response = await fetch(form.dataset.api, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value,
+        },
+        body: JSON.stringify(body),
+      });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) throw new Error(apiError(data, response.status));
+      if (result) { result.className = "result msg success"; result.textContent = describe(data); }
+      if (form.hasAttribute("data-reload-page")) setTimeout(() => location.reload(), 600);
+    } catch (err) {
+      if (result) { result.className = "result msg error"; result.textContent = err.message; }
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-api]");
+    if (!form) return;
+    event.preventDefault();
+    submitApiForm(form);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("[data-src]").forEach((el) => load(el));
     document.querySelectorAll("[data-reload]").forEach((button) => {
@@ -48,7 +106,7 @@
         if (target) load(target);
       });
     });
-    document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    document.querySelectorAll("form[data-confirm]:not([data-api])").forEach((form) => {
       form.addEventListener("submit", (event) => {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
       });

@@ -32,6 +32,7 @@ ENVIRONMENTS = [
         "colour": "#c27c0e",
         "description": "Where testers verify a digest and sign it off.",
         "protected": False,
+        "promotion_tag": "in-test",
     },
     {
         "name": "Ops",
@@ -41,6 +42,8 @@ ENVIRONMENTS = [
         "colour": "#d64545",
         "description": "Production: only digests signed off in Test.",
         "protected": True,
+        "promotion_tag": "qa-passed",
+        "require_version": True,
         "swarm": True,
     },
 ]
@@ -79,6 +82,12 @@ class Command(BaseCommand):
             logins.append((username, shown, group_name or "superuser"))
         admin = User.objects.get(username="admin")
 
+        registry, created = Registry.objects.get_or_create(
+            name="local", defaults={"url": settings.DEMO_REGISTRY_URL, "verify_tls": False}
+        )
+        if created:
+            self.stdout.write(f"Registered registry {registry.name} at {registry.url}.")
+
         swarm_ready = self._engine_is_swarm_manager()
         for spec in ENVIRONMENTS:
             spec = dict(spec)
@@ -91,7 +100,7 @@ class Command(BaseCommand):
                     else Environment.Mode.STANDALONE
                 )
                 environment = actions.create_environment(
-                    admin, endpoint_url=settings.DOCKER_HOST, mode=mode, **spec
+                    admin, endpoint_url=settings.DOCKER_HOST, mode=mode, registry=registry, **spec
                 )
                 self.stdout.write(
                     f"Created environment {environment.name} ({environment.get_mode_display()})."
@@ -102,12 +111,6 @@ class Command(BaseCommand):
             actions.grant_role_where_it_applies(
                 admin, demo_environments, role=role, to_group=Group.objects.get(name=group_name)
             )
-
-        registry, created = Registry.objects.get_or_create(
-            name="local", defaults={"url": settings.DEMO_REGISTRY_URL, "verify_tls": False}
-        )
-        if created:
-            self.stdout.write(f"Registered registry {registry.name} at {registry.url}.")
 
         self.stdout.write(self.style.SUCCESS("\nDemo logins:"))
         for username, password, role in logins:

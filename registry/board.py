@@ -1,0 +1,77 @@
+"""The promotion board: repositories × environments, as one user may see and act on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from environments import access, engine
+from environments.models import Environment
+from environments.roles import PROMOTE
+from registry.inventory import DeployedImage, deployed_images
+from registry.models import Promotion
+
+__all__ = ["Board", "Cell", "build_board", "sign_off_targets"]
+
+
+@dataclass
+class Cell:
+    environment: Environment
+    running: list[DeployedImage] = field(default_factory=list)
+    promoted: Promotion | None = None
+    can_promote: bool = False
+    next_environment: Environment | None = None
+
+
+@dataclass
+class Board:
+    environments: list[Environment]
+    rows: dict[str, list[Cell]]  # "host/repository" -> one cell per environment
+    errors: dict[str, str]  # environment name -> why its containers are unknown
+
+
+def sign_off_targets(user, environment: Environment) -> Environment | None:
+    """The environment a sign-off in ``environment`` promotes to, if ``user`` may sign off."""
+    if not access.can(user, environment, PROMOTE):
+        return None
+    return environment.next_environment()
+
+
+def build_board(user) -> Board:
+    """One engine call per visible environment, two queries for the promotions."""
+    environments = list(Environment.objects.restrict(user).select_related("registry"))
+    allowed = access.actions_by_environment(user, environments)
+    rows: dict[str, dict[int, Cell]] = {}
+    errors: dict[str, str] = {}
+
+    def cell(key: str, environment: Environment) -> Cell:
+        cells = rows.setdefault(key, {})
+        if environment.pk not in cells:
+            cells[environment.pk] = Cell(environment)
+        return cells[environment.pk]
+
+    for environment in environments:
+        try:
+            for item in deployed_images(environment):
+                cell(f"{item.registry.host}/{item.repository}", environment).running.append(item)
+        except engine.EngineUnavailable as exc:
+            errors[environment.name] = str(exc)
+    latest = (
+        Promotion.objects.filter(
+            status=Promotion.Status.SUCCEEDED, target_environment__in=environments
+        )
+        .select_related("target_registry", "actor", "target_environment")
+        .order_by("finished_at")
+    )
+    for promotion in latest:  # later ones overwrite earlier ones
+        key = f"{promotion.target_registry.host}/{promotion.target_repository}"
+        cell(key, promotion.target_environment).promoted = promotion
+    board_rows = {}
+    for key in sorted(rows):
+        board_rows[key] = []
+        for environment in environments:
+            current = rows[key].get(environment.pk) or Cell(environment)
+            if PROMOTE in allowed[environment.pk] and current.running:
+                current.next_environment = environment.next_environment()
+                current.can_promote = current.next_environment is not None
+            board_rows[key].append(current)
+    return Board(environments=environments, rows=board_rows, errors=errors)
