@@ -253,9 +253,12 @@ class RegistryClient:
         realm = fields.pop("realm", "")
         if not realm:
             raise RegistryError(self.name, operation, "bearer challenge without a realm")
-        query = {"service": fields.get("service", "")}
-        if fields.get("scope") or scope:
-            query["scope"] = fields.get("scope") or scope
+        # Ask for the scope the token is cached under (what this call and its kind need),
+        # falling back to the challenge's; several scopes go as repeated parameters.
+        wanted = scope or fields.get("scope", "")
+        query: dict = {"service": fields.get("service", "")}
+        if wanted:
+            query["scope"] = wanted.split(" ")
         auth = (self.username, self.password) if self.username else None
         try:
             answer = self.session.get(realm, params=query, auth=auth, timeout=self.timeout)

@@ -18,7 +18,12 @@ from tests.stack import free_port
 
 class LocalRegistry:
     def __init__(
-        self, workdir: Path, *, users: dict[str, str] | None = None, notify: dict | None = None
+        self,
+        workdir: Path,
+        *,
+        users: dict[str, str] | None = None,
+        notify: dict | None = None,
+        auth: str | None = None,
     ):
         self.workdir = workdir
         self.port = free_port()
@@ -38,6 +43,8 @@ class LocalRegistry:
                 )
             )
             config.append(f"auth: {{htpasswd: {{realm: berth-test, path: {htpasswd}}}}}")
+        if auth:
+            config.append(auth)
         if notify:
             config.append("notifications:\n  endpoints:\n    - " + json.dumps(notify))
         (workdir / "config.yml").write_text("\n".join(config) + "\n")

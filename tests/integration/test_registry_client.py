@@ -131,3 +131,45 @@ def test_an_unreachable_registry_is_named_with_the_operation():
 def test_an_unknown_digest_is_a_clear_error(local):
     with pytest.raises(RegistryError, match="MANIFEST_UNKNOWN"):
         local.get_manifest(_repo(), "sha256:" + "1" * 64)
+
+
+@pytest.fixture
+def token_registry(tmp_path, registry_url):
+    from tests.token_server import TokenServer
+
+    tokens = TokenServer(tmp_path, users={"ci": "t0ken-pass"}).start()
+    secured = LocalRegistry(tmp_path, auth=tokens.registry_auth()).start()
+    yield secured, tokens
+    secured.stop()
+    tokens.stop()
+
+
+def test_bearer_tokens_are_fetched_per_scope_and_cached(token_registry):
+    secured, tokens = token_registry
+    client = RegistryClient(secured.url, name="harbor-like", username="ci", password="t0ken-pass")
+    manifest = push_image(client, "tok/app", layers=[os.urandom(64), os.urandom(32)])
+    for _ in range(3):
+        assert client.resolve("tok/app", manifest.digest) == manifest.digest
+    client.put_manifest("tok/app", "qa-passed", client.get_manifest("tok/app", manifest.digest))
+    # One token per scope, reused until it expires, not one per request.
+    assert sorted(set(tokens.issued)) == sorted(tokens.issued)
+    assert "repository:tok/app:pull,push" in tokens.issued
+    assert client.tags("tok/app") == ["qa-passed"]
+
+
+def test_a_mount_across_repositories_works_with_bearer_tokens(token_registry):
+    secured, _ = token_registry
+    client = RegistryClient(secured.url, name="harbor-like", username="ci", password="t0ken-pass")
+    manifest = push_image(client, "tok/src", layers=[os.urandom(128)])
+    copied, report = copy_image(client, "tok/src", manifest.digest, client, "tok/dst")
+    assert copied.digest == manifest.digest and len(report.mounted) == 2
+
+
+def test_a_token_server_refusing_the_credentials_is_named(token_registry):
+    secured, _ = token_registry
+    client = RegistryClient(secured.url, name="harbor-like", username="ci", password="wrong")
+    with pytest.raises(
+        RegistryError,
+        match="Registry harbor-like: could not list tags of tok/app: the token server refused",
+    ):
+        client.tags("tok/app")
