@@ -235,3 +235,170 @@ class RoleGrant(models.Model):
     @property
     def principal_name(self) -> str:
         return f"user {self.user.get_username()}" if self.user_id else f"group {self.group.name}"
+
+
+class ServiceQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> ServiceQuerySet:
+        """Services configured or deployed in an environment the user may act on, plus
+        services not yet in any environment (for whoever can deploy somewhere)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        visible = Environment.objects.restrict(user, action)
+        return self.filter(
+            models.Q(configs__environment__in=visible) | models.Q(configs__isnull=True)
+        ).distinct()
+
+
+class Service(models.Model):
+    """Something Berth deploys: an image repository in a registry, configured per
+    environment (see :class:`ServiceConfig`)."""
+
+    name = models.SlugField(max_length=63, unique=True, help_text="Lowercase, used in names.")
+    description = models.TextField(blank=True)
+    registry = models.ForeignKey(
+        "registry.Registry", on_delete=models.PROTECT, related_name="services"
+    )
+    repository = models.CharField(max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ServiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def image(self, digest: str) -> str:
+        return f"{self.registry.host}/{self.repository}@{digest}"
+
+    def current_config(self, environment: Environment) -> ServiceConfig | None:
+        return self.configs.filter(environment=environment).order_by("-revision").first()
+
+
+class ServiceConfig(models.Model):
+    """One revision of a service's configuration in one environment. Never edited:
+    every change is a new revision, so any two can be compared and redeployed."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="configs")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="service_configs"
+    )
+    revision = models.PositiveIntegerField()
+    document = models.JSONField()
+    comment = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service", "environment", "-revision"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "revision"], name="serviceconfig_unique_revision"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} in {self.environment} r{self.revision}"
+
+
+class DeploymentQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> DeploymentQuerySet:
+        return self.filter(environment__in=Environment.objects.restrict(user, action))
+
+
+class Deployment(models.Model):
+    """One deployment of a service's digest and config revision to an environment.
+
+    Created (pending) before any work, claimed by exactly one worker (running), and
+    finished as succeeded, failed or cancelled with a reason. ``heartbeat_at`` moves
+    while a worker is on it, so a deployment whose worker died is noticed and failed.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="deployments"
+    )
+    digest = models.CharField(max_length=71)
+    config = models.ForeignKey(ServiceConfig, on_delete=models.PROTECT, related_name="deployments")
+    strategy = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["service", "environment", "-created_at"])]
+        constraints = [
+            # One active deployment per service and environment, enforced by the database.
+            models.UniqueConstraint(
+                fields=["service", "environment"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="deployment_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.service} → {self.environment} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class DeploymentEvent(models.Model):
+    """One step of a deployment, persisted before it is pushed, so a late viewer replays
+    the whole history and then follows live."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=20)  # step, pull, replica, done, failed
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "seq"], name="deploymentevent_unique_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}.{self.seq} {self.message}"
+
+    def as_message(self) -> dict:
+        return {
+            "seq": self.seq, "at": self.at.isoformat(), "kind": self.kind,
+            "message": self.message, "data": self.data,
+        }  # fmt: skip

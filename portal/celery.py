@@ -30,3 +30,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.signature("registry.tasks.refresh_all_registries"),
         name="reconcile registry tags",
     )
+    sender.add_periodic_task(
+        max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4),
+        sender.signature("environments.tasks.reap_stale_deployments"),
+        name="fail deployments whose worker died",
+    )

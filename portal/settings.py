@@ -103,7 +103,15 @@ DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "berth.sqlite3")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (server, embedded worker threads, tests) share the file:
     # wait for a lock instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL lets pages read while a deployment writes its progress.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not shared-cache memory, for tests too: shared-cache SQLite locks whole
+    # tables and ignores the busy timeout, so worker threads would fail at once.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-berth.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -188,6 +196,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum=3600)
 # How often tags are reconciled with every registry (seconds); notifications are faster.
 REGISTRY_REFRESH_INTERVAL = env_int("BERTH_REGISTRY_REFRESH_INTERVAL", 300, minimum=10)
+# A running deployment whose worker has not reported for this long is failed (seconds).
+DEPLOYMENT_STALE_AFTER = env_int("BERTH_DEPLOYMENT_STALE_AFTER", 60, minimum=5, maximum=3600)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)
 # The engine the demo environments use; scripts/stack.sh exports it.

@@ -139,3 +139,20 @@ def push_index(
     manifest = Manifest("sha256:" + hashlib.sha256(body).hexdigest(), OCI_INDEX, body)
     client.put_manifest(repository, manifest.digest, manifest)
     return manifest
+
+
+def image_variant(
+    client: RegistryClient, repository: str, base_digest: str, label: str
+) -> Manifest:
+    """A runnable new version of an image: the same layers with a changed config (a
+    label), pushed under a new digest, the way a rebuild with a new label would be."""
+    base = client.get_manifest(repository, base_digest)
+    document = base.document
+    config = json.loads(b"".join(client.download_blob(repository, document["config"]["digest"])))
+    config.setdefault("config", {}).setdefault("Labels", {})["berth.test.variant"] = label
+    config_bytes = json.dumps(config).encode()
+    document["config"] = {**document["config"], **_blob(client, repository, config_bytes)}
+    body = json.dumps(document, indent=2).encode()
+    manifest = Manifest("sha256:" + hashlib.sha256(body).hexdigest(), base.media_type, body)
+    client.put_manifest(repository, manifest.digest, manifest)
+    return manifest

@@ -17,7 +17,18 @@ class DependencyFailed(exceptions.APIException):
     default_code = "dependency_failed"
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def exception_handler(exc, context):
+    from environments.deployments import DeploymentConflict
+
+    if isinstance(exc, DeploymentConflict):
+        response = drf_exception_handler(Conflict(str(exc)), context)
+        response.data["active_deployment"] = exc.active.pk
+        return response
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from environments.api.deployments import DeploymentViewSet, ServiceViewSet
 from environments.api.views import EnvironmentViewSet, RoleGrantViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
 from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
@@ -16,6 +17,8 @@ router.register("tokens", ApiTokenViewSet, basename="token")
 router.register("promotions", PromotionViewSet, basename="promotion")
 router.register("registries", RegistryViewSet, basename="registry")
 router.register("images", ImageViewSet, basename="image")
+router.register("services", ServiceViewSet, basename="service")
+router.register("deployments", DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

@@ -1,0 +1,213 @@
+"""REST endpoints for services, their configs and deployments: thin over the domain."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from environments import access, deployments
+from environments import config as config_schema
+from environments.models import Deployment, Environment, Service, ServiceConfig
+from environments.roles import DEPLOY
+from portal.api.base import RestrictedReadOnlyViewSet
+from registry.models import Registry
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    registry = serializers.SlugRelatedField(slug_field="name", queryset=Registry.objects.all())
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Service
+        fields = ["id", "name", "description", "registry", "repository", "created_by", "created_at"]
+        read_only_fields = ["created_by", "created_at"]
+
+
+class ServiceConfigSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    document = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ServiceConfig
+        fields = [
+            "id",
+            "environment",
+            "revision",
+            "document",
+            "comment",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_document(self, revision) -> dict:
+        return config_schema.mask_secrets(revision.document)
+
+
+class SaveConfigSerializer(serializers.Serializer):
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
+    document = serializers.JSONField(
+        help_text="The config; secret values may be sent as ******** to keep them."
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReplicasSerializer(serializers.Serializer):
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
+    replicas = serializers.IntegerField(min_value=0, max_value=50, required=False)
+    confirm = serializers.BooleanField(default=False)
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    service = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revision = serializers.IntegerField(source="config.revision", read_only=True)
+    events = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id", "service", "environment", "digest", "revision", "strategy", "status", "progress",
+            "reason", "actor", "rollback_of", "created_at", "started_at", "finished_at", "events",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_events(self, deployment) -> list[dict]:
+        if not self.context.get("with_events"):
+            return []
+        return [event.as_message() for event in deployment.events.order_by("seq")]
+
+
+class DeploySerializer(serializers.Serializer):
+    service = serializers.SlugRelatedField(slug_field="name", queryset=Service.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
+    digest = serializers.CharField(max_length=71)
+    confirm = serializers.BooleanField(
+        default=False, help_text="Required for protected environments."
+    )
+
+
+class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
+    """Services. Configs per environment live under ``configs``; scale, restart and stop
+    act on one environment and need ``deploy_to_environment`` there."""
+
+    queryset = Service.objects.select_related("registry")
+    serializer_class = ServiceSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = deployments.create_service(
+            self.request.user, **serializer.validated_data
+        )
+
+    def _environment(self, request) -> Environment:
+        form = ReplicasSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        access.require(request.user, form.validated_data["environment"], "view_environment")
+        return form.validated_data
+
+    @extend_schema(
+        request=SaveConfigSerializer,
+        responses={200: ServiceConfigSerializer(many=True), 201: ServiceConfigSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def configs(self, request, pk=None):
+        """GET: revisions in the environments you can view (newest first); POST: a new one."""
+        service = self.get_object()
+        if request.method == "GET":
+            visible = Environment.objects.restrict(request.user)
+            revisions = service.configs.filter(environment__in=visible).select_related(
+                "environment", "created_by"
+            )
+            return Response(ServiceConfigSerializer(revisions, many=True).data)
+        form = SaveConfigSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        access.require(request.user, form.validated_data["environment"], "view_environment")
+        revision = deployments.save_config(
+            request.user, service, form.validated_data["environment"],
+            form.validated_data["document"], form.validated_data["comment"],
+        )  # fmt: skip
+        return Response(ServiceConfigSerializer(revision).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def scale(self, request, pk=None):
+        data = self._environment(request)
+        if "replicas" not in data:
+            raise serializers.ValidationError({"replicas": "Give the number of replicas."})
+        deployment = deployments.scale_service(
+            self.get_object(),
+            data["environment"],
+            data["replicas"],
+            user=request.user,
+            confirm=data["confirm"],
+        )
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ReplicasSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def restart(self, request, pk=None):
+        data = self._environment(request)
+        count = deployments.restart_service(
+            self.get_object(), data["environment"], user=request.user
+        )
+        return Response({"restarted": count})
+
+    @extend_schema(request=ReplicasSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        data = self._environment(request)
+        count = deployments.stop_service(self.get_object(), data["environment"], user=request.user)
+        return Response({"stopped": count})
+
+
+class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
+    """Deployments in environments you can view. POST deploys (202, then follow
+    ``/ws/deployments/<id>/``); 409 names the deployment still active."""
+
+    queryset = Deployment.objects.select_related("service", "environment", "actor", "config")
+    serializer_class = DeploymentSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        for field in ("service__name", "environment__slug", "status"):
+            value = self.request.query_params.get(field.split("__")[0])
+            if value:
+                queryset = queryset.filter(**{field: value})
+        return queryset
+
+    def get_serializer_context(self):
+        return super().get_serializer_context() | {"with_events": self.action == "retrieve"}
+
+    @extend_schema(request=DeploySerializer, responses={202: DeploymentSerializer})
+    def create(self, request, *args, **kwargs):
+        form = DeploySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        access.require(request.user, data["environment"], "view_environment")
+        deployment = deployments.deploy(
+            data["service"],
+            data["environment"],
+            data["digest"],
+            user=request.user,
+            confirm=data["confirm"],
+        )
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=DeploySerializer(partial=True), responses={202: DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Redeploy the previous successful deployment's digest and config revision."""
+        deployment = self.get_object()
+        access.require(request.user, deployment.environment, DEPLOY)
+        confirm = serializers.BooleanField().to_internal_value(request.data.get("confirm", False))
+        new = deployments.rollback(deployment, user=request.user, confirm=confirm)
+        return Response(DeploymentSerializer(new).data, status=status.HTTP_202_ACCEPTED)

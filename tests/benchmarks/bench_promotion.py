@@ -1,0 +1,363 @@
+"""Promotion benchmark: Berth's retag-by-digest against the pull/tag/push way.
+
+Promotes one ~200 MB image (a single layer of random bytes, so it does not compress)
+from Test to Ops in two ways, against the real stack (scripts/stack.sh):
+
+A. Berth: the whole ``POST /api/promotions/`` request to a real daphne server, which
+   checks the deployment evidence and writes the Ops tags as registry manifests.
+B. The usual operator way: ``docker pull``, ``docker tag``, ``docker push``, ``docker
+   rmi``, each run starting from an engine without the image.
+
+Bytes are the loopback (``lo``) receive counter of /proc/net/dev around the timed runs,
+divided by the number of runs. Everything here is on loopback, so that is the traffic
+of the operation, plus the HTTP request to Berth itself in A, plus whatever else
+happens to talk over loopback meanwhile.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_promotion.py`` or ``make bench``.
+Without DOCKER_HOST and BERTH_REGISTRY_URL in the environment, the stack's stack.env
+is read. Nothing is pulled from outside the local registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_ENV = Path(os.environ.get("BERTH_STACK_DIR", "/tmp/berth-stack")) / "stack.env"
+REPOSITORY = "bench/big"
+PAYLOAD_MB = 200
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    ]
+)
+MB = 1_000_000
+
+
+def load_stack_env() -> None:
+    """Fill unset variables from the stack's stack.env (``export NAME=value`` lines)."""
+    if not STACK_ENV.exists():
+        return
+    for line in STACK_ENV.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line.removeprefix("export ").partition("=")
+            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
+
+
+def lo_rx_bytes() -> int:
+    for line in Path("/proc/net/dev").read_text().splitlines():
+        name, _, counters = line.partition(":")
+        if name.strip() == "lo":
+            return int(counters.split()[0])
+    raise RuntimeError("no lo interface in /proc/net/dev")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def run_docker(*args: str, timeout: int = 600) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+    if result.returncode:
+        raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+class Registry:
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.host = urlsplit(self.url).netloc
+        hostname = urlsplit(self.url).hostname
+        if hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"refusing a registry that is not on loopback: {self.url}")
+
+    def head_digest(self, repository: str, reference: str) -> str | None:
+        response = requests.head(
+            f"{self.url}/v2/{repository}/manifests/{reference}",
+            headers={"Accept": MANIFEST_TYPES},
+            timeout=10,
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.headers["Docker-Content-Digest"]
+
+    def manifest(self, repository: str, reference: str) -> dict:
+        response = requests.get(
+            f"{self.url}/v2/{repository}/manifests/{reference}",
+            headers={"Accept": MANIFEST_TYPES},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+# --- the image ---------------------------------------------------------------------------
+
+
+def build_and_push(registry: Registry, reference: str, workdir: Path) -> None:
+    """A rootfs of busybox plus PAYLOAD_MB of random bytes, imported and pushed."""
+    print(f"building {reference} ({PAYLOAD_MB} MB of random bytes + busybox), no pull")
+    rootfs = workdir / "rootfs.tar"
+    payload = workdir / "payload.bin"
+    with payload.open("wb") as out:
+        for _ in range(PAYLOAD_MB):
+            out.write(os.urandom(1 << 20))
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "sleep"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+        tar.add(payload, arcname="payload/random.bin")
+    payload.unlink()
+    run_docker("import", "--change", 'CMD ["sleep", "3600"]', str(rootfs), reference)
+    rootfs.unlink()
+    run_docker("push", reference)
+
+
+def local_images(client: docker.DockerClient, registry: Registry, config_digest: str) -> list:
+    prefix = f"{registry.host}/{REPOSITORY}"
+    found = []
+    for image in client.images.list(all=True):
+        names = image.attrs.get("RepoTags") or []
+        names += image.attrs.get("RepoDigests") or []
+        if image.id == config_digest or any(
+            name.startswith((f"{prefix}:", f"{prefix}@")) for name in names
+        ):
+            found.append(image)
+    return found
+
+
+def remove_local_images(client: docker.DockerClient, registry: Registry, config: str) -> int:
+    images = local_images(client, registry, config)
+    for image in images:
+        client.images.remove(image.id, force=True)
+    return len(images)
+
+
+# --- B: docker pull / tag / push / rmi ---------------------------------------------------
+
+
+def bench_docker(
+    client: docker.DockerClient, registry: Registry, config: str, runs: int, warmups: int
+) -> dict:
+    source = f"{registry.host}/{REPOSITORY}:latest"
+    times: list[float] = []
+    steps: dict[str, list[float]] = {"pull": [], "tag": [], "push": [], "rmi": []}
+    leftovers = 0
+    total_bytes = 0
+    remove_local_images(client, registry, config)  # e.g. the image just built and pushed
+    for run in range(warmups + runs):
+        leftovers += remove_local_images(client, registry, config)
+        if local_images(client, registry, config):
+            raise RuntimeError("the image is still present locally before a docker run")
+        target = f"{registry.host}/{REPOSITORY}:promoted-{run}"
+        commands = {
+            "pull": ("pull", "--quiet", source),
+            "tag": ("tag", source, target),
+            "push": ("push", "--quiet", target),
+            "rmi": ("rmi", source, target),
+        }
+        rx_before = lo_rx_bytes()
+        started = time.perf_counter()
+        took = {}
+        for step, argv in commands.items():
+            step_started = time.perf_counter()
+            run_docker(*argv)
+            took[step] = time.perf_counter() - step_started
+        elapsed = time.perf_counter() - started
+        rx = lo_rx_bytes() - rx_before
+        if run < warmups:
+            continue
+        times.append(elapsed)
+        total_bytes += rx
+        for step, seconds in took.items():
+            steps[step].append(seconds)
+        print(f"  docker run {run - warmups + 1}/{runs}: {elapsed * 1000:.0f} ms, {rx / MB:.1f} MB")
+    leftovers += remove_local_images(client, registry, config)
+    return {"times": times, "bytes": total_bytes / runs, "steps": steps, "leftovers": leftovers}
+
+
+# --- A: Berth ----------------------------------------------------------------------------
+
+
+def bench_berth(server, digest: str, runs: int, warmups: int) -> dict:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {server.token('qa', 'berth-qa')}"
+    response = session.get(f"{server.url}/api/environments/", timeout=10)
+    response.raise_for_status()
+    body = response.json()
+    environments = body["results"] if isinstance(body, dict) else body
+    test_id = next(env["id"] for env in environments if env["slug"] == "test")
+    salt = secrets.token_hex(3)
+    url = f"{server.url}/api/promotions/"
+    times: list[float] = []
+    rx_before = 0
+    for run in range(warmups + runs):
+        if run == warmups:
+            rx_before = lo_rx_bytes()
+        payload = {
+            "source_environment": test_id,
+            "repository": REPOSITORY,
+            "digest": digest,
+            "version": f"1.{run}.{salt}",
+        }
+        started = time.perf_counter()
+        response = session.post(url, json=payload, timeout=60)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 201 or response.json().get("status") != "succeeded":
+            raise RuntimeError(f"promotion {run} answered {response.status_code}: {response.text}")
+        if run >= warmups:
+            times.append(elapsed)
+    total_bytes = lo_rx_bytes() - rx_before
+    last = response.json()
+    session.close()
+    return {"times": times, "bytes": total_bytes / runs, "last": last}
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def report(image: dict, berth: dict, docker_way: dict) -> None:
+    def row(name: str, result: dict) -> str:
+        times = [t * 1000 for t in result["times"]]
+        return (
+            f"{name:<34} {len(times):>4} {statistics.median(times):>10.1f} "
+            f"{percentile(times, 0.95):>10.1f} {result['bytes'] / MB:>10.3f}"
+        )
+
+    berth_p50 = statistics.median(berth["times"]) * 1000
+    docker_p50 = statistics.median(docker_way["times"]) * 1000
+    ratio = docker_p50 / berth_p50
+    print()
+    print(f"image   {image['reference']}")
+    print(f"digest  {image['digest']}")
+    print(
+        f"size    {image['size'] / MB:.1f} MB in the registry ({image['layers']} layer(s), "
+        f"compressed), {image['unpacked'] / MB:.1f} MB unpacked"
+    )
+    print()
+    print(f"{'promotion Test -> Ops':<34} {'runs':>4} {'p50 ms':>10} {'p95 ms':>10} {'MB/op':>10}")
+    print(row("Berth POST /api/promotions/", berth))
+    print(row("docker pull+tag+push+rmi", docker_way))
+    steps = ", ".join(
+        f"{step} {statistics.median(values) * 1000:.0f}"
+        for step, values in docker_way["steps"].items()
+    )
+    print(f"  docker p50 by step (ms): {steps}")
+    print()
+    print(f"docker p50 / Berth p50 = {ratio:.0f}x")
+    print(f"target Berth p50 < 50 ms: {'met' if berth_p50 < 50 else 'MISSED'} ({berth_p50:.1f} ms)")
+    print(f"target >= 40x faster:     {'met' if ratio >= 40 else 'MISSED'} ({ratio:.0f}x)")
+    print(
+        "MB/op is loopback rx (/proc/net/dev lo) per run; Berth's includes its own HTTP "
+        "request and response."
+    )
+    if docker_way["leftovers"]:
+        print(f"note: {docker_way['leftovers']} local image(s) survived a docker run's rmi")
+    print(f"last Berth log: {[step['message'] for step in berth['last'].get('log', [])]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--berth-runs", type=int, default=30)
+    parser.add_argument("--docker-runs", type=int, default=10)
+    args = parser.parse_args()
+
+    load_stack_env()
+    for name in ("DOCKER_HOST", "BERTH_REGISTRY_URL"):
+        if not os.environ.get(name):
+            raise SystemExit(f"{name} is not set: start the stack (make stack) first")
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import PortalServer
+
+    registry = Registry(os.environ["BERTH_REGISTRY_URL"])
+    source = f"{registry.host}/{REPOSITORY}:latest"
+    client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=300)
+    workdir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
+    server = None
+    container = None
+    config = ""
+    started = time.monotonic()
+    try:
+        digest = registry.head_digest(REPOSITORY, "latest")
+        if digest is None:
+            build_and_push(registry, source, workdir)
+            digest = registry.head_digest(REPOSITORY, "latest")
+        else:
+            print(f"reusing {source} from the registry")
+        manifest = registry.manifest(REPOSITORY, digest)
+        config = manifest["config"]["digest"]
+        image = {
+            "reference": f"{registry.host}/{REPOSITORY}@{digest}",
+            "digest": digest,
+            "layers": len(manifest["layers"]),
+            "size": manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]),
+        }
+
+        print(f"B: docker way, {args.docker_runs} runs + 1 warm-up, each from a clean engine")
+        docker_way = bench_docker(client, registry, config, args.docker_runs, warmups=1)
+
+        print("A: Berth, starting daphne (migrate + seed_demo)")
+        server = PortalServer(workdir, "embedded").start()
+        run_docker("pull", "--quiet", image["reference"])
+        image["unpacked"] = client.images.get(image["reference"]).attrs["Size"]
+        container = client.containers.run(
+            image["reference"],
+            ["sleep", "3600"],
+            detach=True,
+            network_mode="none",
+            labels={"berth.environment": "test", "berth.bench": "promotion"},
+        )
+        print(f"A: Berth, {args.berth_runs} promotions + 2 warm-ups")
+        berth = bench_berth(server, digest, args.berth_runs, warmups=2)
+
+        report(image, berth, docker_way)
+        others = [c.name for c in client.containers.list() if c.id != container.id]
+        print(
+            f"context: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, "
+            f"{len(others)} other running container(s) on the engine"
+        )
+        print(f"total {time.monotonic() - started:.0f} s")
+    except Exception:
+        if server is not None:
+            print(server.logs(), file=sys.stderr)
+        raise
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        if server is not None:
+            server.stop()
+        remove_local_images(client, registry, config)
+        client.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Deployments against the real Docker Engine with a real Celery worker: every strategy
+succeeding, every strategy failing its health check with the old version still
+serving, rollback, conflicts, protected environments and bad input."""
+
+import pytest
+from django.urls import reverse
+
+from environments import deployments
+from environments.models import Deployment
+from tests.integration.conftest import owned, serving, wait_finished
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _deploy(api, service, environment, digest, **extra):
+    return api.post(
+        reverse("deployment-list"),
+        {"service": service.name, "environment": environment, "digest": digest} | extra,
+        format="json",
+    )
+
+
+def _set_strategy(service, environment, personas, **changes):
+    document = dict(service.current_config(environment).document, **changes)
+    return deployments.save_config(personas["developer"], service, environment, document)
+
+
+def _ports(service, environment):
+    config = service.current_config(environment).document
+    return [config["port"] + slot for slot in range(config["replicas"])]
+
+
+def _first(api, service, environments, digest):
+    response = _deploy(api, service, "dev", digest)
+    assert response.status_code == 202, response.data
+    deployment = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert deployment.status == "succeeded", deployment.reason
+    return deployment
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green", "recreate"])
+def test_each_strategy_replaces_the_old_version(
+    strategy, web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    dev = environments["dev"]
+    _set_strategy(web_service, dev, personas, strategy={"type": strategy})
+    api = api_for("developer")
+    _first(api, web_service, environments, v1)
+    deployment = _first(api, web_service, environments, v2)
+
+    containers = owned(dev, web_service)
+    assert len(containers) == 2, [c.name for c in containers]
+    assert {c.labels["berth.deployment"] for c in containers} == {str(deployment.pk)}
+    assert all(c.status == "running" for c in containers)
+    ports = sorted(int(c.labels["berth.port"]) for c in containers)
+    assert all(serving(port) for port in ports)
+    kinds = [e.message for e in deployment.events.order_by("seq")]
+    assert kinds[0] == "Queued" and kinds[-1] == "Deployment succeeded"
+    assert any("Replica 2 of 2 is healthy" in k for k in kinds)
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green"])
+def test_a_failing_health_check_leaves_the_old_version_serving(
+    strategy, web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    dev = environments["dev"]
+    _set_strategy(web_service, dev, personas, strategy={"type": strategy})
+    api = api_for("developer")
+    first = _first(api, web_service, environments, v1)
+    before = sorted(c.id for c in owned(dev, web_service))
+
+    config = web_service.current_config(dev).document
+    _set_strategy(
+        web_service, dev, personas, health_check=dict(config["health_check"], http_path="/missing")
+    )
+    response = _deploy(api, web_service, "dev", v2)
+    failed = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+
+    assert failed.status == "failed"
+    assert "did not become healthy" in failed.reason or "failed its health check" in failed.reason
+    after = owned(dev, web_service)
+    assert sorted(c.id for c in after) == before, "new containers left behind or old ones removed"
+    assert all(
+        c.status == "running" and c.labels["berth.deployment"] == str(first.pk) for c in after
+    )
+    assert all(serving(port) for port in _ports(web_service, dev))
+
+
+def test_rollback_redeploys_the_previous_digest_and_revision(
+    web_service, versions, environments, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    api = api_for("developer")
+    first = _first(api, web_service, environments, v1)
+    second = _first(api, web_service, environments, v2)
+    response = api.post(reverse("deployment-rollback", args=[second.pk]), {}, format="json")
+    assert response.status_code == 202, response.data
+    rolled = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert rolled.status == "succeeded" and rolled.rollback_of_id == second.pk
+    assert (rolled.digest, rolled.config_id) == (first.digest, first.config_id)
+    assert {c.labels["berth.deployment"] for c in owned(environments["dev"], web_service)} == {
+        str(rolled.pk)
+    }
+
+
+def test_a_second_deploy_while_one_is_active_is_a_409_naming_it(web_service, versions, api_for):
+    v1, v2 = versions
+    api = api_for("developer")
+    first = _deploy(api, web_service, "dev", v1)  # no worker: it stays pending
+    second = _deploy(api, web_service, "dev", v2)
+    assert second.status_code == 409
+    assert second.data["active_deployment"] == first.data["id"]
+    assert f"Deployment #{first.data['id']}" in second.data["detail"]
+    assert Deployment.objects.count() == 1
+
+
+def test_a_redelivered_task_does_not_deploy_twice(
+    web_service, versions, environments, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    deployment = _first(api_for("developer"), web_service, environments, v1)
+    events = deployment.events.count()
+    deployments.run_deployment(deployment.pk)  # the same task delivered again
+    deployment.refresh_from_db()
+    assert deployment.status == "succeeded" and deployment.events.count() == events
+    assert len(owned(environments["dev"], web_service)) == 2
+
+
+def test_a_deployment_whose_worker_died_is_failed_by_the_reaper(web_service, versions, settings):
+    from django.utils import timezone
+
+    v1, _ = versions
+    deployment = Deployment.objects.create(
+        service=web_service, environment=web_service.configs.first().environment, digest=v1,
+        config=web_service.configs.first(), strategy="rolling", status="running",
+        started_at=timezone.now(), heartbeat_at=timezone.now() - timezone.timedelta(seconds=120),
+    )  # fmt: skip
+    settings.DEPLOYMENT_STALE_AFTER = 60
+    assert deployments.reap_stale_deployments() == [deployment.pk]
+    deployment.refresh_from_db()
+    assert deployment.status == "failed" and "stopped reporting" in deployment.reason
+
+
+def test_a_protected_environment_needs_confirmation_and_a_promoted_digest(
+    web_service, versions, environments, personas, api_for
+):
+    v1, _ = versions
+    ops = environments["ops"]
+    deployments.save_config(
+        personas["operator"],
+        web_service,
+        ops,
+        web_service.current_config(environments["dev"]).document,
+    )
+    api = api_for("operator")
+    response = _deploy(api, web_service, "ops", v1)
+    assert response.status_code == 400 and "Ops is protected: confirm" in str(
+        response.data["confirm"]
+    )
+    response = _deploy(api, web_service, "ops", v1, confirm=True)
+    assert response.status_code == 400 and "only runs digests promoted into it" in str(
+        response.data["digest"]
+    )
+    assert not Deployment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "document,field,message",
+    [
+        ({"replicas": -1}, "replicas", "out of range"),
+        ({"port": 80}, "port", "out of range"),
+        ({"memory": "lots"}, "memory", "is not a memory size"),
+        ({"env": {"1BAD": "x"}}, "env.1BAD", "Not a valid variable name"),
+        ({"replica": 2}, "replica", "Unknown field"),
+        ({"strategy": {"type": "canary"}}, "strategy.type", "is not a strategy"),
+        ({"volumes": ["nocolon"]}, "volumes.0", "use name:/path"),
+    ],
+)
+def test_an_invalid_config_names_the_field(web_service, api_for, document, field, message):
+    response = api_for("developer").post(
+        reverse("service-configs", args=[web_service.pk]),
+        {"environment": "dev", "document": document},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert message in str(response.data[field])
+    assert web_service.configs.count() == 1
+
+
+def test_a_digest_not_in_the_registry_is_refused(web_service, api_for):
+    response = _deploy(api_for("developer"), web_service, "dev", "sha256:" + "0" * 64)
+    assert response.status_code == 400 and "is not in the registry" in str(response.data["digest"])
+    assert not Deployment.objects.exists()
+
+
+def test_secret_env_values_are_masked_and_kept(web_service, environments, personas, api_for):
+    api = api_for("developer")
+    document = dict(
+        web_service.current_config(environments["dev"]).document,
+        env={"DB_PASSWORD": "hunter2", "MODE": "qa"},
+        secret_env=["DB_PASSWORD"],
+    )
+    response = api.post(
+        reverse("service-configs", args=[web_service.pk]),
+        {"environment": "dev", "document": document},
+        format="json",
+    )
+    assert (
+        response.status_code == 201
+        and response.data["document"]["env"]["DB_PASSWORD"] == "********"
+    )
+    masked = dict(response.data["document"], env={"DB_PASSWORD": "********", "MODE": "prod"})
+    response = api.post(
+        reverse("service-configs", args=[web_service.pk]),
+        {"environment": "dev", "document": masked},
+        format="json",
+    )
+    assert response.status_code == 201
+    stored = web_service.current_config(environments["dev"]).document
+    assert stored["env"] == {"DB_PASSWORD": "hunter2", "MODE": "prod"}
+    assert "hunter2" not in str(api.get(reverse("service-configs", args=[web_service.pk])).data)
