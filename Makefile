@@ -20,4 +20,4 @@ stack-stop:
 	scripts/stack.sh stop
 
 bench:  ## every tests/benchmarks/bench_*.py against the real stack, which this starts
-	scripts/stack.sh start all && source "$${BERTH_STACK_DIR:-/tmp/berth-stack}/stack.env" && for bench in tests/benchmarks/bench_*.py; do .venv/bin/python "$$bench" || exit 1; done
+	scripts/bootstrap.sh && scripts/stack.sh start all && source "$${BERTH_STACK_DIR:-/tmp/berth-stack}/stack.env" && for bench in tests/benchmarks/bench_*.py; do .venv/bin/python "$$bench" || exit 1; done

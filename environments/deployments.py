@@ -357,6 +357,30 @@ def reap_stale_deployments() -> list[int]:
             status=Deployment.Status.RUNNING  # keeps the row claimed while we finish it
         )
         if updated:
-            _finish(deployment, Deployment.Status.FAILED, reason)
+            cleanup = _clean_up_after(deployment)
+            _finish(deployment, Deployment.Status.FAILED, reason + cleanup)
             reaped.append(deployment.pk)
     return reaped
+
+
+def _clean_up_after(deployment: Deployment) -> str:
+    """Remove what a dead deployment started and restart what it stopped, so the last
+    successful deployment serves again and nothing is orphaned."""
+    last = Deployment.objects.filter(
+        service=deployment.service,
+        environment=deployment.environment,
+        status=Deployment.Status.SUCCEEDED,
+    ).first()
+    removed = restarted = 0
+    try:
+        with engine.session(deployment.environment, timeout=30) as session:
+            for replica in session.replicas(deployment.service.name):
+                if replica.deployment == deployment.pk:
+                    session.remove(replica.id)
+                    removed += 1
+                elif last and replica.deployment == last.pk and replica.state != "running":
+                    session.start(replica.id)
+                    restarted += 1
+    except engine.EngineUnavailable as exc:
+        return f"; could not clean up: {exc}"
+    return f"; removed {removed} new container(s), restarted {restarted} old one(s)"

@@ -110,6 +110,12 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
+# Negotiated API version per endpoint: "auto" costs a round trip on every new client.
+# A wrong cached value is harmless: the engine answers with a clear error and a probe
+# (which always negotiates, see probe()) refreshes it.
+_api_versions: dict[str, str] = {}
+
+
 @contextlib.contextmanager
 def open_client(
     environment: Environment, *, timeout: int | None = None
@@ -124,10 +130,12 @@ def open_client(
         tls = None
         if environment.uses_tls:
             tls = _tls_config(environment, tmp)
+        known = _api_versions.get(environment.endpoint_url)
         try:
             client = docker.DockerClient(
-                base_url=environment.endpoint_url, version="auto", timeout=timeout, tls=tls
+                base_url=environment.endpoint_url, version=known or "auto", timeout=timeout, tls=tls
             )
+            _api_versions[environment.endpoint_url] = client.api.api_version
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
             raise EngineUnavailable(_unavailable(environment, exc)) from exc
         try:
@@ -186,6 +194,7 @@ class EndpointState:
 def probe(environment: Environment) -> EndpointState:
     """Ask the endpoint for its version, size and load; never raises for a dead endpoint."""
     now = datetime.now(UTC).isoformat()
+    _api_versions.pop(environment.endpoint_url, None)  # re-negotiate: the engine may have changed
     try:
         with open_client(environment) as client:
             info = client.info()
@@ -511,7 +520,7 @@ class EngineSession:
                 return self.client.services.create(name=name, **spec), True
             existing.reload()  # a stale version makes the update fail "out of sequence"
             spec.pop("networks")  # networks cannot change on update
-            existing.update(**{k: v for k, v in spec.items() if v is not None}, force_update=False)
+            existing.update(**{k: v for k, v in spec.items() if v is not None})
             existing.reload()
             return existing, False
         except docker.errors.DockerException as exc:

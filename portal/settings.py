@@ -9,6 +9,7 @@ worker`` running as separate processes.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -111,7 +112,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     # A file, not shared-cache memory, for tests too: shared-cache SQLite locks whole
     # tables and ignores the busy timeout, so worker threads would fail at once.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-berth.sqlite3")}
+    # One per test run, so two runs in one checkout never share (and delete) a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-berth-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

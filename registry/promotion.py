@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from environments import access, engine
-from environments.models import Environment
+from environments.models import Deployment, Environment
 from environments.roles import PROMOTE
 from portal import audit
 from registry.client import (
@@ -42,10 +42,10 @@ class PromotionRefused(ValidationError):
 def was_in_environment(
     environment: Environment, registry: Registry, repository: str, digest: str
 ) -> bool:
-    """Whether ``repository@digest`` was promoted into ``environment`` or runs there now.
+    """Whether ``repository@digest`` was promoted into, or deployed to, ``environment``.
 
-    Running containers are the deployment evidence until deployments are recorded;
-    an unreachable endpoint simply gives no evidence.
+    Recorded promotions and deployments come first (a query); containers running there
+    now, deployed by other means, count too. An unreachable endpoint gives no evidence.
     """
     promoted = Promotion.objects.filter(
         target_environment=environment,
@@ -55,6 +55,12 @@ def was_in_environment(
         status=Promotion.Status.SUCCEEDED,
     ).exists()
     if promoted:
+        return True
+    deployed = Deployment.objects.filter(
+        environment=environment, service__registry=registry, service__repository=repository,
+        digest=digest, status=Deployment.Status.SUCCEEDED,
+    ).exists()  # fmt: skip
+    if deployed:
         return True
     try:
         running = deployed_images(environment)

@@ -75,14 +75,7 @@ class PortalServer:
             {"BERTH_SERVER": "1"},
         )
         if self.mode == "redis":
-            self._spawn(
-                "celery",
-                [
-                    str(BIN / "celery"), "-A", "portal", "worker", "--beat", "--pool=threads",
-                    "--concurrency=2", "--loglevel=INFO",
-                    "--schedule", str(self.workdir / "beat-schedule"),
-                ],
-            )  # fmt: skip
+            self.start_worker()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -95,6 +88,18 @@ class PortalServer:
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"Berth did not start:\n{self.logs()}")
+
+    def start_worker(self, name: str = "celery") -> subprocess.Popen:
+        """A separate ``celery -A portal worker`` process with beat (Redis mode)."""
+        self._spawn(
+            name,
+            [
+                str(BIN / "celery"), "-A", "portal", "worker", "--beat", "--pool=threads",
+                "--concurrency=2", "--loglevel=INFO", "--hostname", f"{name}@%h",
+                "--schedule", str(self.workdir / f"{name}-beat-schedule"),
+            ],
+        )  # fmt: skip
+        return self.processes[-1]
 
     def logs(self) -> str:
         return "\n".join(

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from environments.models import Environment, RoleGrant
+from environments.config import validate
+from environments.models import Deployment, Environment, RoleGrant, Service, ServiceConfig
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import create_token
 from registry.models import Image, Promotion, Registry, Repository
@@ -132,6 +133,55 @@ CASES = [
     Case("registry-refresh", "post", s(404, 424, 424, 404), args=("registry:ops",)),
     Case("image-list", "get", s(200, 200, 200, 200)),
     Case("image-detail", "get", s(404, 200, 200, 404), args=("image:ops",)),
+    Case("service-list", "get", s(200, 200, 200, 200)),
+    Case(
+        "service-list",
+        "post",
+        s(201, 201, 201, 403),
+        data={"name": "newsvc", "registry": "regname:kit", "repository": "kit/app"},
+    ),
+    Case("service-detail", "get", s(200, 200, 200, 404), args=("service:dev",)),
+    Case("service-configs", "get", s(200, 200, 200, 404), args=("service:dev",)),
+    Case(
+        "service-configs",
+        "post",
+        s(201, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev", "document": {"replicas": 1}},
+    ),
+    # The developer passes the permission and is stopped by the unreachable kit registry.
+    Case(
+        "service-scale",
+        "post",
+        s(400, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev", "replicas": 1},
+    ),
+    Case(
+        "service-restart",
+        "post",
+        s(200, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+        needs_engine=True,
+    ),
+    Case(
+        "service-stop",
+        "post",
+        s(200, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+        needs_engine=True,
+    ),
+    Case("deployment-list", "get", s(200, 200, 200, 200)),
+    Case(
+        "deployment-list",
+        "post",
+        s(400, 403, 403, 404),
+        data={"service": "svcname:dev", "environment": "dev", "digest": "sha256:" + "d" * 64},
+    ),
+    Case("deployment-detail", "get", s(200, 200, 200, 404), args=("deployment:dev",)),
+    Case("deployment-rollback", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 
@@ -149,6 +199,13 @@ def _resolve(value, personas, environments, persona):
         return RoleGrant.objects.filter(environment=environments[key]).first().pk
     if kind == "event":
         return AuditEvent.objects.filter(environment=environments[key]).first().pk
+    if kind == "regname":
+        return Registry.objects.get_or_create(name=key, url="http://127.0.0.1:1")[0].name
+    if kind in ("service", "svcname", "deployment"):
+        deployment = _kit_deployment(environments[key])
+        return {"service": deployment.service.pk, "svcname": deployment.service.name}.get(
+            kind, deployment.pk
+        )
     if kind in ("registry", "image"):
         registry = Registry.objects.get_or_create(name="ops-registry", url="http://127.0.0.1:1")[0]
         environments[key].registry = registry
@@ -169,6 +226,20 @@ def _resolve(value, personas, environments, persona):
             owner = personas["tester"]
         return create_token(owner, "kit")[0].pk
     return value
+
+
+def _kit_deployment(environment):
+    """A service configured and once deployed in ``environment`` (rows only)."""
+    registry = Registry.objects.get_or_create(name="kit", url="http://127.0.0.1:1")[0]
+    service = Service.objects.get_or_create(name="kit", registry=registry, repository="kit/app")[0]
+    config = ServiceConfig.objects.get_or_create(
+        service=service, environment=environment, revision=1,
+        defaults={"document": validate({"replicas": 1})},
+    )[0]  # fmt: skip
+    return Deployment.objects.get_or_create(
+        service=service, environment=environment, config=config, digest="sha256:" + "e" * 64,
+        strategy="rolling", status="succeeded",
+    )[0]  # fmt: skip
 
 
 def _promotion_into(target):

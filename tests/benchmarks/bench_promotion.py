@@ -4,7 +4,8 @@ Promotes one ~200 MB image (a single layer of random bytes, so it does not compr
 from Test to Ops in two ways, against the real stack (scripts/stack.sh):
 
 A. Berth: the whole ``POST /api/promotions/`` request to a real daphne server, which
-   checks the deployment evidence and writes the Ops tags as registry manifests.
+   checks the deployment evidence (the image is first deployed to Test through Berth,
+   as a tester would) and writes the Ops tags as registry manifests.
 B. The usual operator way: ``docker pull``, ``docker tag``, ``docker push``, ``docker
    rmi``, each run starting from an engine without the image.
 
@@ -206,6 +207,46 @@ def bench_docker(
 # --- A: Berth ----------------------------------------------------------------------------
 
 
+def deploy_to_test(server, digest: str) -> str:
+    """Deploy the image to Test through Berth, as a tester would before signing off: the
+    deployment record is what lets the digest leave Test."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {server.token('qa', 'berth-qa')}"
+    name = f"bench-{secrets.token_hex(3)}"
+    created = session.post(
+        f"{server.url}/api/services/",
+        json={"name": name, "registry": "local", "repository": REPOSITORY},
+        timeout=10,
+    )
+    created.raise_for_status()
+    document = {"replicas": 1, "command": ["sleep", "3600"], "network_mode": "none",
+                "strategy": {"type": "recreate"}}  # fmt: skip
+    saved = session.post(
+        f"{server.url}/api/services/{created.json()['id']}/configs/",
+        json={"environment": "test", "document": document},
+        timeout=10,
+    )
+    saved.raise_for_status()
+    deployed = session.post(
+        f"{server.url}/api/deployments/",
+        json={"service": name, "environment": "test", "digest": digest},
+        timeout=10,
+    )
+    deployed.raise_for_status()
+    url = f"{server.url}/api/deployments/{deployed.json()['id']}/"
+    deadline = time.monotonic() + 300
+    while (status := session.get(url, timeout=10).json()["status"]) in ("pending", "running"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the deployment to Test did not finish")
+        time.sleep(0.5)
+    if status != "succeeded":
+        raise RuntimeError(
+            f"the deployment to Test {status}: {session.get(url, timeout=10).json()['reason']}"
+        )
+    print(f"A: deployed {REPOSITORY}@{digest[:19]}... to Test through Berth ({name})")
+    return name
+
+
 def bench_berth(server, digest: str, runs: int, warmups: int) -> dict:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {server.token('qa', 'berth-qa')}"
@@ -301,7 +342,7 @@ def main() -> int:
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=300)
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
     server = None
-    container = None
+    service = ""
     config = ""
     started = time.monotonic()
     try:
@@ -327,18 +368,14 @@ def main() -> int:
         server = PortalServer(workdir, "embedded").start()
         run_docker("pull", "--quiet", image["reference"])
         image["unpacked"] = client.images.get(image["reference"]).attrs["Size"]
-        container = client.containers.run(
-            image["reference"],
-            ["sleep", "3600"],
-            detach=True,
-            network_mode="none",
-            labels={"berth.environment": "test", "berth.bench": "promotion"},
-        )
+        service = deploy_to_test(server, digest)
         print(f"A: Berth, {args.berth_runs} promotions + 2 warm-ups")
         berth = bench_berth(server, digest, args.berth_runs, warmups=2)
 
         report(image, berth, docker_way)
-        others = [c.name for c in client.containers.list() if c.id != container.id]
+        others = [
+            c.name for c in client.containers.list() if c.labels.get("berth.service") != service
+        ]
         print(
             f"context: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, "
             f"{len(others)} other running container(s) on the engine"
@@ -349,8 +386,11 @@ def main() -> int:
             print(server.logs(), file=sys.stderr)
         raise
     finally:
-        if container is not None:
-            container.remove(force=True)
+        if service:
+            for leftover in client.containers.list(
+                all=True, filters={"label": f"berth.service={service}"}
+            ):
+                leftover.remove(force=True)
         if server is not None:
             server.stop()
         remove_local_images(client, registry, config)

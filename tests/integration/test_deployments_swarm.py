@@ -1,0 +1,88 @@
+"""Deployments to a real single-node Swarm: create, rolling update, and a failing update
+that Swarm rolls back (a failed deployment, with the old version still running)."""
+
+import docker
+import pytest
+from django.urls import reverse
+
+from environments import actions, deployments
+from environments.models import Deployment, Environment
+from tests.integration.conftest import wait_finished
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+READY = ["sh", "-c", "echo up > /tmp/up && exec sleep 3600"]
+
+
+@pytest.fixture
+def swarm_env(docker_host, admin_user, demo_registry, personas):
+    environment = actions.create_environment(
+        admin_user, name="Stage", slug="stage", position=25, endpoint_url=docker_host,
+        mode=Environment.Mode.SWARM, registry=demo_registry,
+    )  # fmt: skip
+    actions.grant_role(admin_user, environment, role="developer", to_user=personas["developer"])
+    return environment
+
+
+def _config(health_command):
+    return {
+        "replicas": 2,
+        "command": READY,
+        "network_mode": "host",
+        "health_check": {"command": health_command, "interval": 0.5, "timeout": 1, "retries": 2},
+        "strategy": {"type": "swarm", "parallelism": 1, "order": "start-first", "monitor": 2},
+    }
+
+
+def _swarm_image(environment, service):
+    client = docker.DockerClient(base_url=environment.endpoint_url, version="auto")
+    try:
+        spec = client.services.get(f"{service.name}-{environment.slug}").attrs["Spec"]
+        return spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    finally:
+        client.close()
+
+
+def _deploy(api, service, digest):
+    response = api.post(
+        reverse("deployment-list"),
+        {"service": service.name, "environment": "stage", "digest": digest},
+        format="json",
+    )
+    assert response.status_code == 202, response.data
+    return wait_finished(Deployment.objects.get(pk=response.data["id"]), timeout=120)
+
+
+def test_a_swarm_service_is_created_then_updated(
+    swarm_env, web_service, versions, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    deployments.save_config(
+        personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"])
+    )
+    api = api_for("developer")
+    first = _deploy(api, web_service, v1)
+    assert first.status == "succeeded", first.reason
+    assert _swarm_image(swarm_env, web_service).endswith(v1)
+    second = _deploy(api, web_service, v2)
+    assert second.status == "succeeded", second.reason
+    assert _swarm_image(swarm_env, web_service).endswith(v2)
+    assert any("Task" in e.message for e in second.events.all())
+
+
+def test_a_failing_swarm_update_is_rolled_back_and_reported_failed(
+    swarm_env, web_service, versions, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    deployments.save_config(
+        personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"])
+    )
+    api = api_for("developer")
+    assert _deploy(api, web_service, v1).status == "succeeded"
+    deployments.save_config(
+        personas["developer"], web_service, swarm_env, _config(["cat", "/nonexistent"])
+    )
+    failed = _deploy(api, web_service, v2)
+    assert failed.status == "failed"
+    assert "roll" in failed.reason.lower()
+    assert _swarm_image(swarm_env, web_service).endswith(v1)
