@@ -143,6 +143,13 @@ CASES = [
     Case("service-detail", "get", s(200, 200, 200, 404), args=("service:dev",)),
     Case("service-configs", "get", s(200, 200, 200, 404), args=("service:dev",)),
     Case(
+        "service-export",
+        "get",
+        s(200, 200, 200, 404),
+        args=("service:dev",),
+        data={"environment": "dev", "syntax": "yaml"},
+    ),
+    Case(
         "service-configs",
         "post",
         s(201, 403, 403, 404),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -47,13 +48,32 @@ class ServiceConfigSerializer(serializers.ModelSerializer):
 
 
 class SaveConfigSerializer(serializers.Serializer):
+    """A new revision, as a JSON ``document`` or as exported ``text`` (JSON or YAML)."""
+
     environment = serializers.SlugRelatedField(
         slug_field="slug", queryset=Environment.objects.all()
     )
     document = serializers.JSONField(
-        help_text="The config; secret values may be sent as ******** to keep them."
+        required=False, help_text="The config; secret values may be sent as ******** to keep them."
     )
+    text = serializers.CharField(required=False, help_text="An exported document (see syntax).")
+    syntax = serializers.ChoiceField(choices=["json", "yaml"], default="json")
     comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if ("document" in attrs) == ("text" in attrs):
+            raise serializers.ValidationError("Send either document or text.")
+        if "text" in attrs:
+            attrs["document"] = config_schema.load(attrs.pop("text"), attrs["syntax"])
+        return attrs
+
+
+class ExportSerializer(serializers.Serializer):
+    # Not "format": DRF reserves that query parameter for choosing a renderer.
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all()
+    )
+    syntax = serializers.ChoiceField(choices=["json", "yaml"], default="json")
 
 
 class ReplicasSerializer(serializers.Serializer):
@@ -136,6 +156,28 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
             form.validated_data["document"], form.validated_data["comment"],
         )  # fmt: skip
         return Response(ServiceConfigSerializer(revision).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[ExportSerializer], responses={200: str})
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """The current config of one environment as a JSON or YAML file, secrets masked;
+        POST it back to ``configs`` as ``text`` to import it."""
+        service = self.get_object()
+        form = ExportSerializer(data=request.query_params)
+        form.is_valid(raise_exception=True)
+        environment, fmt = form.validated_data["environment"], form.validated_data["syntax"]
+        access.require(request.user, environment, "view_environment")
+        revision = service.current_config(environment)
+        if revision is None:
+            raise serializers.ValidationError(
+                {"environment": f"{service} has no config in {environment.name}."}
+            )
+        filename = f"{service.name}-{environment.slug}.{fmt}"
+        return HttpResponse(
+            config_schema.dump(revision.document, fmt),
+            content_type="application/yaml" if fmt == "yaml" else "application/json",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])

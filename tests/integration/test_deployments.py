@@ -221,3 +221,49 @@ def test_secret_env_values_are_masked_and_kept(web_service, environments, person
     stored = web_service.current_config(environments["dev"]).document
     assert stored["env"] == {"DB_PASSWORD": "hunter2", "MODE": "prod"}
     assert "hunter2" not in str(api.get(reverse("service-configs", args=[web_service.pk])).data)
+
+
+def test_a_config_exported_as_yaml_imports_back_unchanged(
+    web_service, environments, personas, api_for
+):
+    api = api_for("developer")
+    document = dict(
+        web_service.current_config(environments["dev"]).document,
+        env={"TOKEN": "s3cr3t"},
+        secret_env=["TOKEN"],
+    )
+    deployments.save_config(personas["developer"], web_service, environments["dev"], document)
+    exported = api.get(
+        reverse("service-export", args=[web_service.pk]), {"environment": "dev", "syntax": "yaml"}
+    )
+    assert exported.status_code == 200 and "s3cr3t" not in exported.content.decode()
+    assert exported["Content-Disposition"].endswith(f'{web_service.name}-dev.yaml"')
+    text = exported.content.decode().replace("replicas: 2", "replicas: 3")
+    response = api.post(
+        reverse("service-configs", args=[web_service.pk]),
+        {"environment": "dev", "text": text, "syntax": "yaml"},
+        format="json",
+    )
+    assert response.status_code == 201, response.data
+    stored = web_service.current_config(environments["dev"]).document
+    assert stored["replicas"] == 3 and stored["env"]["TOKEN"] == "s3cr3t"
+
+
+def test_a_broken_import_says_where(web_service, api_for):
+    response = api_for("developer").post(
+        reverse("service-configs", args=[web_service.pk]),
+        {"environment": "dev", "text": "replicas: [", "syntax": "yaml"},
+        format="json",
+    )
+    assert response.status_code == 400 and "Cannot parse the YAML document" in str(response.data)
+
+
+def test_an_unreachable_engine_fails_the_deployment_with_the_reason(
+    web_service, versions, environments, admin_user, api_for, celery_worker_thread
+):
+    from environments import actions
+
+    actions.update_environment(admin_user, environments["dev"], endpoint_url="tcp://127.0.0.1:1")
+    response = _deploy(api_for("developer"), web_service, "dev", versions[0])
+    failed = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert failed.status == "failed" and "Cannot reach the Docker endpoint of Dev" in failed.reason
