@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "memory": None,
     "labels": {},
     "restart_policy": "no",
+    "stop_grace_period": 10,
     "network_mode": "host",
     "health_check": None,
     "strategy": {"type": "rolling", "batch_size": 1},
@@ -251,6 +252,9 @@ def validate(document: Any) -> dict:
             errors.add(f"labels.{key}", "Use lowercase dotted keys; berth.* is reserved.")
     config["labels"] = {str(k): str(v) for k, v in labels.items()}
 
+    config["stop_grace_period"] = _number(
+        errors, "stop_grace_period", config["stop_grace_period"], 0, 600, integer=True
+    )
     if config["restart_policy"] not in RESTART_POLICIES:
         errors.add("restart_policy", f"Use one of {', '.join(RESTART_POLICIES)}.")
     if config["network_mode"] not in NETWORK_MODES:

@@ -239,16 +239,17 @@ class RoleGrant(models.Model):
 
 class ServiceQuerySet(models.QuerySet):
     def restrict(self, user, action: str = "view_environment") -> ServiceQuerySet:
-        """Services configured or deployed in an environment the user may act on, plus
-        services not yet in any environment (for whoever can deploy somewhere)."""
+        """Services configured in an environment the user can see, plus services not yet
+        configured anywhere for whoever can deploy somewhere."""
         if user is None or not user.is_authenticated:
             return self.none()
         if user.is_superuser:
             return self
         visible = Environment.objects.restrict(user, action)
-        return self.filter(
-            models.Q(configs__environment__in=visible) | models.Q(configs__isnull=True)
-        ).distinct()
+        shown = models.Q(configs__environment__in=visible)
+        if Environment.objects.restrict(user, "deploy_to_environment").exists():
+            shown |= models.Q(configs__isnull=True)  # new services, for those who can deploy
+        return self.filter(shown).distinct()
 
 
 class Service(models.Model):

@@ -104,12 +104,21 @@ def _wait_healthy(
         for slot, container_id in list(pending.items()):
             state, health, exit_code = session.inspect(container_id)
             if state in ("exited", "dead", "removed"):
+                progress.step(
+                    f"Replica {slot + 1} of {of} stopped", kind="replica", slot=slot, state="failed"
+                )
                 tail = session.logs_tail(container_id)
                 raise DeploymentFailed(
                     f"Replica {slot + 1} of {of} exited with code {exit_code}"
                     + (f": {tail}" if tail else "")
                 )
             if health == "unhealthy":
+                progress.step(
+                    f"Replica {slot + 1} of {of} is unhealthy",
+                    kind="replica",
+                    slot=slot,
+                    state="failed",
+                )
                 raise DeploymentFailed(f"Replica {slot + 1} of {of} failed its health check.")
             if (has_check and health == "healthy") or (
                 not has_check and time.monotonic() >= settle
@@ -156,6 +165,21 @@ def _start(
     )
 
 
+def _retire(session: EngineSession, replica: Replica, config: dict) -> None:
+    """Stop an old replica gracefully (its grace period), then remove it."""
+    if replica.state == "running":
+        session.stop(replica.id, timeout=config["stop_grace_period"])
+    session.remove(replica.id)
+
+
+def _remove_started(
+    session: EngineSession, started: list[tuple[int, str]], progress: Progress
+) -> None:
+    for slot, container_id in started:
+        session.remove(container_id)
+        progress.step(f"Removed new replica {slot + 1}", kind="replica", slot=slot, state="removed")
+
+
 def _pull(session: EngineSession, image: str, progress: Progress) -> None:
     progress.step(f"Pulling {image}", progress=5)
     session.pull(image, lambda done, total: progress.pull(done, total, 5, 25))
@@ -170,7 +194,7 @@ def _recreate(
     if old:
         progress.step(f"Stopping {len(old)} old replica(s)", progress=35)
         for replica in old:
-            session.remove(replica.id)
+            _retire(session, replica, config)
     started = [
         (slot, _start(session, deployment, image, config, slot, "blue", progress, n))
         for slot in range(n)
@@ -179,8 +203,7 @@ def _recreate(
     try:
         _wait_healthy(session, started, config, progress, n)
     except DeploymentFailed:
-        for _, container_id in started:
-            session.remove(container_id)
+        _remove_started(session, started, progress)
         raise
 
 
@@ -206,7 +229,7 @@ def _rolling(
                             slot=slot,
                             state="stopping",
                         )
-                        session.stop(replica.id)
+                        session.stop(replica.id, timeout=config["stop_grace_period"])
                         stopped.append(replica)
             batch_started = [
                 (slot, _start(session, deployment, image, config, slot, "blue", progress, n))
@@ -220,8 +243,7 @@ def _rolling(
             )
     except (DeploymentFailed, engine.EngineUnavailable):
         progress.step("Restoring the previous replicas", kind="step")
-        for _, container_id in started:
-            session.remove(container_id)
+        _remove_started(session, started, progress)
         for replica in stopped:
             session.start(replica.id)
         raise
@@ -246,12 +268,11 @@ def _blue_green(
         _wait_healthy(session, started, config, progress, n)
     except (DeploymentFailed, engine.EngineUnavailable):
         progress.step(f"Removing the {colour} set; the live set is untouched")
-        for _, container_id in started:
-            session.remove(container_id)
+        _remove_started(session, started, progress)
         raise
     progress.step(f"Switching to {colour}; stopping the old set", progress=90)
     for replica in old:
-        session.remove(replica.id)
+        _retire(session, replica, config)
 
 
 def _swarm(

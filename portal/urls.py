@@ -15,6 +15,7 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("registry.urls")),
     path("environments/", include("environments.urls")),
+    path("", include("environments.urls_deployments")),
     path("api/", include("portal.api.urls")),
     path("hooks/registry/<int:registry_id>/", registry_notification, name="registry-notification"),
     path("admin/", admin.site.urls),

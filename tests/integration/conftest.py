@@ -62,6 +62,7 @@ def web_service(demo_registry, environments, personas):
         "port": base,
         "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2},
         "strategy": {"type": "rolling", "batch_size": 1},
+        "stop_grace_period": 1,  # busybox httpd as PID 1 ignores SIGTERM
     }
     deployments.save_config(personas["developer"], service, environments["dev"], document)
     yield service
