@@ -6,10 +6,14 @@ from django.contrib import admin
 
 from environments import actions
 from environments.models import (
+    Deployment,
+    DeploymentEvent,
     Environment,
     EnvironmentGroupObjectPermission,
     EnvironmentUserObjectPermission,
     RoleGrant,
+    Service,
+    ServiceConfig,
 )
 
 
@@ -100,3 +104,43 @@ class DerivedPermissionAdmin(admin.ModelAdmin):
 
 admin.site.register(EnvironmentUserObjectPermission, DerivedPermissionAdmin)
 admin.site.register(EnvironmentGroupObjectPermission, DerivedPermissionAdmin)
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "registry", "repository", "created_by", "created_at"]
+    search_fields = ["name", "repository"]
+    readonly_fields = ["created_by", "created_at"]
+
+
+class RecordAdmin(DerivedPermissionAdmin):
+    """Config revisions, deployments and their events are history: read-only here.
+    New revisions and deployments go through the portal or the API, which check and audit."""
+
+    list_display: list[str] = []
+
+
+@admin.register(ServiceConfig)
+class ServiceConfigAdmin(RecordAdmin):
+    list_display = ["service", "environment", "revision", "created_by", "created_at"]
+    list_filter = ["environment"]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(RecordAdmin):
+    list_display = [
+        "id",
+        "service",
+        "environment",
+        "digest",
+        "strategy",
+        "status",
+        "actor",
+        "created_at",
+    ]
+    list_filter = ["status", "environment", "strategy"]
+
+
+@admin.register(DeploymentEvent)
+class DeploymentEventAdmin(RecordAdmin):
+    list_display = ["deployment", "seq", "at", "kind", "message"]

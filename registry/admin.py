@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from registry.models import Registry
+from registry.models import Image, Promotion, Registry, Repository, Tag, TagLock
 
 
 class RegistryForm(forms.ModelForm):
@@ -23,3 +23,57 @@ class RegistryForm(forms.ModelForm):
 class RegistryAdmin(admin.ModelAdmin):
     form = RegistryForm
     list_display = ["name", "url", "username", "verify_tls"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by Berth itself (through the registry or a promotion): shown,
+    never edited here, so the admin cannot bypass the domain rules."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Repository)
+class RepositoryAdmin(ReadOnlyAdmin):
+    list_display = ["name", "registry", "refreshed_at"]
+    list_filter = ["registry"]
+    search_fields = ["name"]
+
+
+@admin.register(Image)
+class ImageAdmin(ReadOnlyAdmin):
+    list_display = ["repository", "digest", "size", "architectures", "created"]
+    search_fields = ["digest", "repository__name"]
+
+
+@admin.register(Tag)
+class TagAdmin(ReadOnlyAdmin):
+    list_display = ["repository", "name", "digest", "updated_at"]
+    search_fields = ["name", "digest", "repository__name"]
+
+
+@admin.register(TagLock)
+class TagLockAdmin(ReadOnlyAdmin):
+    list_display = ["registry", "repository", "tag"]
+
+
+@admin.register(Promotion)
+class PromotionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "source_repository",
+        "digest",
+        "source_environment",
+        "target_environment",
+        "tags",
+        "actor",
+        "status",
+    ]
+    list_filter = ["status", "target_environment"]
+    search_fields = ["digest", "source_repository", "target_repository"]
