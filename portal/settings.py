@@ -214,7 +214,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BERTH_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per periodic task every few seconds drowns what matters.
+        "celery.app.trace": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 FORMS_URLFIELD_ASSUME_HTTPS = True
