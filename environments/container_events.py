@@ -1,0 +1,174 @@
+"""Docker container events of an environment, one reader per environment per process.
+
+The same pattern as the log hub (:mod:`environments.logs`): the first subscriber starts a
+reader thread with a DockerClient of its own, the last one leaving closes its stream.
+Each event is handed to the loop with ``call_soon_threadsafe`` into bounded per-subscriber
+queues; a subscriber too slow to keep up loses the oldest events and is told
+``{"type": "skipped", "count": N}`` (it should then reload its container list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from environments import engine
+
+__all__ = ["ACTIONS", "EventHub", "event_hub", "event_message"]
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("create", "start", "die", "stop", "health_status", "destroy")
+QUEUE_EVENTS = 256
+
+
+def event_message(event: dict) -> dict:
+    """A Docker event as the websocket sends it."""
+    actor = event.get("Actor") or {}
+    attributes = actor.get("Attributes") or {}
+    action, _, health = (event.get("Action") or event.get("status") or "").partition(": ")
+    nanos = int(event.get("timeNano") or int(event.get("time") or 0) * 10**9)
+    message = {
+        "action": action,
+        "id": actor.get("ID") or event.get("id", ""),
+        "name": attributes.get("name", ""),
+        "image": attributes.get("image", ""),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(nanos // 10**9))
+        + f".{nanos % 10**9:09d}Z",
+    }
+    if action == "health_status":
+        message["health"] = health.strip()
+    if action == "die":
+        message["exit_code"] = int(attributes.get("exitCode") or 0)
+    return {"type": "event", "event": message}
+
+
+class EventSubscription:
+    def __init__(self, reader: _EventReader):
+        self.reader = reader
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_EVENTS)
+        self.skipped = 0
+
+    def offer(self, message: dict) -> None:
+        while self.queue.full():
+            self.queue.get_nowait()
+            self.skipped += 1
+        self.queue.put_nowait(message)
+
+    async def get(self) -> tuple[int, dict]:
+        message = await self.queue.get()
+        skipped, self.skipped = self.skipped, 0
+        return skipped, message
+
+
+class _EventReader:
+    def __init__(self, hub: EventHub, environment, loop):
+        self.hub, self.environment, self.loop = hub, environment, loop
+        self.key = environment.pk
+        self.subscribers: set[EventSubscription] = set()
+        self.ready: asyncio.Future = loop.create_future()
+        self.finished = False
+        self._lock = threading.Lock()
+        self._stream = None
+        self._stopping = False
+
+    def start(self) -> None:
+        name = f"berth-events-{self.environment.slug}"
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - already closed
+                log.debug("closing an event stream failed", exc_info=True)
+
+    def _call(self, callback, *args) -> None:
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed
+            self.stop()
+
+    def _run(self) -> None:
+        filters = {"type": ["container"], "event": list(ACTIONS)}
+        if self.environment.only_labelled_containers:
+            filters["label"] = [f"{engine.LABEL_ENVIRONMENT}={self.environment.slug}"]
+        outcome = None
+        try:
+            with engine.open_stream_client(self.environment, max_pool_size=2) as client:
+                stream = engine.event_stream(client, filters)
+                with self._lock:
+                    self._stream = stream
+                if self._stopping:
+                    self.stop()
+                    return
+                self._call(self._set_ready)
+                for event in stream:
+                    self._call(self._dispatch, event_message(event))
+            if not self._stopping:
+                outcome = {"type": "error", "message": "The Docker event stream ended."}
+        except engine.EngineUnavailable as exc:
+            outcome = {"type": "error", "message": str(exc)}
+        except Exception:
+            log.exception("Event reader of %s failed", self.environment.slug)
+            outcome = {"type": "error", "message": "The event reader failed (see the server log)."}
+        finally:
+            self.stop()
+            self._call(self._finish, outcome)
+
+    def _set_ready(self) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    def _dispatch(self, message: dict) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.offer(message)
+
+    def _finish(self, outcome: dict | None) -> None:
+        self.finished = True
+        self.hub._forget(self)
+        if outcome is not None:
+            self._dispatch(outcome)
+        self._set_ready()
+
+
+class EventHub:
+    """Event readers of this process, by environment id. Loop thread only."""
+
+    def __init__(self):
+        self._readers: dict[int, _EventReader] = {}
+
+    def subscribe(self, environment) -> EventSubscription:
+        loop = asyncio.get_running_loop()
+        reader = self._readers.get(environment.pk)
+        if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
+            reader.stop()
+            reader = None
+        if reader is None:
+            reader = self._readers[environment.pk] = _EventReader(self, environment, loop)
+            reader.start()
+        subscription = EventSubscription(reader)
+        reader.subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: EventSubscription) -> None:
+        reader = subscription.reader
+        reader.subscribers.discard(subscription)
+        if not reader.subscribers and not reader.finished:
+            reader.stop()
+            self._forget(reader)
+
+    def _forget(self, reader: _EventReader) -> None:
+        if self._readers.get(reader.key) is reader:
+            del self._readers[reader.key]
+
+    def reader_count(self) -> int:
+        return len(self._readers)
+
+
+event_hub = EventHub()

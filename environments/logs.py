@@ -1,0 +1,363 @@
+"""Live container logs: one Docker log reader per container per server process.
+
+* :data:`hub` keeps one reader per (endpoint, container). The first subscriber starts it;
+  when the last one leaves it is stopped: ``CancellableStream.close()`` shuts its sockets
+  and its threads end. With the Redis channel layer every server process has its own
+  hub, so a container followed from two processes has two readers; logs never travel
+  through the channel layer (no capacity drops, no per-line messages).
+* A reader reads in threads of its own (one per stream: Docker logs have no demux, so
+  stdout and stderr are two requests) with a DockerClient of its own, never on the event
+  loop. Lines are parsed there and handed to the loop with ``call_soon_threadsafe`` in
+  batches (every 50 ms, or 500 lines / 256 KiB). If the loop falls behind, the threads
+  wait (bounded pending buffer): that pushes back on Docker instead of growing memory.
+* Each subscriber has a bounded queue of batches; batches are shared between subscribers,
+  not copied. Slow-subscriber policy: when a subscriber's queue is full its *oldest*
+  batch is dropped and, just before the next batch it takes, it is told
+  ``{"type": "skipped", "count": N, "since": ts, "until": ts}``: the dropped range, both
+  ends inclusive, which ``GET .../logs/download/?since=&until=`` returns. The view stays
+  live, nobody else waits, and memory per subscriber is bounded.
+* A new subscriber registers first, reads its backlog (tail/since) with a short request
+  of its own, then takes live batches, dropping lines not newer than the last line it
+  has of that stream: no gap and no duplicate at the seam.
+* Timestamps are Docker's fixed-width UTC RFC3339Nano (``2024-05-01T12:00:00.000000001Z``)
+  and compare as strings. Each stream is ordered; the two streams are cursors of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+from environments import engine
+from environments.log_lines import docker_since, iter_lines, normalize_ts
+
+__all__ = [
+    "Batch",
+    "LogHub",
+    "Subscription",
+    "hub",
+    "normalize_ts",
+    "read_backlog",
+    "reader_count",
+]
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("stdout", "stderr")
+BATCH_LINES = 500
+BATCH_BYTES = 256 * 1024
+FLUSH_SECONDS = 0.05
+PENDING_LINES = 20 * BATCH_LINES  # reader threads wait for the loop beyond this
+QUEUE_BATCHES = 64  # per subscriber: at most 64 x 256 KiB, shared with the others
+LIVE_TAIL = 200  # a new reader re-reads these lines, so its start can leave no gap
+MAX_TAIL = 10_000
+
+
+class Batch:
+    """Lines handed to subscribers at once; encoded to JSON once for all of them."""
+
+    __slots__ = ("lines", "first", "last", "_json")
+
+    def __init__(self, lines: list[dict]):
+        self.lines = lines
+        self.first: dict[str, str] = {}
+        self.last: dict[str, str] = {}
+        for line in lines:
+            self.first.setdefault(line["stream"], line["ts"])
+            self.last[line["stream"]] = line["ts"]
+        self._json: str | None = None
+
+    def json(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.lines, ensure_ascii=False, separators=(",", ":"))
+        return self._json
+
+    def newer_than(self, cursors: dict[str, str]) -> list[dict] | None:
+        """The lines newer than ``cursors`` (last ts per stream), or None when all are."""
+        if all(ts > cursors.get(stream, "") for stream, ts in self.first.items()):
+            return None
+        return [line for line in self.lines if line["ts"] > cursors.get(line["stream"], "")]
+
+
+def batches(lines: list[dict]) -> Iterator[Batch]:
+    start, size = 0, 0
+    for index, line in enumerate(lines):
+        size += len(line["text"]) + 64
+        if index + 1 - start >= BATCH_LINES or size >= BATCH_BYTES:
+            yield Batch(lines[start : index + 1])
+            start, size = index + 1, 0
+    if start < len(lines):
+        yield Batch(lines[start:])
+
+
+class Subscription:
+    """One viewer: a bounded queue of batches, then an ``end`` or ``error`` message."""
+
+    def __init__(self, reader: _Reader):
+        self.reader = reader
+        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_BATCHES)
+        self.skipped: dict | None = None
+
+    @property
+    def ready(self) -> asyncio.Future:
+        """Done once the live streams are open (or failed): read the backlog after it."""
+        return self.reader.ready
+
+    def offer(self, item: Batch | dict) -> None:
+        """On the loop. A full queue drops its oldest batch (end/error always come last)."""
+        while self.queue.full():
+            dropped = self.queue.get_nowait()
+            skipped = self.skipped or {"count": 0, "since": min(dropped.first.values())}
+            skipped["count"] += len(dropped.lines)
+            skipped["until"] = max([skipped.get("until", ""), *dropped.last.values()])
+            self.skipped = skipped
+        self.queue.put_nowait(item)
+
+    async def get(self) -> tuple[dict | None, Batch | dict]:
+        """(what was skipped just before, if anything; the next batch or final message)."""
+        item = await self.queue.get()
+        skipped, self.skipped = self.skipped, None
+        return skipped, item
+
+
+class _Reader:
+    """Follows both streams of one container; runs in its own threads."""
+
+    def __init__(self, hub: LogHub, key, environment, container: dict, loop):
+        self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
+        self.container_id = container["id"]
+        self.framed = not container.get("tty")
+        self.subscribers: set[Subscription] = set()
+        self.ready: asyncio.Future = loop.create_future()
+        self.finished = False
+        self._cond = threading.Condition()
+        self._pending: list[dict] = []
+        self._pending_bytes = 0
+        self._urgent = self._timer = self._stopping = False
+        self._streams: list = []
+
+    def start(self) -> None:
+        name = f"berth-logs-{self.container_id[:12]}"
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        """Close the streams: unblocks and ends the threads. Never blocks."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._close_streams()
+
+    def _close_streams(self) -> None:
+        with self._cond:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            _close(stream)
+
+    # --- the reader threads ---
+    def _call(self, callback, *args) -> None:
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self.stop()
+
+    def _run(self) -> None:
+        outcome = None
+        try:
+            with engine.open_stream_client(self.environment, max_pool_size=4) as client:
+                opened = []
+                for name in STREAMS:
+                    stream = engine.log_stream(
+                        client, self.container_id, name, follow=True, tail=LIVE_TAIL
+                    )
+                    with self._cond:
+                        self._streams.append(stream)
+                        if self._stopping:
+                            self.stop()
+                            return
+                    opened.append((name, stream))
+                self._call(self._set_ready)
+                helper = threading.Thread(
+                    target=self._pump,
+                    args=opened[1],
+                    daemon=True,
+                    name=f"berth-logs-{self.container_id[:12]}-stderr",
+                )
+                helper.start()
+                self._pump(*opened[0])
+                helper.join()
+                if self._stopping:
+                    return
+                outcome = _outcome(engine.container_exit(client, self.container_id))
+        except engine.ContainerMissing:
+            outcome = {"type": "end", "reason": "container removed"}
+        except engine.EngineUnavailable as exc:
+            outcome = {"type": "error", "message": str(exc)}
+        except Exception:
+            log.exception("Log reader of %s failed", self.container_id)
+            outcome = {"type": "error", "message": "The log reader failed (see the server log)."}
+        finally:
+            self._close_streams()  # also when opening the second stream failed
+            self._call(self._finish, outcome)
+
+    def _pump(self, name: str, stream) -> None:
+        try:
+            for ts, text in iter_lines(stream, self.framed):
+                self._add({"ts": ts, "stream": name, "text": text})
+        except Exception:  # noqa: BLE001 - a broken stream ends like a closed one
+            if not self._stopping:
+                log.warning("Log stream %s of %s broke", name, self.container_id, exc_info=True)
+
+    def _add(self, line: dict) -> None:
+        with self._cond:
+            while len(self._pending) >= PENDING_LINES and not self._stopping:
+                self._cond.wait(timeout=1)
+            if self._stopping:
+                return
+            self._pending.append(line)
+            self._pending_bytes += len(line["text"]) + 64
+            full = len(self._pending) >= BATCH_LINES or self._pending_bytes >= BATCH_BYTES
+            urgent = full and not self._urgent
+            timer = not full and not self._timer and not self._urgent
+            self._urgent |= urgent
+            self._timer |= timer
+        if urgent:
+            self._call(self._drain)
+        elif timer:
+            self._call(self.loop.call_later, FLUSH_SECONDS, self._drain)
+
+    # --- on the loop ---
+    def _set_ready(self) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    def _drain(self) -> None:
+        with self._cond:
+            lines, self._pending, self._pending_bytes = self._pending, [], 0
+            self._urgent = self._timer = False
+            self._cond.notify_all()
+        for batch in batches(lines):
+            for subscriber in list(self.subscribers):
+                subscriber.offer(batch)
+
+    def _finish(self, outcome: dict | None) -> None:
+        self._drain()
+        self.finished = True
+        self.hub._forget(self)
+        if outcome is not None:
+            for subscriber in list(self.subscribers):
+                subscriber.offer(outcome)
+        self._set_ready()
+
+
+def _outcome(state: tuple[str, int] | None) -> dict:
+    """What the followers are told when Docker ends the streams."""
+    if state is None:
+        return {"type": "end", "reason": "container removed"}
+    status, code = state
+    if status == "restarting":
+        return {"type": "end", "reason": f"container exited (code {code}) and is restarting"}
+    if status in ("running", "paused"):  # restarted already, or the engine cut the stream
+        return {"type": "error", "message": f"The log stream ended while the container is {status}: reconnect with since= to go on."}  # fmt: skip
+    return {"type": "end", "reason": f"container exited (code {code})"}
+
+
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - already closed or never connected
+        log.debug("closing a log stream failed", exc_info=True)
+
+
+class LogHub:
+    """The readers of this process, by (endpoint, container id). Loop thread only."""
+
+    def __init__(self):
+        self._readers: dict[tuple[str, str], _Reader] = {}
+
+    def subscribe(self, environment, container: dict) -> Subscription:
+        loop = asyncio.get_running_loop()
+        key = (environment.endpoint_url, container["id"])
+        reader = self._readers.get(key)
+        if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
+            reader.stop()
+            reader = None
+        if reader is None:
+            reader = self._readers[key] = _Reader(self, key, environment, container, loop)
+            reader.start()
+        subscription = Subscription(reader)
+        reader.subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        reader = subscription.reader
+        reader.subscribers.discard(subscription)
+        if not reader.subscribers and not reader.finished:
+            reader.stop()
+            self._forget(reader)
+
+    def _forget(self, reader: _Reader) -> None:
+        if self._readers.get(reader.key) is reader:
+            del self._readers[reader.key]
+
+    def reader_count(self) -> int:
+        return len(self._readers)
+
+
+hub = LogHub()
+
+
+def reader_count() -> int:
+    """Log readers open in this process (one per followed container)."""
+    return hub.reader_count()
+
+
+def read_backlog(
+    environment, container: dict, *, tail: int, cursors: dict[str, str]
+) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """(lines newer than ``cursors``, notices, new cursors): the last ``tail`` lines of the
+    log, both streams merged in time order. Blocking: run it in a worker thread.
+
+    Docker's ``tail`` counts the entries of the log, both streams together, before it
+    filters by stream and by ``since``: the two requests return the same window. A
+    stream with no line in the window gets the window's start as its cursor, so older
+    lines re-read by a starting reader are not shown after the backlog. With
+    ``tail == 0`` nothing is returned but the cursors move to now. When the window is full
+    and still newer than ``since``, there may be more: a ``skipped`` notice (count unknown)
+    names the range.
+    """
+    per_stream, cursors, raw_count = {}, dict(cursors), 0
+    framed = not container.get("tty")
+    with engine.open_stream_client(environment, max_pool_size=2) as client:
+        for name in STREAMS:
+            stream = engine.log_stream(
+                client,
+                container["id"],
+                name,
+                follow=False,
+                tail=max(tail, 1),
+                since=docker_since(cursors.get(name)),
+            )
+            try:
+                raw = list(iter_lines(stream, framed))
+            finally:
+                _close(stream)
+            raw_count += len(raw)
+            per_stream[name] = [
+                {"ts": ts, "stream": name, "text": text}
+                for ts, text in raw
+                if ts > cursors.get(name, "")
+            ]
+    lines = list(heapq.merge(*per_stream.values(), key=lambda line: line["ts"]))
+    notices = []
+    if lines:
+        if tail and raw_count >= tail and cursors:
+            since = min(cursors.values())
+            notices.append({"type": "skipped", "count": None, "since": since, "until": lines[0]["ts"]})  # fmt: skip
+        for name in STREAMS:
+            newest = per_stream[name][-1]["ts"] if per_stream[name] else lines[0]["ts"]
+            cursors[name] = max(cursors.get(name, ""), newest)
+    return (lines if tail else []), notices, cursors

@@ -1,0 +1,141 @@
+"""Container log download: the whole log (or a time range) as text, in constant memory.
+
+``GET /environments/<slug>/containers/<id>/logs/download/?since=&until=`` (both optional,
+RFC 3339 or unix seconds, both ends inclusive: the range a ``skipped`` message of the
+log websocket names). One line per log line: ``<RFC3339Nano> <stdout|stderr> <text>``,
+the two streams merged in time order.
+
+Under ASGI a StreamingHttpResponse must be given an *async* iterator, or Django reads
+the whole body into a list first; the blocking Docker reads run in the log I/O pool,
+64 KiB at a time, so memory stays flat however long the log is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+import re
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+
+from environments import access, engine
+from environments.log_consumers import run_io
+from environments.log_lines import docker_since, iter_lines, normalize_ts, ts_seconds
+from environments.logs import STREAMS
+from environments.roles import LOGS
+
+__all__ = ["LogDownload", "container_logs_download"]
+
+log = logging.getLogger(__name__)
+
+
+class LogDownload:
+    """Both streams of a container's log between ``since`` and ``until``, merged by time.
+
+    :meth:`open` and :meth:`read` block (run them in a worker thread); :meth:`close` does
+    not, so it may be called while a read is in progress to end it.
+    """
+
+    BLOCK = 64 * 1024
+
+    def __init__(self, environment, container: dict, since: str = "", until: str = ""):
+        self.environment, self.container = environment, container
+        self.since, self.until = since, until
+        self._streams: list = []
+        self._stack = contextlib.ExitStack()
+        self._merged = iter(())
+
+    def open(self) -> None:
+        """Start both requests; raises EngineUnavailable / ContainerMissing."""
+        with contextlib.ExitStack() as stack:
+            client = stack.enter_context(
+                engine.open_stream_client(self.environment, max_pool_size=2)
+            )
+            until = ts_seconds(self.until) + 1e-6 if self.until else None
+            lines = []
+            for name in STREAMS:
+                stream = engine.log_stream(
+                    client,
+                    self.container["id"],
+                    name,
+                    follow=False,
+                    since=docker_since(self.since),
+                    until=until,
+                )
+                self._streams.append(stream)
+                lines.append(self._lines(name, stream))
+            self._merged = heapq.merge(*lines)
+            self._stack = stack.pop_all()
+
+    def _lines(self, name: str, stream):
+        for ts, text in iter_lines(stream, framed=not self.container.get("tty")):
+            if self.until and ts > self.until:
+                return
+            if ts >= self.since:
+                yield ts, name, text
+
+    def read(self) -> bytes | None:
+        """The next block of text, None at the end."""
+        parts, size = [], 0
+        try:
+            for ts, name, text in self._merged:
+                line = f"{ts} {name} {text}\n".encode()
+                parts.append(line)
+                size += len(line)
+                if size >= self.BLOCK:
+                    break
+        except Exception:  # noqa: BLE001 - closed under our feet, or the engine went away
+            log.debug("log download of %s ended early", self.container["id"], exc_info=True)
+            self._merged = iter(())
+        return b"".join(parts) or None
+
+    def close(self) -> None:
+        for stream in self._streams:
+            with contextlib.suppress(Exception):
+                stream.close()
+        self._streams = []
+        with contextlib.suppress(Exception):
+            self._stack.close()
+
+
+async def _blocks(download: LogDownload):
+    try:
+        while (block := await run_io(download.read)) is not None:
+            yield block
+    finally:
+        download.close()
+
+
+def _filename(container: dict) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", container["name"] or container["id"][:12])
+    return f"{name}.log"
+
+
+@login_required
+async def container_logs_download(
+    request: HttpRequest, slug: str, container_id: str
+) -> HttpResponse:
+    user = await request.auser()
+    environment = await sync_to_async(access.get_environment)(user, LOGS, slug=slug)
+    try:
+        since = normalize_ts(request.GET["since"]) if request.GET.get("since") else ""
+        until = normalize_ts(request.GET["until"]) if request.GET.get("until") else ""
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    try:
+        container = await run_io(engine.find_container, environment, container_id)
+        if container is None:
+            raise Http404("No such container in this environment.")
+        download = LogDownload(environment, container, since, until)
+        await run_io(download.open)
+    except engine.ContainerMissing:
+        raise Http404("No such container in this environment.") from None
+    except engine.EngineUnavailable as exc:
+        return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(_blocks(download), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(container)}"'
+    response["Cache-Control"] = "no-store"
+    return response
