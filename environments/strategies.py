@@ -328,7 +328,7 @@ def _swarm(
                 f"Swarm service {name} did not converge: {len(fresh)} of {config['replicas']} tasks running."
             )
         progress.beat()
-        time.sleep(POLL * 2)
+        time.sleep(POLL)  # as often as `docker service update` checks
 
 
 STRATEGIES = {

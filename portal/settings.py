@@ -171,6 +171,9 @@ if EMBEDDED:
     # is why the embedded Celery worker runs inside the server too.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = "memory://"
+    # kombu's memory transport sleeps 1 s when its queue is empty; a deployment would
+    # wait up to that long to be picked up (measured in tests/benchmarks/bench_deploy.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
 else:
     CHANNEL_LAYERS = {
         "default": {

@@ -24,6 +24,12 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps its event loop marked as running
+    while the session-scoped browser lives, which breaks every async test after it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def pytest_sessionstart(session):
     """Under CI a missing component fails the run at once instead of skipping tests."""
     if not stack.IN_CI:

@@ -1,0 +1,281 @@
+"""The deployment session: one Docker connection for a whole deployment, with every
+container and Swarm call the strategies need."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import docker
+
+if TYPE_CHECKING:
+    from environments.models import Environment
+
+from environments.engine.core import (
+    LABEL_ENVIRONMENT,
+    EngineUnavailable,
+    _health,
+    _reason,
+    _unavailable,
+    open_client,
+)
+
+# --- Deployments -------------------------------------------------------------------------
+
+LABEL_SERVICE = "berth.service"
+LABEL_DEPLOYMENT = "berth.deployment"
+LABEL_REVISION = "berth.revision"
+LABEL_SLOT = "berth.slot"
+LABEL_PORT = "berth.port"
+LABEL_COLOUR = "berth.colour"
+
+
+@dataclass
+class Replica:
+    """A container Berth owns, as its labels describe it."""
+
+    id: str
+    name: str
+    state: str
+    health: str
+    slot: int
+    port: int | None
+    colour: str
+    deployment: int
+    exit_code: int = 0
+
+
+class EngineSession:
+    """One Docker connection for the length of a deployment: strategies call these
+    methods, so every Docker call stays in this module."""
+
+    def __init__(self, environment: Environment, client: docker.DockerClient):
+        self.environment = environment
+        self.client = client
+
+    def _wrap(self, exc: BaseException) -> EngineUnavailable:
+        return EngineUnavailable(_unavailable(self.environment, exc))
+
+    # Images
+    def pull(self, reference: str, on_progress) -> None:
+        """Pull ``repo@digest``, reporting (bytes done, bytes total) as layers arrive."""
+        repository, _, digest = reference.partition("@")
+        layers: dict[str, tuple[int, int]] = {}
+        try:
+            for event in self.client.api.pull(repository, digest, stream=True, decode=True):
+                if "error" in event:
+                    raise EngineUnavailable(f"Pull of {reference} failed: {event['error']}")
+                detail = event.get("progressDetail") or {}
+                if event.get("id") and detail.get("total"):
+                    layers[event["id"]] = (int(detail.get("current") or 0), int(detail["total"]))
+                    on_progress(
+                        sum(d for d, _ in layers.values()), sum(t for _, t in layers.values())
+                    )
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"Pull of {reference} failed: {_reason(exc)}") from exc
+
+    # Containers
+    def replicas(self, service: str) -> list[Replica]:
+        """Every container of ``service`` in this environment, running or not."""
+        filters = {
+            "label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={self.environment.slug}"]
+        }
+        try:
+            rows = self.client.api.containers(all=True, filters=filters)
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+        found = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            found.append(
+                Replica(
+                    id=row["Id"],
+                    name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                    state=row.get("State", ""),
+                    health=_health(row.get("Status", "")),
+                    slot=int(labels.get(LABEL_SLOT, 0)),
+                    port=int(labels[LABEL_PORT]) if labels.get(LABEL_PORT) else None,
+                    colour=labels.get(LABEL_COLOUR, "blue"),
+                    deployment=int(labels.get(LABEL_DEPLOYMENT, 0)),
+                )  # fmt: skip
+            )
+        return sorted(found, key=lambda r: (r.deployment, r.slot))
+
+    def run(self, *, name: str, image: str, config: dict, labels: dict, port: int | None) -> str:
+        """Create and start one replica; returns its id."""
+        env = dict(config["env"])
+        if port:
+            env[config["port_env"]] = str(port)
+        healthcheck = _healthcheck(config, port)
+        volumes = {}
+        for spec in config["volumes"]:
+            source, target, *mode = spec.split(":")
+            volumes[source] = {"bind": target, "mode": mode[0] if mode else "rw"}
+        command = [*config["command"], *config["args"]] or None
+        try:
+            container = self.client.containers.run(
+                image, command=command, name=name, detach=True, environment=env,
+                labels={**config["labels"], **labels}, network_mode=config["network_mode"],
+                restart_policy={"Name": config["restart_policy"]} if config["restart_policy"] != "no" else None,
+                healthcheck=healthcheck, volumes=volumes or None,
+                mem_limit=config["memory"] or None,
+                nano_cpus=int(config["cpus"] * 1e9) if config["cpus"] else None,
+            )  # fmt: skip
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"Could not start {name}: {_reason(exc)}") from exc
+        return container.id
+
+    def inspect(self, container_id: str) -> tuple[str, str, int]:
+        """(state, health status, exit code) of a container."""
+        try:
+            state = self.client.api.inspect_container(container_id)["State"]
+        except docker.errors.NotFound:
+            return "removed", "", 0
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+        return (
+            state.get("Status", ""),
+            (state.get("Health") or {}).get("Status", ""),
+            int(state.get("ExitCode") or 0),
+        )
+
+    def logs_tail(self, container_id: str, lines: int = 5) -> str:
+        try:
+            return self.client.api.logs(container_id, tail=lines).decode(errors="replace").strip()
+        except docker.errors.DockerException:
+            return ""
+
+    def _act(self, call, container_id: str, *, missing_ok: bool = False, **kwargs) -> None:
+        try:
+            call(container_id, **kwargs)
+        except docker.errors.NotFound:
+            if not missing_ok:
+                raise EngineUnavailable(
+                    f"Container {container_id[:12]} no longer exists."
+                ) from None
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        self._act(self.client.api.stop, container_id, missing_ok=True, timeout=timeout)
+
+    def start(self, container_id: str) -> None:
+        self._act(self.client.api.start, container_id)
+
+    def restart(self, container_id: str) -> None:
+        self._act(self.client.api.restart, container_id, timeout=10)
+
+    def remove(self, container_id: str) -> None:
+        self._act(self.client.api.remove_container, container_id, missing_ok=True, force=True)
+
+    # Swarm
+    def swarm_service(self, name: str):
+        try:
+            return self.client.services.get(name)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+
+    def deploy_swarm(self, *, name: str, image: str, config: dict, labels: dict):
+        """Create or update the Swarm service; returns (service, created)."""
+        from docker.types import EndpointSpec, Healthcheck, Resources, RollbackConfig, UpdateConfig
+
+        strategy = config["strategy"]
+        update = UpdateConfig(
+            parallelism=strategy.get("parallelism", 1), delay=int(strategy.get("delay", 0) * 1e9),
+            order=strategy.get("order", "start-first"), failure_action=strategy.get("failure_action", "rollback"),
+            monitor=int(strategy.get("monitor", 5) * 1e9),
+        )  # fmt: skip
+        rollback = RollbackConfig(parallelism=0, order=strategy.get("order", "start-first"))
+        health = _healthcheck(config, config["port"])
+        healthcheck = Healthcheck(**health) if health else None
+        env = dict(config["env"])
+        if config["port"]:
+            env[config["port_env"]] = str(config["port"])
+        resources = Resources(
+            cpu_limit=int(config["cpus"] * 1e9) if config["cpus"] else None,
+            mem_limit=_memory(config["memory"]),
+        )
+        spec = {
+            "image": image,
+            "command": [*config["command"], *config["args"]] or None,
+            "env": [f"{k}={v}" for k, v in env.items()],
+            "labels": {**config["labels"], **labels},
+            "container_labels": {**config["labels"], **labels},
+            "mode": docker.types.ServiceMode("replicated", replicas=config["replicas"]),
+            "update_config": update,
+            "rollback_config": rollback,
+            "healthcheck": healthcheck,
+            "resources": resources,
+            "networks": ["host"] if config["network_mode"] == "host" else None,
+            "endpoint_spec": EndpointSpec(mode="dnsrr")
+            if config["network_mode"] == "host"
+            else None,
+        }
+        try:
+            existing = self.swarm_service(name)
+            if existing is None:
+                spec = {k: v for k, v in spec.items() if v is not None}
+                return self.client.services.create(name=name, **spec), True
+            existing.reload()  # a stale version makes the update fail "out of sequence"
+            spec.pop("networks")  # networks cannot change on update
+            existing.update(**{k: v for k, v in spec.items() if v is not None})
+            existing.reload()
+            return existing, False
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"Swarm refused the service {name}: {_reason(exc)}") from exc
+
+    def swarm_state(self, service) -> tuple[str, list[dict]]:
+        """(UpdateStatus state or '', tasks) of a Swarm service."""
+        try:
+            service.reload()
+            tasks = service.tasks()
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+        return (service.attrs.get("UpdateStatus") or {}).get("State", ""), tasks
+
+    def remove_swarm(self, name: str) -> None:
+        service = self.swarm_service(name)
+        if service is not None:
+            try:
+                service.remove()
+            except docker.errors.DockerException as exc:
+                raise self._wrap(exc) from exc
+
+
+def _healthcheck(config: dict, port: int | None) -> dict | None:
+    """Docker HEALTHCHECK settings from the config (nanoseconds), the same for a
+    container and a Swarm service."""
+    health = config.get("health_check")
+    if not health:
+        return None
+    if health.get("command"):
+        test = ["CMD", *health["command"]]
+    else:
+        url = f"http://127.0.0.1:{health.get('port') or port}{health['http_path']}"
+        test = ["CMD-SHELL", f"wget -q -O /dev/null {url} || exit 1"]
+    return {
+        "test": test,
+        "interval": int(health["interval"] * 1e9),
+        "timeout": int(health["timeout"] * 1e9),
+        "retries": health["retries"],
+        "start_period": int(health["start_period"] * 1e9),
+    }
+
+
+def _memory(value) -> int | None:
+    if not value:
+        return None
+    from environments.config import parse_memory
+
+    return parse_memory(value)
+
+
+@contextlib.contextmanager
+def session(environment: Environment, timeout: int = 120) -> Iterator[EngineSession]:
+    """An EngineSession for a deployment (a longer timeout than probes: pulls are slow)."""
+    with open_client(environment, timeout=timeout) as client:
+        yield EngineSession(environment, client)

@@ -1,0 +1,146 @@
+"""Long-lived streams: logs and events, on Docker clients of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import docker
+import requests
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from environments.models import Environment
+
+from environments.engine.core import (
+    LABEL_ENVIRONMENT,
+    EngineUnavailable,
+    _api_versions,
+    _reason,
+    _tls_config,
+    _unavailable,
+    open_client,
+)
+
+# --- Live logs and events: long-lived streams ----------------------------------------------
+# Used by environments/logs.py (the per-process log hub), environments/log_consumers.py
+# and environments/views_logs.py. Streams get a DockerClient of their own so they never
+# hold the pooled connections of request-scoped clients.
+
+
+class ContainerMissing(EngineUnavailable):
+    """The container does not exist (any more) on the environment's endpoint."""
+
+
+@contextlib.contextmanager
+def open_stream_client(
+    environment: Environment, *, max_pool_size: int = 4
+) -> Iterator[docker.DockerClient]:
+    """A DockerClient for streams (logs, events), closed on exit.
+
+    ``max_pool_size`` is sized for the streams the caller keeps open at once (two for
+    a log reader: stdout and stderr) plus one for the odd inspect. docker-py lifts the
+    read timeout on a stream's socket once the response has started, so only connecting
+    and the first answer are bounded by ``DOCKER_TIMEOUT``.
+    """
+    with tempfile.TemporaryDirectory(prefix="berth-tls-") as tmp:
+        tls = _tls_config(environment, tmp) if environment.uses_tls else None
+        known = _api_versions.get(environment.endpoint_url)
+        try:
+            client = docker.DockerClient(
+                base_url=environment.endpoint_url,
+                version=known or "auto",
+                timeout=settings.DOCKER_TIMEOUT,
+                tls=tls,
+                max_pool_size=max_pool_size,
+            )
+            _api_versions[environment.endpoint_url] = client.api.api_version
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise EngineUnavailable(_unavailable(environment, exc)) from exc
+        try:
+            yield client
+        except docker.errors.NotFound as exc:
+            raise ContainerMissing(_reason(exc)) from exc
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise EngineUnavailable(_unavailable(environment, exc)) from exc
+        finally:
+            client.close()
+
+
+def owns_container(environment: Environment, labels: dict | None) -> bool:
+    """Whether a container with ``labels`` belongs to ``environment`` (see
+    ``only_labelled_containers``: several environments may share one engine)."""
+    if not environment.only_labelled_containers:
+        return True
+    return (labels or {}).get(LABEL_ENVIRONMENT) == environment.slug
+
+
+def inspect_container(environment: Environment, reference: str) -> dict | None:
+    """``{id, name, tty, state, labels}`` of the container ``reference`` (id, id prefix or
+    name) on ``environment``'s endpoint, whoever owns it; None when there is none."""
+    with open_client(environment) as client:
+        try:
+            attrs = client.api.inspect_container(reference)
+        except docker.errors.NotFound:
+            return None
+    config = attrs.get("Config") or {}
+    return {
+        "id": attrs["Id"],
+        "name": (attrs.get("Name") or "").lstrip("/"),
+        "tty": bool(config.get("Tty")),
+        "state": (attrs.get("State") or {}).get("Status", ""),
+        "labels": config.get("Labels") or {},
+    }
+
+
+def find_container(environment: Environment, reference: str) -> dict | None:
+    """The container ``reference`` if ``environment`` owns it (see :func:`inspect_container`)."""
+    found = inspect_container(environment, reference)
+    if found is None or not owns_container(environment, found["labels"]):
+        return None
+    return found
+
+
+def log_stream(
+    client: docker.DockerClient,
+    container_id: str,
+    stream: str,
+    *,
+    follow: bool,
+    tail: int | str = "all",
+    since: float | None = None,
+    until: float | None = None,
+):
+    """One output stream (``stdout`` or ``stderr``) of a container's log, with timestamps.
+
+    Docker has no demultiplexed log endpoint, so the two streams are two requests. With
+    ``follow`` the result is a ``CancellableStream``: ``close()`` shuts its socket, which
+    also unblocks a thread reading it.
+    """
+    return client.api.logs(
+        container_id,
+        stdout=stream == "stdout",
+        stderr=stream == "stderr",
+        stream=True,
+        follow=follow,
+        timestamps=True,
+        tail=tail,
+        since=since,
+        until=until,
+    )
+
+
+def container_exit(client: docker.DockerClient, container_id: str) -> tuple[str, int] | None:
+    """(status, exit code) of a container, None when it has been removed."""
+    try:
+        state = client.api.inspect_container(container_id).get("State") or {}
+    except docker.errors.NotFound:
+        return None
+    return state.get("Status", ""), int(state.get("ExitCode") or 0)
+
+
+def event_stream(client: docker.DockerClient, filters: dict):
+    """Decoded Docker events matching ``filters`` from now on (a ``CancellableStream``)."""
+    return client.api.events(decode=True, filters=filters)
