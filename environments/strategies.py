@@ -189,22 +189,32 @@ def _pull(session: EngineSession, image: str, progress: Progress) -> None:
 def _recreate(
     session: EngineSession, deployment, image: str, config: dict, progress: Progress
 ) -> None:
+    """Stop the old set, start the new one. The old containers are only stopped until the
+    new set is healthy, so a failure starts them again: downtime, but no lost version."""
     n = config["replicas"]
     old = [r for r in session.replicas(deployment.service.name) if r.deployment != deployment.pk]
-    if old:
-        progress.step(f"Stopping {len(old)} old replica(s)", progress=35)
-        for replica in old:
-            _retire(session, replica, config)
-    started = [
-        (slot, _start(session, deployment, image, config, slot, "blue", progress, n))
-        for slot in range(n)
-    ]
-    progress.step("Waiting for health", progress=60)
+    running = [r for r in old if r.state == "running"]
+    if running:
+        progress.step(f"Stopping {len(running)} old replica(s)", progress=35)
+        for replica in running:
+            session.stop(replica.id, timeout=config["stop_grace_period"])
+    started: list[tuple[int, str]] = []
     try:
+        for slot in range(n):
+            started.append(
+                (slot, _start(session, deployment, image, config, slot, "blue", progress, n))
+            )
+        progress.step("Waiting for health", progress=60)
         _wait_healthy(session, started, config, progress, n)
-    except DeploymentFailed:
+    except (DeploymentFailed, engine.EngineUnavailable):
         _remove_started(session, started, progress)
+        if running:
+            progress.step("Starting the old replicas again")
+            for replica in running:
+                session.start(replica.id)
         raise
+    for replica in old:
+        session.remove(replica.id)
 
 
 def _rolling(

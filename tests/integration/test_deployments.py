@@ -60,7 +60,7 @@ def test_each_strategy_replaces_the_old_version(
     assert any("Replica 2 of 2 is healthy" in k for k in kinds)
 
 
-@pytest.mark.parametrize("strategy", ["rolling", "blue-green"])
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green", "recreate"])
 def test_a_failing_health_check_leaves_the_old_version_serving(
     strategy, web_service, versions, environments, personas, api_for, celery_worker_thread
 ):
