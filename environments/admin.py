@@ -15,6 +15,7 @@ from environments.models import (
     Service,
     ServiceConfig,
 )
+from portal.admin import ReadOnlyAdmin
 
 
 class EnvironmentForm(forms.ModelForm):
@@ -87,19 +88,10 @@ class RoleGrantAdmin(admin.ModelAdmin):
             actions.revoke_grant(request.user, grant)
 
 
-class DerivedPermissionAdmin(admin.ModelAdmin):
+class DerivedPermissionAdmin(ReadOnlyAdmin):
     """Permission rows are derived from role grants: shown, never edited here."""
 
     list_display = ["content_object", "permission"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 admin.site.register(EnvironmentUserObjectPermission, DerivedPermissionAdmin)
@@ -113,7 +105,7 @@ class ServiceAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
 
 
-class RecordAdmin(DerivedPermissionAdmin):
+class RecordAdmin(ReadOnlyAdmin):
     """Config revisions, deployments and their events are history: read-only here.
     New revisions and deployments go through the portal or the API, which check and audit."""
 

@@ -3,9 +3,24 @@ from django.contrib import admin
 from portal.models import ApiToken, AuditEvent
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records Berth writes itself (audit events, promotions, deployments, derived
+    permissions): shown, never added, edited or deleted here, so the admin cannot
+    bypass the domain functions."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the audit log is append-only, in the admin too."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit log is append-only, in the admin too."""
 
     list_display = [
         "created_at",
@@ -17,15 +32,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     ]
     list_filter = ["action", "environment_name"]
     search_fields = ["actor_name", "target_repr", "action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
 from registry.models import Image, Promotion, Registry, Repository, Tag, TagLock
 
 
@@ -23,20 +24,6 @@ class RegistryForm(forms.ModelForm):
 class RegistryAdmin(admin.ModelAdmin):
     form = RegistryForm
     list_display = ["name", "url", "username", "verify_tls"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by Berth itself (through the registry or a promotion): shown,
-    never edited here, so the admin cannot bypass the domain rules."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Repository)

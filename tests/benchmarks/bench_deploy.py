@@ -43,7 +43,6 @@ import secrets
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,9 +52,8 @@ from urllib.parse import urljoin, urlsplit
 
 import docker
 import requests
+from _common import ROOT, load_stack_env, percentile, run_docker
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK_ENV = Path(os.environ.get("BERTH_STACK_DIR", "/tmp/berth-stack")) / "stack.env"
 REPOSITORY = "demo/app"
 VARIANT_LABEL = ("berth.bench.variant", "bench-deploy-v2")
 MANIFEST_TYPES = ", ".join(
@@ -84,37 +82,8 @@ STOP_TIMEOUT = 1
 TARGET = 1.15
 
 
-def load_stack_env() -> None:
-    """Fill unset variables from the stack's stack.env (``export NAME=value`` lines)."""
-    if not STACK_ENV.exists():
-        return
-    for line in STACK_ENV.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export ") and "=" in line:
-            name, _, value = line.removeprefix("export ").partition("=")
-            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def run_docker(*args: str, timeout: int = 300) -> str:
-    result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
-    )
-    if result.returncode:
-        raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
-    return result.stdout
 
 
 def parse_time(value: str) -> float:

@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -36,9 +35,8 @@ from urllib.parse import urlsplit
 
 import docker
 import requests
+from _common import ROOT, load_stack_env, percentile, run_docker
 
-ROOT = Path(__file__).resolve().parents[2]
-STACK_ENV = Path(os.environ.get("BERTH_STACK_DIR", "/tmp/berth-stack")) / "stack.env"
 REPOSITORY = "bench/big"
 PAYLOAD_MB = 200
 MANIFEST_TYPES = ", ".join(
@@ -50,41 +48,12 @@ MANIFEST_TYPES = ", ".join(
 MB = 1_000_000
 
 
-def load_stack_env() -> None:
-    """Fill unset variables from the stack's stack.env (``export NAME=value`` lines)."""
-    if not STACK_ENV.exists():
-        return
-    for line in STACK_ENV.read_text().splitlines():
-        line = line.strip()
-        if line.startswith("export ") and "=" in line:
-            name, _, value = line.removeprefix("export ").partition("=")
-            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
-
-
 def lo_rx_bytes() -> int:
     for line in Path("/proc/net/dev").read_text().splitlines():
         name, _, counters = line.partition(":")
         if name.strip() == "lo":
             return int(counters.split()[0])
     raise RuntimeError("no lo interface in /proc/net/dev")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def run_docker(*args: str, timeout: int = 600) -> str:
-    result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
-    )
-    if result.returncode:
-        raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
-    return result.stdout
 
 
 class Registry:

@@ -1,0 +1,39 @@
+"""Helpers shared by the benchmarks: the stack's environment, percentiles, the docker CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_ENV = Path(os.environ.get("BERTH_STACK_DIR", "/tmp/berth-stack")) / "stack.env"
+
+
+def load_stack_env() -> None:
+    """Fill unset variables from the stack's stack.env (``export NAME=value`` lines)."""
+    if not STACK_ENV.exists():
+        return
+    for line in STACK_ENV.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line.removeprefix("export ").partition("=")
+            os.environ.setdefault(name.strip(), value.strip().strip("'\""))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def run_docker(*args: str, timeout: int = 600) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+    if result.returncode:
+        raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result.stdout
