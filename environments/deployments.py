@@ -209,13 +209,13 @@ def _enqueue(deployment_id: int) -> None:
 def rollback(deployment: Deployment, *, user, confirm: bool = False) -> Deployment:
     """Redeploy the digest and config revision of the last successful deployment before
     ``deployment``, as a new deployment."""
+    access.require(user, deployment.environment, DEPLOY)
     previous = (
         Deployment.objects.filter(
             service=deployment.service, environment=deployment.environment,
             status=Deployment.Status.SUCCEEDED, created_at__lt=deployment.created_at,
         ).order_by("-created_at").first()
     )  # fmt: skip
-    access.require(user, deployment.environment, DEPLOY)
     if previous is None:
         raise ValidationError("There is no earlier successful deployment to roll back to.")
     return deploy(
@@ -237,6 +237,7 @@ def scale_service(
     service: Service, environment: Environment, replicas: int, *, user, confirm: bool = False
 ) -> Deployment:
     """A new config revision with ``replicas``, deployed with the running digest."""
+    access.require(user, environment, DEPLOY)
     last = _last_success(service, environment)
     document = dict(service.current_config(environment).document, replicas=replicas)
     revision = save_config(user, service, environment, document, comment=f"scale to {replicas}")

@@ -18,11 +18,6 @@ def _require_admin(user, action: str) -> None:
         raise PermissionDenied("Only administrators can manage registries.")
 
 
-def _details(fields: dict) -> dict:
-    # audit.scrub masks password and webhook_secret; say only whether they changed.
-    return dict(fields)
-
-
 @transaction.atomic
 def create_registry(user, **fields) -> Registry:
     _require_admin(user, "add")
@@ -33,7 +28,7 @@ def create_registry(user, **fields) -> Registry:
     registry.url = registry.url.rstrip("/")
     registry.full_clean()
     registry.save()
-    audit.record(user, "registry.create", registry, details=_details(fields))
+    audit.record(user, "registry.create", registry, details=fields)
     return registry
 
 
@@ -46,7 +41,7 @@ def update_registry(user, registry: Registry, **changes) -> Registry:
         setattr(registry, key, value)
     registry.full_clean()
     registry.save()
-    audit.record(user, "registry.update", registry, details=_details(changes))
+    audit.record(user, "registry.update", registry, details=changes)
     return registry
 
 

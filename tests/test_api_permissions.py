@@ -164,6 +164,15 @@ CASES = [
         args=("service:dev",),
         data={"environment": "dev", "replicas": 1},
     ),
+    # Permission before history: outsiders 404, viewers 403; only the operator, who may
+    # deploy in Ops, learns that the service was never deployed there.
+    Case(
+        "service-scale",
+        "post",
+        s(404, 403, 400, 404),
+        args=("service:dev",),
+        data={"environment": "ops", "replicas": 1},
+    ),
     Case(
         "service-restart",
         "post",

@@ -102,7 +102,6 @@ class RoleGrantViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         environment = data["environment"]
-        access.require(request.user, environment, MANAGE)
         grant = actions.grant_role(
             request.user,
             environment,

@@ -9,7 +9,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from environments import access
 from portal.api.base import RestrictedModelViewSet, RestrictedReadOnlyViewSet
 from registry import actions
 from registry.api.serializers import (
@@ -54,7 +53,6 @@ class PromotionViewSet(
         form = PromoteSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        access.require(request.user, data["source_environment"], "view_environment")
         promotion = promote(
             request.user,
             source=data["source_environment"],
