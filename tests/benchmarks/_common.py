@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_ENV = Path(os.environ.get("BERTH_STACK_DIR", "/tmp/berth-stack")) / "stack.env"
@@ -37,3 +39,17 @@ def run_docker(*args: str, timeout: int = 600) -> str:
     if result.returncode:
         raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
     return result.stdout
+
+
+def stack_ready() -> str:
+    """Read the stack's environment, refuse anything but a loopback registry, and make the
+    project importable (the registry client, tests.servers). Returns the registry URL."""
+    load_stack_env()
+    for name in ("DOCKER_HOST", "BERTH_REGISTRY_URL"):
+        if not os.environ.get(name):
+            raise SystemExit(f"{name} is not set: start the stack (make stack) first")
+    url = os.environ["BERTH_REGISTRY_URL"]
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing a registry that is not on loopback: {url}")
+    sys.path.insert(0, str(ROOT))
+    return url

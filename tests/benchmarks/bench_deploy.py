@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import json
 import os
 import random
 import secrets
@@ -48,20 +46,13 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 import docker
 import requests
-from _common import ROOT, load_stack_env, percentile, run_docker
+from _common import percentile, run_docker, stack_ready
 
 REPOSITORY = "demo/app"
-VARIANT_LABEL = ("berth.bench.variant", "bench-deploy-v2")
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
+VARIANT = "bench-deploy-v2"  # fixed, so v2 has the same digest on every run
 HTTP_COMMAND = [
     "sh",
     "-c",
@@ -114,70 +105,6 @@ def free_port_base(taken: set[int]) -> int:
 
 
 # --- the two digests ----------------------------------------------------------------------
-
-
-class Registry:
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-        self.host = urlsplit(self.url).netloc
-        if urlsplit(self.url).hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit(f"refusing a registry that is not on loopback: {self.url}")
-
-    def _get(self, path: str, **headers) -> requests.Response:
-        response = requests.get(f"{self.url}{path}", headers=headers, timeout=10)
-        response.raise_for_status()
-        return response
-
-    def head_digest(self, repository: str, reference: str) -> str:
-        response = requests.head(
-            f"{self.url}/v2/{repository}/manifests/{reference}",
-            headers={"Accept": MANIFEST_TYPES},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.headers["Docker-Content-Digest"]
-
-    def put_blob(self, repository: str, data: bytes) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        exists = requests.head(f"{self.url}/v2/{repository}/blobs/{digest}", timeout=10)
-        if exists.status_code != 200:
-            started = requests.post(f"{self.url}/v2/{repository}/blobs/uploads/", timeout=10)
-            started.raise_for_status()
-            location = urljoin(f"{self.url}/", started.headers["Location"])
-            joiner = "&" if "?" in location else "?"
-            done = requests.put(
-                f"{location}{joiner}digest={digest}",
-                data=data,
-                headers={"Content-Type": "application/octet-stream"},
-                timeout=10,
-            )
-            done.raise_for_status()
-        return {"digest": digest, "size": len(data)}
-
-    def variant(self, repository: str, base_digest: str) -> str:
-        """The same layers with one more config label, under a new digest (what a rebuild
-        with a new label gives): a second runnable version to alternate with."""
-        base = self._get(f"/v2/{repository}/manifests/{base_digest}", Accept=MANIFEST_TYPES)
-        media_type = base.headers["Content-Type"].split(";")[0]
-        document = base.json()
-        config = self._get(f"/v2/{repository}/blobs/{document['config']['digest']}").json()
-        config.setdefault("config", {}).setdefault("Labels", {})[VARIANT_LABEL[0]] = VARIANT_LABEL[
-            1
-        ]
-        document["config"] = {
-            **document["config"],
-            **self.put_blob(repository, json.dumps(config).encode()),
-        }
-        body = json.dumps(document, indent=2).encode()
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        response = requests.put(
-            f"{self.url}/v2/{repository}/manifests/{digest}",
-            data=body,
-            headers={"Content-Type": media_type},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return digest
 
 
 # --- A and C: Berth through its API -----------------------------------------------------
@@ -512,14 +439,12 @@ def main() -> int:
     parser.add_argument("--swarm-runs", type=int, default=5, help="counted runs of C")
     args = parser.parse_args()
 
-    load_stack_env()
-    for name in ("DOCKER_HOST", "BERTH_REGISTRY_URL"):
-        if not os.environ.get(name):
-            raise SystemExit(f"{name} is not set: start the stack (make stack) first")
-    sys.path.insert(0, str(ROOT))
+    registry_url = stack_ready()
+    from registry.client import RegistryClient
+    from tests.registries import image_variant
     from tests.servers import PortalServer
 
-    registry = Registry(os.environ["BERTH_REGISTRY_URL"])
+    registry = RegistryClient(registry_url)
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=120)
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
     salt = secrets.token_hex(3)
@@ -538,8 +463,8 @@ def main() -> int:
         )
     }  # fmt: skip
     try:
-        v1 = registry.head_digest(REPOSITORY, "latest")
-        v2 = registry.variant(REPOSITORY, v1)
+        v1 = registry.resolve(REPOSITORY, "latest")
+        v2 = image_variant(registry, REPOSITORY, v1, VARIANT).digest
         images = [f"{registry.host}/{REPOSITORY}@{digest}" for digest in (v1, v2)]
         v2_image = images[1]
         try:
@@ -548,7 +473,7 @@ def main() -> int:
             v2_was_local = False
         for image in images:  # both paths then find both digests present
             client.api.pull(f"{registry.host}/{REPOSITORY}", tag=image.split("@")[1])
-        print(f"v1 {images[0]}\nv2 {images[1]} (v1 + label {VARIANT_LABEL[0]})")
+        print(f"v1 {images[0]}\nv2 {images[1]} (v1 with label berth.test.variant={VARIANT})")
 
         print("starting daphne (embedded worker): migrate + seed_demo")
         server = PortalServer(workdir, "embedded").start()

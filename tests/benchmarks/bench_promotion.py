@@ -31,20 +31,17 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import docker
 import requests
-from _common import ROOT, load_stack_env, percentile, run_docker
+from _common import percentile, run_docker, stack_ready
+
+if TYPE_CHECKING:
+    from registry.client import RegistryClient
 
 REPOSITORY = "bench/big"
 PAYLOAD_MB = 200
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
 MB = 1_000_000
 
 
@@ -56,39 +53,10 @@ def lo_rx_bytes() -> int:
     raise RuntimeError("no lo interface in /proc/net/dev")
 
 
-class Registry:
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-        self.host = urlsplit(self.url).netloc
-        hostname = urlsplit(self.url).hostname
-        if hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit(f"refusing a registry that is not on loopback: {self.url}")
-
-    def head_digest(self, repository: str, reference: str) -> str | None:
-        response = requests.head(
-            f"{self.url}/v2/{repository}/manifests/{reference}",
-            headers={"Accept": MANIFEST_TYPES},
-            timeout=10,
-        )
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        return response.headers["Docker-Content-Digest"]
-
-    def manifest(self, repository: str, reference: str) -> dict:
-        response = requests.get(
-            f"{self.url}/v2/{repository}/manifests/{reference}",
-            headers={"Accept": MANIFEST_TYPES},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
-
-
 # --- the image ---------------------------------------------------------------------------
 
 
-def build_and_push(registry: Registry, reference: str, workdir: Path) -> None:
+def build_and_push(registry: RegistryClient, reference: str, workdir: Path) -> None:
     """A rootfs of busybox plus PAYLOAD_MB of random bytes, imported and pushed."""
     print(f"building {reference} ({PAYLOAD_MB} MB of random bytes + busybox), no pull")
     rootfs = workdir / "rootfs.tar"
@@ -110,7 +78,7 @@ def build_and_push(registry: Registry, reference: str, workdir: Path) -> None:
     run_docker("push", reference)
 
 
-def local_images(client: docker.DockerClient, registry: Registry, config_digest: str) -> list:
+def local_images(client: docker.DockerClient, registry: RegistryClient, config_digest: str) -> list:
     prefix = f"{registry.host}/{REPOSITORY}"
     found = []
     for image in client.images.list(all=True):
@@ -123,7 +91,7 @@ def local_images(client: docker.DockerClient, registry: Registry, config_digest:
     return found
 
 
-def remove_local_images(client: docker.DockerClient, registry: Registry, config: str) -> int:
+def remove_local_images(client: docker.DockerClient, registry: RegistryClient, config: str) -> int:
     images = local_images(client, registry, config)
     for image in images:
         client.images.remove(image.id, force=True)
@@ -134,7 +102,7 @@ def remove_local_images(client: docker.DockerClient, registry: Registry, config:
 
 
 def bench_docker(
-    client: docker.DockerClient, registry: Registry, config: str, runs: int, warmups: int
+    client: docker.DockerClient, registry: RegistryClient, config: str, runs: int, warmups: int
 ) -> dict:
     source = f"{registry.host}/{REPOSITORY}:latest"
     times: list[float] = []
@@ -299,14 +267,11 @@ def main() -> int:
     parser.add_argument("--docker-runs", type=int, default=10)
     args = parser.parse_args()
 
-    load_stack_env()
-    for name in ("DOCKER_HOST", "BERTH_REGISTRY_URL"):
-        if not os.environ.get(name):
-            raise SystemExit(f"{name} is not set: start the stack (make stack) first")
-    sys.path.insert(0, str(ROOT))
+    registry_url = stack_ready()
+    from registry.client import RegistryClient
     from tests.servers import PortalServer
 
-    registry = Registry(os.environ["BERTH_REGISTRY_URL"])
+    registry = RegistryClient(registry_url)
     source = f"{registry.host}/{REPOSITORY}:latest"
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=300)
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
@@ -315,13 +280,13 @@ def main() -> int:
     config = ""
     started = time.monotonic()
     try:
-        digest = registry.head_digest(REPOSITORY, "latest")
+        digest = registry.resolve(REPOSITORY, "latest")
         if digest is None:
             build_and_push(registry, source, workdir)
-            digest = registry.head_digest(REPOSITORY, "latest")
+            digest = registry.resolve(REPOSITORY, "latest")
         else:
             print(f"reusing {source} from the registry")
-        manifest = registry.manifest(REPOSITORY, digest)
+        manifest = registry.get_manifest(REPOSITORY, digest).document
         config = manifest["config"]["digest"]
         image = {
             "reference": f"{registry.host}/{REPOSITORY}@{digest}",
