@@ -1,6 +1,7 @@
 """Live container logs: one Docker log reader per container per server process.
 
-* :data:`hub` keeps one reader per (endpoint, container). The first subscriber starts it;
+* :data:`hub` keeps one reader per (endpoint, source): a source is a container or a Swarm
+  service (:mod:`environments.log_sources`). The first subscriber starts it;
   when the last one leaves it is stopped: ``CancellableStream.close()`` shuts its sockets
   and its threads end. With the Redis channel layer every server process has its own
   hub, so a container followed from two processes has two readers; logs never travel
@@ -20,7 +21,8 @@
   of its own, then takes live batches, dropping lines not newer than the last line it
   has of that stream: no gap and no duplicate at the seam.
 * Timestamps are Docker's fixed-width UTC RFC3339Nano (``2024-05-01T12:00:00.000000001Z``)
-  and compare as strings. Each stream is ordered; the two streams are cursors of their own.
+  and compare as strings. Each stream (of each Swarm task) is ordered and is a cursor of
+  its own (:func:`~environments.log_sources.cursor_key`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from collections.abc import Iterator
 
 from environments import engine
 from environments.log_lines import docker_since, iter_lines, normalize_ts
+from environments.log_sources import ContainerSource, cursor_after, cursor_key
 
 __all__ = [
     "Batch",
+    "ContainerSource",
     "LogHub",
     "Subscription",
     "hub",
@@ -67,8 +71,9 @@ class Batch:
         self.first: dict[str, str] = {}
         self.last: dict[str, str] = {}
         for line in lines:
-            self.first.setdefault(line["stream"], line["ts"])
-            self.last[line["stream"]] = line["ts"]
+            key = cursor_key(line)
+            self.first.setdefault(key, line["ts"])
+            self.last[key] = max(line["ts"], self.last.get(key, ""))
         self._json: str | None = None
 
     def json(self) -> str:
@@ -77,10 +82,10 @@ class Batch:
         return self._json
 
     def newer_than(self, cursors: dict[str, str]) -> list[dict] | None:
-        """The lines newer than ``cursors`` (last ts per stream), or None when all are."""
-        if all(ts > cursors.get(stream, "") for stream, ts in self.first.items()):
+        """The lines newer than ``cursors`` (last ts per cursor key), or None when all are."""
+        if all(ts > cursor_after(cursors, key) for key, ts in self.first.items()):
             return None
-        return [line for line in self.lines if line["ts"] > cursors.get(line["stream"], "")]
+        return [line for line in self.lines if line["ts"] > cursor_after(cursors, cursor_key(line))]
 
 
 def batches(lines: list[dict]) -> Iterator[Batch]:
@@ -125,12 +130,11 @@ class Subscription:
 
 
 class _Reader:
-    """Follows both streams of one container; runs in its own threads."""
+    """Follows both streams of one source; runs in its own threads."""
 
-    def __init__(self, hub: LogHub, key, environment, container: dict, loop):
+    def __init__(self, hub: LogHub, key, environment, source, loop):
         self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
-        self.container_id = container["id"]
-        self.framed = not container.get("tty")
+        self.source = source
         self.subscribers: set[Subscription] = set()
         self.ready: asyncio.Future = loop.create_future()
         self.finished = False
@@ -141,7 +145,7 @@ class _Reader:
         self._streams: list = []
 
     def start(self) -> None:
-        name = f"berth-logs-{self.container_id[:12]}"
+        name = f"berth-logs-{self.source.label}"
         threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def stop(self) -> None:
@@ -170,9 +174,7 @@ class _Reader:
             with engine.open_stream_client(self.environment, max_pool_size=4) as client:
                 opened = []
                 for name in STREAMS:
-                    stream = engine.log_stream(
-                        client, self.container_id, name, follow=True, tail=LIVE_TAIL
-                    )
+                    stream = self.source.open(client, name, follow=True, tail=LIVE_TAIL)
                     with self._cond:
                         self._streams.append(stream)
                         if self._stopping:
@@ -182,34 +184,35 @@ class _Reader:
                 self._call(self._set_ready)
                 helper = threading.Thread(
                     target=self._pump,
-                    args=opened[1],
+                    args=(*opened[1], client),
                     daemon=True,
-                    name=f"berth-logs-{self.container_id[:12]}-stderr",
+                    name=f"berth-logs-{self.source.label}-stderr",
                 )
                 helper.start()
-                self._pump(*opened[0])
+                self._pump(*opened[0], client)
                 helper.join()
                 if self._stopping:
                     return
-                outcome = _outcome(engine.container_exit(client, self.container_id))
+                outcome = self.source.outcome(client)
         except engine.ContainerMissing:
             outcome = {"type": "end", "reason": "container removed"}
         except engine.EngineUnavailable as exc:
             outcome = {"type": "error", "message": str(exc)}
         except Exception:
-            log.exception("Log reader of %s failed", self.container_id)
+            log.exception("Log reader of %s failed", self.source.label)
             outcome = {"type": "error", "message": "The log reader failed (see the server log)."}
         finally:
             self._close_streams()  # also when opening the second stream failed
             self._call(self._finish, outcome)
 
-    def _pump(self, name: str, stream) -> None:
+    def _pump(self, name: str, stream, client) -> None:
+        line = self.source.line
         try:
-            for ts, text in iter_lines(stream, self.framed):
-                self._add({"ts": ts, "stream": name, "text": text})
+            for ts, text in iter_lines(stream, self.source.framed):
+                self._add(line(ts, name, text, client))
         except Exception:  # noqa: BLE001 - a broken stream ends like a closed one
             if not self._stopping:
-                log.warning("Log stream %s of %s broke", name, self.container_id, exc_info=True)
+                log.warning("Log stream %s of %s broke", name, self.source.label, exc_info=True)
 
     def _add(self, line: dict) -> None:
         with self._cond:
@@ -253,18 +256,6 @@ class _Reader:
         self._set_ready()
 
 
-def _outcome(state: tuple[str, int] | None) -> dict:
-    """What the followers are told when Docker ends the streams."""
-    if state is None:
-        return {"type": "end", "reason": "container removed"}
-    status, code = state
-    if status == "restarting":
-        return {"type": "end", "reason": f"container exited (code {code}) and is restarting"}
-    if status in ("running", "paused"):  # restarted already, or the engine cut the stream
-        return {"type": "error", "message": f"The log stream ended while the container is {status}: reconnect with since= to go on."}  # fmt: skip
-    return {"type": "end", "reason": f"container exited (code {code})"}
-
-
 def _close(stream) -> None:
     try:
         stream.close()
@@ -278,15 +269,18 @@ class LogHub:
     def __init__(self):
         self._readers: dict[tuple[str, str], _Reader] = {}
 
-    def subscribe(self, environment, container: dict) -> Subscription:
+    def subscribe(self, environment, source) -> Subscription:
+        """Follow ``source`` (a container dict is taken as its :class:`ContainerSource`)."""
+        if isinstance(source, dict):
+            source = ContainerSource(source)
         loop = asyncio.get_running_loop()
-        key = (environment.endpoint_url, container["id"])
+        key = (environment.endpoint_url, source.kind, source.id)
         reader = self._readers.get(key)
         if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
             reader.stop()
             reader = None
         if reader is None:
-            reader = self._readers[key] = _Reader(self, key, environment, container, loop)
+            reader = self._readers[key] = _Reader(self, key, environment, source, loop)
             reader.start()
         subscription = Subscription(reader)
         reader.subscribers.add(subscription)
@@ -311,15 +305,16 @@ hub = LogHub()
 
 
 def reader_count() -> int:
-    """Log readers open in this process (one per followed container)."""
+    """Log readers open in this process (one per followed container or Swarm service)."""
     return hub.reader_count()
 
 
 def read_backlog(
-    environment, container: dict, *, tail: int, cursors: dict[str, str]
+    environment, source, *, tail: int, cursors: dict[str, str]
 ) -> tuple[list[dict], list[dict], dict[str, str]]:
     """(lines newer than ``cursors``, notices, new cursors): the last ``tail`` lines of the
-    log, both streams merged in time order. Blocking: run it in a worker thread.
+    log of ``source`` (a container dict is taken as its :class:`ContainerSource`), both
+    streams merged in time order. Blocking: run it in a worker thread.
 
     Docker's ``tail`` counts the entries of the log, both streams together, before it
     filters by stream and by ``since``: the two requests return the same window. A
@@ -329,28 +324,27 @@ def read_backlog(
     and still newer than ``since``, there may be more: a ``skipped`` notice (count unknown)
     names the range.
     """
+    if isinstance(source, dict):
+        source = ContainerSource(source)
     per_stream, cursors, raw_count = {}, dict(cursors), 0
-    framed = not container.get("tty")
     with engine.open_stream_client(environment, max_pool_size=2) as client:
         for name in STREAMS:
-            stream = engine.log_stream(
-                client,
-                container["id"],
-                name,
-                follow=False,
-                tail=max(tail, 1),
-                since=docker_since(cursors.get(name)),
+            since = min(
+                (ts for key, ts in cursors.items() if key.rpartition("/")[2] == name),
+                default=None,
+            )
+            stream = source.open(
+                client, name, follow=False, tail=max(tail, 1), since=docker_since(since)
             )
             try:
-                raw = list(iter_lines(stream, framed))
+                raw = [source.line(ts, name, text, client) for ts, text in iter_lines(stream, source.framed)]  # fmt: skip
             finally:
                 _close(stream)
             raw_count += len(raw)
             per_stream[name] = [
-                {"ts": ts, "stream": name, "text": text}
-                for ts, text in raw
-                if ts > cursors.get(name, "")
+                line for line in raw if line["ts"] > cursor_after(cursors, cursor_key(line))
             ]
+            per_stream[name].sort(key=lambda line: line["ts"])  # Swarm tasks come interleaved
     lines = list(heapq.merge(*per_stream.values(), key=lambda line: line["ts"]))
     notices = []
     if lines:
@@ -360,4 +354,8 @@ def read_backlog(
         for name in STREAMS:
             newest = per_stream[name][-1]["ts"] if per_stream[name] else lines[0]["ts"]
             cursors[name] = max(cursors.get(name, ""), newest)
+        for line in lines:  # per Swarm task as well, so the live seam drops nothing it should keep
+            key = cursor_key(line)
+            if key != line["stream"]:
+                cursors[key] = max(cursors.get(key, ""), line["ts"])
     return (lines if tail else []), notices, cursors

@@ -38,6 +38,9 @@ from environments.engine.streams import (
     log_stream,
     open_stream_client,
     owns_container,
+    service_log_stream,
+    swarm_service_exists,
+    swarm_tasks,
 )
 
 __all__ = [
@@ -65,6 +68,9 @@ __all__ = [
     "open_stream_client",
     "owns_container",
     "probe",
+    "service_log_stream",
     "session",
+    "swarm_service_exists",
+    "swarm_tasks",
     "validate_endpoint_url",
 ]

@@ -144,3 +144,42 @@ def container_exit(client: docker.DockerClient, container_id: str) -> tuple[str,
 def event_stream(client: docker.DockerClient, filters: dict):
     """Decoded Docker events matching ``filters`` from now on (a ``CancellableStream``)."""
     return client.api.events(decode=True, filters=filters)
+
+
+def service_log_stream(
+    client: docker.DockerClient,
+    service: str,
+    stream: str,
+    *,
+    follow: bool,
+    tail: int | str = "all",
+    since: float | None = None,
+):
+    """One output stream of a Swarm service's merged task logs, with timestamps and the
+    ``details`` that name each line's task (``com.docker.swarm.task.id=...``)."""
+    return client.api.service_logs(
+        service,
+        details=True,
+        follow=follow,
+        stdout=stream == "stdout",
+        stderr=stream == "stderr",
+        since=int(since) if since else None,
+        timestamps=True,
+        tail=tail,
+    )
+
+
+def swarm_tasks(client: docker.DockerClient, service: str) -> list[dict]:
+    """The tasks of a Swarm service (any state); EngineUnavailable when Docker refuses."""
+    try:
+        return client.api.tasks(filters={"service": service})
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise EngineUnavailable(_reason(exc)) from exc
+
+
+def swarm_service_exists(client: docker.DockerClient, service: str) -> bool:
+    try:
+        client.api.inspect_service(service)
+    except docker.errors.NotFound:
+        return False
+    return True

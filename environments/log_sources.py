@@ -1,0 +1,137 @@
+"""What a log reader follows: one container, or one Swarm service (every task merged).
+
+A source knows how to open one output stream (``stdout`` or ``stderr``) of its log, how
+to turn a raw line into the line dict sent to viewers, and what to tell the viewers when
+Docker ends the streams. :mod:`environments.logs` does the rest (threads, batching,
+fan-out) the same way for both kinds.
+
+Lines are ``{"ts", "stream", "text"}``; lines of a Swarm service also carry ``replica``
+(``<service>.<slot>``, as ``docker service ps`` names tasks). Each (replica, stream) is
+ordered by time, but a Swarm service's tasks are merged by the engine in arrival order,
+not by time, so resume cursors are kept per :func:`cursor_key`, never per stream alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from environments import engine
+
+__all__ = [
+    "ContainerSource",
+    "SwarmServiceSource",
+    "cursor_after",
+    "cursor_key",
+]
+
+log = logging.getLogger(__name__)
+
+
+def cursor_key(line: dict) -> str:
+    """The key under which a line's resume cursor is kept: its stream, or for a line of a
+    Swarm task ``<replica>/<stream>``."""
+    replica = line.get("replica")
+    return f"{replica}/{line['stream']}" if replica else line["stream"]
+
+
+def cursor_after(cursors: dict[str, str], key: str) -> str:
+    """The last timestamp held for ``key``; a replica without a cursor of its own falls
+    back to its stream's (what ``since=`` sets for every replica at once)."""
+    if key in cursors:
+        return cursors[key]
+    return cursors.get(key.rpartition("/")[2], "")
+
+
+class ContainerSource:
+    """The log of one container (``container`` as :func:`engine.inspect_container` gives)."""
+
+    kind = "container"
+
+    def __init__(self, container: dict):
+        self.container = container
+        self.id = container["id"]
+        self.framed = not container.get("tty")
+        self.label = container["id"][:12]
+
+    def open(self, client, stream: str, *, follow: bool, tail, since=None, until=None):
+        return engine.log_stream(
+            client, self.id, stream, follow=follow, tail=tail, since=since, until=until
+        )
+
+    def line(self, ts: str, stream: str, text: str, client=None) -> dict:
+        return {"ts": ts, "stream": stream, "text": text}
+
+    def outcome(self, client) -> dict:
+        """What the followers are told when Docker ends the streams."""
+        state = engine.container_exit(client, self.id)
+        if state is None:
+            return {"type": "end", "reason": "container removed"}
+        status, code = state
+        if status == "restarting":
+            return {"type": "end", "reason": f"container exited (code {code}) and is restarting"}
+        if status in ("running", "paused"):  # restarted already, or the engine cut the stream
+            return {"type": "error", "message": f"The log stream ended while the container is {status}: reconnect with since= to go on."}  # fmt: skip
+        return {"type": "end", "reason": f"container exited (code {code})"}
+
+
+class SwarmServiceSource:
+    """The merged log of every task of one Swarm service (``docker service logs``).
+
+    Lines come with ``details``: ``com.docker.swarm.task.id=...`` names the task; the task
+    list maps task ids to slots, read again when an unknown task appears (a rolling
+    update starts new ones).
+    """
+
+    kind = "swarm"
+
+    def __init__(self, name: str):
+        self.name = name
+        self.id = name
+        self.framed = True
+        self.label = name
+        self._replicas: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def open(self, client, stream: str, *, follow: bool, tail, since=None, until=None):
+        return engine.service_log_stream(
+            client, self.name, stream, follow=follow, tail=tail, since=since
+        )
+
+    def line(self, ts: str, stream: str, text: str, client=None) -> dict:
+        details, _, message = text.partition(" ")
+        task = ""
+        if "com.docker.swarm." in details:
+            for pair in details.split(","):
+                key, _, value = pair.partition("=")
+                if key == "com.docker.swarm.task.id":
+                    task = value
+        else:  # no details (an engine that does not send them): keep the whole text
+            message = text
+        return {"ts": ts, "stream": stream, "text": message, "replica": self.replica(task, client)}
+
+    def replica(self, task: str, client=None) -> str:
+        """``<service>.<slot>`` of a task id (``<service>.<task id prefix>`` for a task of a
+        global service, or one that is gone)."""
+        if not task:
+            return self.name
+        with self._lock:
+            known = self._replicas.get(task)
+        if known is None and client is not None:
+            try:
+                tasks = engine.swarm_tasks(client, self.name)
+            except engine.EngineUnavailable:
+                tasks = []
+            with self._lock:
+                for row in tasks:
+                    slot = row.get("Slot")
+                    self._replicas[row["ID"]] = (
+                        f"{self.name}.{slot}" if slot else f"{self.name}.{row['ID'][:12]}"
+                    )
+                known = self._replicas.setdefault(task, f"{self.name}.{task[:12]}")
+        return known or f"{self.name}.{task[:12]}"
+
+    def outcome(self, client) -> dict:
+        if not engine.swarm_service_exists(client, self.name):
+            return {"type": "end", "reason": "service removed"}
+        return {"type": "error", "message": "The service's log stream ended: reconnect with since= to go on."}  # fmt: skip
