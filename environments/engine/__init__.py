@@ -7,6 +7,7 @@ container and Swarm calls of a deployment; ``streams`` holds long-lived log and 
 streams. Everything is re-exported here: callers write ``engine.probe(...)``.
 """
 
+from environments.engine.containers import container_document, operate_container
 from environments.engine.core import (
     LABEL_ENVIRONMENT,
     LABEL_PREFIX,
@@ -39,6 +40,7 @@ from environments.engine.streams import (
     open_stream_client,
     owns_container,
     service_log_stream,
+    stats_stream,
     swarm_service_exists,
     swarm_tasks,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "LABEL_SERVICE",
     "LABEL_SLOT",
     "Replica",
+    "container_document",
     "container_exit",
     "event_stream",
     "find_container",
@@ -66,10 +69,12 @@ __all__ = [
     "log_stream",
     "open_client",
     "open_stream_client",
+    "operate_container",
     "owns_container",
     "probe",
     "service_log_stream",
     "session",
+    "stats_stream",
     "swarm_service_exists",
     "swarm_tasks",
     "validate_endpoint_url",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import docker
 import requests
 from django.conf import settings
+from docker.types.daemon import CancellableStream
 
 if TYPE_CHECKING:
     from environments.models import Environment
@@ -144,6 +145,21 @@ def container_exit(client: docker.DockerClient, container_id: str) -> tuple[str,
 def event_stream(client: docker.DockerClient, filters: dict):
     """Decoded Docker events matching ``filters`` from now on (a ``CancellableStream``)."""
     return client.api.events(decode=True, filters=filters)
+
+
+def stats_stream(client: docker.DockerClient, container_id: str) -> CancellableStream:
+    """Decoded resource samples of a running container, about one a second.
+
+    docker-py's ``stats(stream=True)`` is a bare generator whose socket no other thread
+    can close; this is the same request wrapped in a ``CancellableStream``, so the last
+    viewer leaving can unblock the reader. After the container stops Docker goes on
+    sending zeroed samples (``read`` is ``0001-01-01T00:00:00Z``) until it is removed.
+    """
+    api = client.api
+    url = api._url("/containers/{0}/stats", container_id)
+    response = api._get(url, stream=True, params={"stream": True})
+    api._raise_for_status(response)
+    return CancellableStream(api._stream_helper(response, decode=True), response)
 
 
 def service_log_stream(
