@@ -6,16 +6,20 @@ listed here, so no endpoint can skip its permission test.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
+import docker
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from environments import engine
 from environments.config import validate
 from environments.models import Deployment, Environment, RoleGrant, Service, ServiceConfig
 from portal.models import ApiToken, AuditEvent
 from portal.tokens import create_token
 from registry.models import Image, Promotion, Registry, Repository
+from tests import stack
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +31,9 @@ class Case:
     name: str  # URL name
     method: str
     expected: dict[str, int]
-    args: tuple = ()  # symbolic: "env:dev", "grant:ops", "event:ops", "token:own", "token:other"
+    # symbolic: "env:dev", "grant:ops", "event:ops", "token:own", "token:other", and
+    # "container:dev": a real running container of that environment (implies the engine)
+    args: tuple = ()
     data: dict = field(default_factory=dict)
     needs_engine: bool = False
 
@@ -83,6 +89,46 @@ CASES = [
     ),
     Case(
         "environment-endpoint", "get", s(404, 200, 200, 404), args=("env:ops",), needs_engine=True
+    ),
+    # One container: reading needs view, operating needs deploy, the log needs view_logs;
+    # someone who cannot see the environment gets 404 whether the container exists or not.
+    Case("environment-container", "get", s(200, 200, 200, 404), args=("env:dev", "container:dev")),
+    Case("environment-container", "get", s(404, 200, 200, 404), args=("env:ops", "container:ops")),
+    Case(
+        "environment-container-restart",
+        "post",
+        s(200, 403, 403, 404),
+        args=("env:dev", "container:dev"),
+    ),
+    Case(
+        "environment-container-restart",
+        "post",
+        s(404, 403, 200, 404),
+        args=("env:ops", "container:ops"),
+    ),
+    Case(
+        "environment-container-stop",
+        "post",
+        s(200, 403, 403, 404),
+        args=("env:dev", "container:dev"),
+    ),
+    Case(
+        "environment-container-start",
+        "post",
+        s(200, 403, 403, 404),
+        args=("env:dev", "container:dev"),
+    ),
+    Case(
+        "environment-container-logs",
+        "get",
+        s(200, 403, 403, 404),
+        args=("env:dev", "container:dev"),
+    ),
+    Case(
+        "environment-container-logs",
+        "get",
+        s(200, 200, 403, 404),
+        args=("env:test", "container:test"),
     ),
     Case("grant-list", "get", s(200, 200, 200, 200)),
     Case(
@@ -205,12 +251,14 @@ CASES = [
 EXEMPT = {"api-token": "public by design: exchanges credentials, see test_tokens.py"}
 
 
-def _resolve(value, personas, environments, persona):
+def _resolve(value, personas, environments, persona, containers=None):
     if not isinstance(value, str) or ":" not in value:
         return value
     kind, key = value.split(":", 1)
     if kind == "env":
         return environments[key].pk
+    if kind == "container":
+        return containers(key)
     if kind == "grant":
         return RoleGrant.objects.filter(environment=environments[key]).first().pk
     if kind == "event":
@@ -244,6 +292,30 @@ def _resolve(value, personas, environments, persona):
     return value
 
 
+@pytest.fixture
+def kit_containers(docker_host):
+    """``make("dev")``: the id of a running container of that environment, removed after."""
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    started = []
+
+    def make(slug: str) -> str:
+        container = client.containers.run(
+            stack.TEST_IMAGE,
+            ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"],
+            name=f"berth-kit-{uuid.uuid4().hex[:10]}",
+            labels={engine.LABEL_ENVIRONMENT: slug},
+            network_mode="none",
+            detach=True,
+        )
+        started.append(container)
+        return container.id
+
+    yield make
+    for container in started:
+        container.remove(force=True)
+    client.close()
+
+
 def _kit_deployment(environment):
     """A service configured and once deployed in ``environment`` (rows only)."""
     registry = Registry.objects.get_or_create(name="kit", url="http://127.0.0.1:1")[0]
@@ -273,9 +345,12 @@ def _promotion_into(target):
 def test_endpoint_answers_persona_as_expected(
     request, case, persona, personas, environments, api_for
 ):
-    if case.needs_engine:
+    containers = None
+    if any(str(arg).startswith("container:") for arg in case.args):
+        containers = request.getfixturevalue("kit_containers")
+    elif case.needs_engine:
         request.getfixturevalue("docker_host")
-    args = [_resolve(a, personas, environments, persona) for a in case.args]
+    args = [_resolve(a, personas, environments, persona, containers) for a in case.args]
     data = {k: _resolve(v, personas, environments, persona) for k, v in case.data.items()}
     url = reverse(case.name, args=args)
     response = getattr(api_for(persona), case.method)(url, data, format="json")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from environments import access, actions, engine
+from environments import access, actions, containers, engine
 from environments.api.serializers import (
     ContainerSerializer,
     EndpointStateSerializer,
@@ -16,7 +18,46 @@ from environments.api.serializers import (
 )
 from environments.models import Environment, RoleGrant
 from environments.roles import MANAGE
+from environments.views_logs import log_response, parse_download_range
 from portal.api.base import RestrictedModelViewSet
+
+# Docker's container references: an id, an id prefix or a name.
+CONTAINER = r"containers/(?P<container_id>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+CONTAINER_ACTIONS = {
+    "container",
+    "container_restart",
+    "container_stop",
+    "container_start",
+    "container_logs",
+}
+ContainerStateSerializer = inline_serializer(
+    "ContainerState",
+    {
+        "id": serializers.CharField(),
+        "name": serializers.CharField(),
+        "state": serializers.CharField(),
+    },
+)
+
+
+class EngineDown(exceptions.APIException):
+    """The environment's engine could not be asked about a container."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "engine_unavailable"
+
+
+class PlainTextRenderer(renderers.BaseRenderer):
+    """Lets ``Accept: text/plain`` reach the log download; errors become their text."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict) and "detail" in data:
+            data = data["detail"]
+        return str(data).encode()
 
 
 class EnvironmentViewSet(RestrictedModelViewSet):
@@ -32,6 +73,13 @@ class EnvironmentViewSet(RestrictedModelViewSet):
             # Checked before the body is validated, so a viewer learns nothing from errors.
             access.require(self.request.user, environment, MANAGE)
         return environment
+
+    def handle_exception(self, exc):
+        # Container routes answer 503 when the engine is down (a state to retry, with the
+        # reason), where the rest of the API says 424.
+        if isinstance(exc, engine.EngineUnavailable) and self.action in CONTAINER_ACTIONS:
+            exc = EngineDown(str(exc))
+        return super().handle_exception(exc)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -62,6 +110,68 @@ class EnvironmentViewSet(RestrictedModelViewSet):
         environment = self.get_object()
         rows = [c.as_dict() for c in engine.list_containers(environment)]
         return Response(ContainerSerializer(rows, many=True).data)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path=CONTAINER, url_name="container")
+    def container(self, request, pk=None, container_id=None):
+        """Docker's inspect document of one container, secret environment values masked."""
+        environment = self.get_object()
+        return Response(containers.inspect_container(request.user, environment, container_id))
+
+    @extend_schema(request=None, responses={200: ContainerStateSerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=CONTAINER + "/restart",
+        url_name="container-restart",
+    )
+    def container_restart(self, request, pk=None, container_id=None):
+        """Restart a container (needs deploy_to_environment; audited)."""
+        environment = self.get_object()
+        return Response(containers.restart_container(request.user, environment, container_id))
+
+    @extend_schema(request=None, responses={200: ContainerStateSerializer})
+    @action(detail=True, methods=["post"], url_path=CONTAINER + "/stop", url_name="container-stop")
+    def container_stop(self, request, pk=None, container_id=None):
+        """Stop a container (needs deploy_to_environment; audited)."""
+        environment = self.get_object()
+        return Response(containers.stop_container(request.user, environment, container_id))
+
+    @extend_schema(request=None, responses={200: ContainerStateSerializer})
+    @action(
+        detail=True, methods=["post"], url_path=CONTAINER + "/start", url_name="container-start"
+    )
+    def container_start(self, request, pk=None, container_id=None):
+        """Start a stopped container (needs deploy_to_environment; audited)."""
+        environment = self.get_object()
+        return Response(containers.start_container(request.user, environment, container_id))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="From this time (RFC 3339 or unix s)."),
+            OpenApiParameter("until", str, description="Up to this time, included."),
+            OpenApiParameter("tail", int, description="Only the last N lines of the range."),
+        ],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=CONTAINER + "/logs",
+        url_name="container-logs",
+        renderer_classes=[renderers.JSONRenderer, PlainTextRenderer],
+    )
+    def container_logs(self, request, pk=None, container_id=None) -> StreamingHttpResponse:
+        """The container's log as text, both streams merged by time (needs view_logs)."""
+        environment = self.get_object()
+        try:
+            since, until, tail = parse_download_range(request.query_params)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"detail": str(exc)}) from None
+        download = containers.open_container_log(
+            request.user, environment, container_id, since=since, until=until, tail=tail
+        )
+        return log_response(download)
 
     @extend_schema(responses={200: EndpointStateSerializer})
     @action(detail=True, methods=["get"])
