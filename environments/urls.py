@@ -1,11 +1,16 @@
 from django.urls import path
 
-from environments import views, views_logs
+from environments import views, views_containers, views_logs
 
 urlpatterns = [
     path("<slug:slug>/", views.environment_detail, name="env-page"),
     path("<slug:slug>/endpoint/", views.endpoint_fragment, name="env-endpoint-fragment"),
     path("<slug:slug>/containers/", views.containers_fragment, name="env-containers-fragment"),
+    path(
+        "<slug:slug>/containers/<str:container_id>/",
+        views_containers.container_detail,
+        name="env-container",
+    ),
     path(
         "<slug:slug>/containers/<str:container_id>/logs/download/",
         views_logs.container_logs_download,

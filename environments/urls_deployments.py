@@ -3,6 +3,7 @@ with the API router's names (``service-list``, ``deployment-detail``, ...)."""
 
 from django.urls import path
 
+from environments import views_containers
 from environments import views_deployments as views
 
 urlpatterns = [
@@ -19,6 +20,11 @@ urlpatterns = [
         views.config_export,
         {"fmt": "yaml"},
         name="page-service-config-yaml",
+    ),
+    path(
+        "services/<slug:name>/environments/<slug:slug>/logs/",
+        views_containers.service_logs,
+        name="page-service-logs",
     ),
     path("deployments/<int:pk>/", views.deployment_detail, name="page-deployment"),
 ]

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, render
 from environments import access
 from environments import config as config_schema
 from environments.models import Deployment, Environment, Service, ServiceConfig
-from environments.roles import DEPLOY
+from environments.roles import DEPLOY, LOGS
 from registry.models import Registry, Repository
 
 HISTORY = 15  # deployments listed per environment
@@ -157,6 +157,7 @@ def _panel(
     return {
         "environment": environment,
         "can_deploy": DEPLOY in actions,
+        "can_view_logs": LOGS in actions,
         "current": current,
         "current_json": _pretty(current.document) if current else "",
         "starter_json": json.dumps(config_schema.DEFAULTS, indent=2),

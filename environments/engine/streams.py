@@ -79,20 +79,26 @@ def owns_container(environment: Environment, labels: dict | None) -> bool:
 
 
 def inspect_container(environment: Environment, reference: str) -> dict | None:
-    """``{id, name, tty, state, labels}`` of the container ``reference`` (id, id prefix or
-    name) on ``environment``'s endpoint, whoever owns it; None when there is none."""
+    """``{id, name, tty, state, labels, image, health, exit_code, started_at}`` of the
+    container ``reference`` (id, id prefix or name) on ``environment``'s endpoint, whoever
+    owns it; None when there is none. ``health`` is "" without a health check."""
     with open_client(environment) as client:
         try:
             attrs = client.api.inspect_container(reference)
         except docker.errors.NotFound:
             return None
     config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
     return {
         "id": attrs["Id"],
         "name": (attrs.get("Name") or "").lstrip("/"),
         "tty": bool(config.get("Tty")),
-        "state": (attrs.get("State") or {}).get("Status", ""),
+        "state": state.get("Status", ""),
         "labels": config.get("Labels") or {},
+        "image": config.get("Image", ""),
+        "health": (state.get("Health") or {}).get("Status", ""),
+        "exit_code": state.get("ExitCode"),
+        "started_at": state.get("StartedAt", ""),
     }
 
 

@@ -8,7 +8,13 @@
 //   Inside such a form, a [data-json] field is sent parsed (a bad document is refused
 //   here, naming the field); form[data-typed-confirm="Ops"] sends confirm=true only once
 //   its [data-typed-confirm-input] holds that name, and refuses otherwise;
-//   form[data-redirect-deployment="/deployments/0/"] opens the deployment the API returns.
+//   form[data-redirect-deployment="/deployments/0/"] opens the deployment the API returns;
+//   form[data-done="Restarted:"] puts that before the description of the answer.
+// - [data-events-socket]: Docker events of one environment, live. Inside it, each
+//   [data-container="<id>"] has its [data-state-badge], [data-health-badge] (and
+//   [data-health-none]) and [data-status-text] updated; a container not shown, or missed
+//   events, reload the fragment named by data-events-reload. Every event is also
+//   dispatched on document as "berth:container-event" for the page's own scripts.
 (function () {
   "use strict";
 
@@ -46,6 +52,72 @@
     connect();
   }
 
+  const EVENT_STATES = { create: "created", start: "running", die: "exited", stop: "exited", destroy: "removed" };
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function applyEvent(row, event) {
+    const state = EVENT_STATES[event.action];
+    const badge = row.querySelector("[data-state-badge]");
+    const health = row.querySelector("[data-health-badge]");
+    const none = row.querySelector("[data-health-none]");
+    const status = row.querySelector("[data-status-text]");
+    const setHealth = (value) => {
+      if (!health) return;
+      health.hidden = !value;
+      if (none) none.hidden = Boolean(value);
+      if (value) { health.textContent = value; health.className = health.className.replace(/\bhealth-\S*/g, "").trim() + " health-" + value; }
+    };
+    if (state && badge) {
+      badge.textContent = state;
+      badge.className = badge.className.replace(/\bstate-\S*/g, "").trim() + " state-" + state;
+    }
+    const at = new Date(event.time);
+    const when = Number.isNaN(at.getTime()) ? "" : " at " + pad(at.getHours()) + ":" + pad(at.getMinutes()) + ":" + pad(at.getSeconds());
+    if (status && event.action === "start") status.textContent = "started" + when;
+    if (status && event.action === "die") status.textContent = "exit code " + event.exit_code + when;
+    if (event.action === "health_status") setHealth(event.health);
+    else if (event.action === "start" && health && !health.hidden) setHealth("starting");
+    else if (event.action === "die") setHealth("");
+  }
+
+  function liveContainers(root) {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const live = root.querySelector("[data-events-live]");
+    let delay = 1000, reloadTimer = 0, connections = 0;
+    function reload() {
+      const target = root.dataset.eventsReload && document.querySelector(root.dataset.eventsReload);
+      if (!target) return;
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(() => load(target), 300);
+    }
+    function connect() {
+      const socket = new WebSocket(scheme + location.host + root.dataset.eventsSocket);
+      socket.onmessage = (message) => {
+        const data = JSON.parse(message.data);
+        if (data.type === "ready") {
+          delay = 1000;
+          if (live) { live.textContent = "● updating live"; live.className = "live small-text on"; }
+          if (connections++) reload(); // events may have been missed while away
+        } else if (data.type === "skipped") {
+          reload();
+        } else if (data.type === "event") {
+          const event = data.event;
+          const rows = root.querySelectorAll('[data-container="' + CSS.escape(event.id) + '"]');
+          if (!rows.length || event.action === "create" || event.action === "destroy") reload();
+          rows.forEach((row) => applyEvent(row, event));
+          document.dispatchEvent(new CustomEvent("berth:container-event", { detail: event }));
+        }
+      };
+      socket.onclose = () => {
+        if (live) { live.textContent = "reconnecting…"; live.className = "live small-text off"; }
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+    }
+    connect();
+  }
+
   function apiError(data, status) {
     if (!data || typeof data !== "object") return "HTTP " + status;
     if (data.error) return data.error;
@@ -66,6 +138,7 @@
         data.target_reference;
     }
     if (data.repositories !== undefined) return "Read " + data.repositories + " repositories.";
+    if (data.state !== undefined && data.name !== undefined) return data.name + " is " + data.state + ".";
     return "Done.";
   }
 
@@ -128,7 +201,10 @@
       });
       const data = await response.json().catch(() => null);
       if (!response.ok) throw new Error(apiError(data, response.status));
-      if (result) { result.className = "result msg success"; result.textContent = describe(data); }
+      if (result) {
+        result.className = "result msg success";
+        result.textContent = (form.dataset.done ? form.dataset.done + " " : "") + describe(data || {});
+      }
       if (form.dataset.redirectDeployment && data && data.id) {
         location.assign(form.dataset.redirectDeployment.replace(/\/0\/$/, "/" + data.id + "/"));
       } else if (form.hasAttribute("data-reload-page")) {
@@ -162,5 +238,6 @@
       });
     });
     document.querySelectorAll("[data-status-socket]").forEach(liveStatus);
+    document.querySelectorAll("[data-events-socket]").forEach(liveContainers);
   });
 })();
