@@ -63,6 +63,7 @@
     ctx.stroke();
     let max = floor;
     series.forEach((s) => s.values.forEach((v) => { if (v > max) max = v; }));
+    max *= 1.15; // headroom: the top of the line stays visible
     const step = width / (SAMPLES - 1);
     series.forEach((s) => {
       const values = s.values;
@@ -90,7 +91,7 @@
     const field = (name) => root.querySelector('[data-stat="' + name + '"]');
     const spark = (name) => root.querySelector('[data-spark="' + name + '"]');
     const samples = { cpu: [], memory: [], rx: [], tx: [] };
-    let limit = 0, socket = null, ended = false, delay = 1000, timer = 0;
+    let socket = null, ended = false, delay = 1000, timer = 0;
 
     function setState(text, kind) {
       state.textContent = text;
@@ -99,7 +100,7 @@
 
     function draw() {
       drawSpark(spark("cpu"), [{ values: samples.cpu, colour: COLOURS.cpu }], 5);
-      drawSpark(spark("memory"), [{ values: samples.memory, colour: COLOURS.memory }], limit ? limit * 0.05 : 1024 * 1024);
+      drawSpark(spark("memory"), [{ values: samples.memory, colour: COLOURS.memory }], 1024 * 1024);
       drawSpark(spark("net"), [{ values: samples.rx, colour: COLOURS.rx }, { values: samples.tx, colour: COLOURS.tx }], 1024);
     }
 
@@ -112,7 +113,7 @@
       push("memory", m.memory_bytes);
       push("rx", m.net_rx_rate);
       push("tx", m.net_tx_rate);
-      limit = Number(m.memory_limit) || 0;
+      const limit = Number(m.memory_limit) || 0;
       field("cpu").textContent = (Number(m.cpu_percent) || 0).toFixed(1) + " %";
       field("memory").innerHTML = "";
       field("memory").append(bytes(m.memory_bytes));
@@ -140,7 +141,7 @@
         const data = JSON.parse(message.data);
         if (data.type === "stats") {
           delay = 1000;
-          setState("● live, every second", "on");
+          setState("● live, every second · the charts show the last two minutes", "on");
           add(data);
         } else if (data.type === "end") {
           ended = true;

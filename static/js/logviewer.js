@@ -220,7 +220,7 @@
     const replicas = new Map();
     let socket = null, ended = false, endReason = "", lastError = "", delay = 1000;
     let retryTimer = 0, countdown = 0, stateText = "", firstConnection = true, backlogLines = 0;
-    let atStart = !olderUrl, loadingOlder = false;
+    let atStart = !olderUrl, loadingOlder = false, repWidth = 0, relayoutPending = false;
 
     tsBox.checked = showTs;
     wrapBox.checked = wrap;
@@ -324,6 +324,18 @@
       const later = Array.from(replicaSelect.options).find((o) => o.value && o.value > name);
       replicaSelect.insertBefore(option, later || null);
       replicaSelect.hidden = replicas.size < 2;
+      const widest = Math.min(32, Math.max(8, ...Array.from(replicas.keys(), (n) => n.length)));
+      if (widest !== repWidth) {
+        repWidth = widest;
+        root.style.setProperty("--rep-width", widest + "ch");
+        relayoutSoon();
+      }
+    }
+
+    // After the frame's messages: one relayout for any number of new replicas.
+    function relayoutSoon() {
+      if (!relayoutPending) requestAnimationFrame(() => { relayoutPending = false; relayout(); });
+      relayoutPending = true;
     }
 
     // --- Rendering -------------------------------------------------------------------

@@ -17,6 +17,7 @@ import uuid
 
 import docker
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.stack import TEST_IMAGE
@@ -47,6 +48,13 @@ echo started
 i=0
 while true; do printf 'tick %05d\n' $i; i=$((i+1)); sleep 0.05; done
 """
+# One replica of a service: says hello in colour, then counts.
+REPLICA = r"""
+trap 'exit 0' TERM
+printf '\033[36mhello from %s\033[0m\n' "$HOSTNAME"
+i=0
+while true; do printf 'request %05d served\n' $i; i=$((i+1)); sleep 0.3; done
+"""
 VIEWER = "window.berthLogViewer[0]"
 NO_DUPLICATES = """() => {
   const seen = new Set();
@@ -66,12 +74,13 @@ def engine(docker_host):
     client = docker.DockerClient(base_url=docker_host, version="auto")
     started = []
 
-    def run(script: str, prefix: str):
+    def run(script: str, prefix: str, labels: dict | None = None, environment: dict | None = None):
         container = client.containers.run(
             TEST_IMAGE,
             ["sh", "-c", script],
             name=f"{prefix}-{uuid.uuid4().hex[:6]}",
-            labels={"berth.environment": "dev"},
+            labels={"berth.environment": "dev", **(labels or {})},
+            environment=environment or {},
             network_mode="none",
             detach=True,
         )
@@ -202,7 +211,7 @@ def test_a_reconnect_resumes_after_the_last_line_without_duplicates(login_as, en
 
 
 def test_a_tester_sees_no_restart_or_stop_in_dev_and_no_logs(login_as, engine, artifacts):
-    container = engine(TICKER, "quiet")
+    container = engine(TICKER, "quiet", environment={"API_TOKEN": "hunter2-secret"})
     page = login_as("qa")
     page.goto("/environments/dev/")
     page.get_by_role("link", name=container.name).click()
@@ -216,10 +225,12 @@ def test_a_tester_sees_no_restart_or_stop_in_dev_and_no_logs(login_as, engine, a
     page.get_by_role("tab", name="Stats").click()
     expect(page.locator("[data-stats-state]")).to_contain_text("live", timeout=10_000)
     expect(page.locator('[data-stat="cpu"]')).to_contain_text("%")
-    page.wait_for_timeout(2_500)
+    page.wait_for_timeout(5_000)
     page.screenshot(path=str(artifacts / "container-stats-tester.png"))
     page.get_by_role("tab", name="Inspect").click()
     expect(page.locator("pre.inspect")).to_contain_text('"Id"')
+    expect(page.locator("pre.inspect")).to_contain_text("API_TOKEN=")
+    expect(page.locator("pre.inspect")).not_to_contain_text("hunter2-secret")
     page.screenshot(path=str(artifacts / "container-inspect.png"))
 
 
@@ -248,3 +259,40 @@ def test_a_developer_restarts_a_container_and_its_log_follows_the_new_run(
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("[data-state-badge]")).to_have_text("exited", timeout=30_000)
     expect(page.locator("[data-lv-state]")).to_contain_text("ended:")
+
+
+def test_service_logs_merge_the_replicas_each_in_its_colour(
+    login_as, demo_server, engine, artifacts
+):
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    dev = requests.Session()
+    dev.headers["Authorization"] = f"Token {demo_server.token('dev', 'berth-dev')}"
+    response = dev.post(
+        f"{demo_server.url}/api/services/",
+        json={"name": name, "registry": "local", "repository": "demo/app"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    replicas = [
+        engine(REPLICA, f"{name}-{slot}", labels={"berth.service": name, "berth.slot": str(slot)})
+        for slot in (1, 2)
+    ]
+    page = login_as("dev")
+    page.goto(f"/services/{name}/environments/dev/logs/")
+    expect(page.locator("[data-lv-state]")).to_have_text("● live", timeout=15_000)
+    for replica in replicas:
+        expect(page.locator(".lv-rep", has_text=replica.name).first).to_be_visible(timeout=10_000)
+    colours = {
+        replica.name: page.locator(".lv-rep", has_text=replica.name).first.evaluate(
+            "e => getComputedStyle(e).color"
+        )
+        for replica in replicas
+    }
+    assert len(set(colours.values())) == 2, colours
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(artifacts / "logviewer-service.png"))
+    replica_filter = page.get_by_label("Replica")
+    replica_filter.select_option(replicas[1].name)
+    expect(page.locator("[data-lv-count]")).to_contain_text("showing")
+    shown = page.locator(".lv-rows .lv-row:not(.lv-marker) .lv-rep").all_inner_texts()
+    assert shown and set(shown) == {replicas[1].name}, set(shown)
