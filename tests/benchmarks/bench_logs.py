@@ -3,9 +3,9 @@
 Against the real stack (scripts/stack.sh), in one run, with containers of the test image
 (busybox, ``network_mode: none``, labelled ``berth.environment=dev``: the demo
 environments only show labelled containers) and a real daphne server (embedded mode).
-Every container waits for a go-signal (``docker exec ... sh -c ": > /tmp/go"``: the image has no touch) that is given
-once every reader is connected and, for websocket viewers, has said ``live``, so all of
-them see the whole run live (``tail=0``: no backlog).
+Every container waits for a go-signal (``docker exec ... sh -c ": > /tmp/go"``: the image
+has no touch) that is given once every reader is connected and, for websocket viewers, has
+said ``live``, so all of them see the whole run live (``tail=0``: no backlog).
 
 A. Latency at about 100 lines/s (2000 numbered lines, ``sleep 0.009`` between them:
    busybox's fork of ``sleep`` adds the rest), from the line being written to a client
@@ -25,7 +25,8 @@ B. Throughput: ``seq 1 200000`` as fast as it can, read (1) by the docker SDK's 
    notices are counted. lines/s is 200000 over the seconds from Docker's timestamp of
    line 1 to the client holding line 200000 (a client's own first-to-last receive span
    is shown too). The CPU used over each run by daphne, dockerd (found in /proc by its
-   socket) and the clients, as shares of one core, tells which of them was the bottleneck.
+   socket) and the clients, as shares of one core, tells which of them was the bottleneck;
+   the time daphne's threads were runnable but waiting for a CPU tells a busy machine.
 C. Memory: VmRSS of the daphne process (``/proc/<pid>/status``) idle, with 100 viewers
    connected to one container before it writes, and after ~10 s of it writing 100
    lines/s to all of them; with its thread count and the unix sockets it holds (its
@@ -151,21 +152,35 @@ def dockerd_pid() -> int | None:
     return None
 
 
-class CpuMeter:
-    """CPU used by daphne, dockerd and this process between start() and stop()."""
+def runqueue_seconds(pid: int) -> float:
+    """Seconds the threads of a process spent runnable, waiting for a CPU (schedstat):
+    what a busy machine takes from it."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
-    def __init__(self, pids: dict[str, int | None]):
-        self.pids = pids
+
+class CpuMeter:
+    """CPU used by daphne, dockerd and this process between start() and stop(), and how
+    long daphne waited for a CPU, as shares of the wall time."""
+
+    def __init__(self, pids: dict[str, int | None], server: int):
+        self.pids, self.server = pids, server
 
     def start(self) -> None:
         self.began = time.monotonic()
         self.marks = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.waited = runqueue_seconds(self.server)
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self.began
-        return {
+        shares = {
             name: (cpu_seconds(pid) - self.marks[name]) / wall for name, pid in self.pids.items()
         }
+        return shares | {"daphne_waiting": (runqueue_seconds(self.server) - self.waited) / wall}
 
 
 # --- websocket viewers (run in client processes) ----------------------------------------------
@@ -399,7 +414,9 @@ class Bench:
         self.client, self.server, self.token, self.salt = client, server, token, salt
         self.procs = procs
         self.pid = server.processes[0].pid
-        self.meter = CpuMeter({"daphne": self.pid, "dockerd": dockerd_pid(), "bench": os.getpid()})
+        self.meter = CpuMeter(
+            {"daphne": self.pid, "dockerd": dockerd_pid(), "bench": os.getpid()}, self.pid
+        )
         self.origin = f"http://127.0.0.1:{server.port}"
         self.counter = 0
 
@@ -602,7 +619,10 @@ def report_throughput(runs: dict, count: int) -> tuple[float, list[str]]:
         " distinct lines held by all viewers / e2e. lost/dup: numbers 1..N missing or seen"
         "\n   twice, summed over viewers; skipped: Berth's notices of dropped batches."
     )
-    print(f"\n   CPU over the run (share of one core): {'daphne':>7} {'dockerd':>8} {'clients':>8}")
+    print(
+        f"\n   CPU over the run (share of one core): {'daphne':>7} {'dockerd':>8} {'clients':>8}"
+        f"  daphne waiting for a CPU"
+    )
     for key, name in names.items():
         meter = runs[key]["meter"]
         clients = runs[key]["cpu"]
@@ -611,7 +631,8 @@ def report_throughput(runs: dict, count: int) -> tuple[float, list[str]]:
         else:  # the direct reader runs in this process
             used = f"{meter['bench']:.0%}"
         daphne = f"{meter['daphne']:.0%}" if key != "direct" else "-"
-        print(f"   {name:<36} {daphne:>7} {meter['dockerd']:>8.0%} {used:>8}")
+        waiting = f"{meter['daphne_waiting']:.0%}" if key != "direct" else "-"
+        print(f"   {name:<36} {daphne:>7} {meter['dockerd']:>8.0%} {used:>8}  {waiting:>6}")
     ratio = rates.get("berth1", 0) / rates["direct"] if rates.get("direct") else float("nan")
     if "berthN" in rates and "direct" in rates:
         print(
