@@ -719,22 +719,24 @@
       setText(olderButton, "Loading…");
       schedule();
       try {
+        // until is inclusive: one more line than wanted, the first one held comes back too.
+        const wanted = OLDER_LINES + 1;
         const url = olderUrl + (olderUrl.includes("?") ? "&" : "?") +
-          new URLSearchParams({ until: first.ts, tail: String(OLDER_LINES) });
+          new URLSearchParams({ until: first.ts, tail: String(wanted) });
         const response = await fetch(url, { credentials: "same-origin" });
         if (!response.ok) throw new Error("HTTP " + response.status);
         const raws = (await response.text()).split("\n");
         if (raws[raws.length - 1] === "") raws.pop();
         const older = [];
-        for (const raw of raws.slice(-OLDER_LINES)) {
+        for (const raw of raws.slice(-wanted)) {
           const a = raw.indexOf(" "), b = raw.indexOf(" ", a + 1);
           if (a < 0 || b < 0) continue;
           const ts = raw.slice(0, a);
-          if (ts >= first.ts) continue; // until is inclusive: that line is held already
+          if (ts >= first.ts) continue; // held already
           const text = raw.slice(b + 1);
           older.push({ ts, stream: raw.slice(a + 1, b), text, replica: "", plain: plainOf(text) });
         }
-        if (raws.length < OLDER_LINES || older.length === 0) atStart = true;
+        if (raws.length < wanted || older.length === 0) atStart = true;
         prepend(older);
         setText(olderButton, "Load older lines");
       } catch (err) {

@@ -55,6 +55,11 @@ printf '\033[36mhello from %s\033[0m\n' "$HOSTNAME"
 i=0
 while true; do printf 'request %05d served\n' $i; i=$((i+1)); sleep 0.3; done
 """
+# 3,000 lines, then it exits: more than the first connection's tail of 500.
+OLD_LOG = r"""
+i=0
+while [ $i -lt 3000 ]; do printf 'old %05d\n' $i; i=$((i+1)); done
+"""
 VIEWER = "window.berthLogViewer[0]"
 NO_DUPLICATES = """() => {
   const seen = new Set();
@@ -259,6 +264,41 @@ def test_a_developer_restarts_a_container_and_its_log_follows_the_new_run(
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("[data-state-badge]")).to_have_text("exited", timeout=30_000)
     expect(page.locator("[data-lv-state]")).to_contain_text("ended:")
+
+    # The environment page's badges follow the engine too, without a reload.
+    page.goto("/environments/dev/")
+    row = page.locator(f'tr[data-container="{container.id}"]')
+    expect(row.locator("[data-state-badge]")).to_have_text("exited")
+    expect(page.locator("[data-events-live]")).to_have_text("● updating live")
+    container.start()
+    expect(row.locator("[data-state-badge]")).to_have_text("running", timeout=10_000)
+    expect(row.locator("[data-status-text]")).to_contain_text("started at")
+
+
+def test_load_older_fills_the_buffer_back_to_the_start_of_the_log(login_as, engine):
+    container = engine(OLD_LOG, "older")
+    container.wait(timeout=30)
+    page = login_as("dev")
+    _container_page(page, container)
+    expect(page.locator("[data-lv-state]")).to_contain_text("ended")
+    assert page.evaluate(f"{VIEWER}.lineCount()") == 500  # the server's default tail
+    older = page.get_by_role("button", name="Load older lines")
+    scroller = page.locator("[data-lv-scroller]")
+    top_line = "() => document.elementFromPoint(400, {y}).closest('.lv-row').innerText"
+    box = scroller.bounding_box()
+    y = int(box["y"] + box["height"] / 2)
+    for expected in (1500, 2500, 3000):
+        shown = page.evaluate(top_line.format(y=y))
+        older.click()
+        page.wait_for_function(f"{VIEWER}.lineCount() === {expected}")
+        page.wait_for_timeout(100)
+        assert page.evaluate(top_line.format(y=y)) == shown  # the lines in view stay put
+    expect(older).to_be_hidden()
+    numbers = page.evaluate(
+        """() => { const n = []; window.berthLogViewer[0].forEachLine(
+        (l) => { if (!l.marker) n.push(Number(l.text.split(" ")[1])); }); return n; }"""
+    )
+    assert numbers == list(range(3000))
 
 
 def test_service_logs_merge_the_replicas_each_in_its_colour(
