@@ -7,7 +7,8 @@ Logs: ``/ws/containers/<container_id>/logs/?tail=500&since=<ts>`` (events: see
   the log, both streams together as ``docker logs --tail`` counts them. ``since`` (RFC 3339
   or unix seconds): resume *after* that time; ``since_stdout`` / ``since_stderr`` give a
   cursor per stream, the exact resume point (the two streams are read separately, so the
-  last line of one may be newer than lines of the other still on their way).
+  last line of one may be newer than lines of the other still on their way). Merged
+  service logs take ``cursor=<replica>/<stream>,<ts>`` (repeated) for the same purpose.
 * Server → client: ``{"type": "lines", "seq": n, "lines": [{"ts", "stream", "text"}]}``;
   ``{"type": "live"}`` once, after the backlog: from then on the lines are live;
   ``{"type": "skipped", "count": N, "since": ts, "until": ts}``: this client was too slow
@@ -47,6 +48,7 @@ from environments.roles import LOGS, VIEW
 __all__ = [
     "ContainerLogConsumer",
     "EnvironmentEventsConsumer",
+    "LogSocket",
     "parse_log_options",
     "resolve_container",
     "run_io",
@@ -71,13 +73,20 @@ def parse_log_options(query_string: bytes | str) -> dict:
     """``tail`` and per-stream cursors from a query string; ValueError when invalid."""
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
-    query = {key: values[-1] for key, values in parse_qs(query_string).items()}
+    parsed = parse_qs(query_string)
+    query = {key: values[-1] for key, values in parsed.items()}
     cursors = {}
     if query.get("since"):
         cursors = dict.fromkeys(logs.STREAMS, logs.normalize_ts(query["since"]))
     for stream in logs.STREAMS:
         if query.get(f"since_{stream}"):
             cursors[stream] = logs.normalize_ts(query[f"since_{stream}"])
+    for value in parsed.get("cursor", [])[:256]:  # <replica>/<stream>,<ts>: merged logs
+        key, _, ts = value.rpartition(",")
+        replica, _, stream = key.rpartition("/")
+        if stream not in logs.STREAMS or not _REFERENCE.fullmatch(replica):
+            raise ValueError("cursor is <replica>/<stdout|stderr>,<time>.")
+        cursors[key] = logs.normalize_ts(ts)
     tail = query.get("tail", "")
     if tail in ("", "all"):
         tail = logs.MAX_TAIL if (cursors or tail == "all") else 500
@@ -124,7 +133,78 @@ async def resolve_container(user, reference: str, action: str = LOGS):
     return (4503 if unreachable else 4404), None, None
 
 
-class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
+class LogSocket(AsyncJsonWebsocketConsumer):
+    """Flow control shared by the log sockets: ``lines`` messages numbered and sent with at
+    most ``WINDOW`` unacknowledged, and the backlog-then-live pump of one subscription."""
+
+    sent = acked = 0
+    credit: asyncio.Event
+
+    async def dispatch(self, message) -> None:
+        # Acks arrive for every batch: Channels' dispatch would first hop to the database
+        # thread to close old connections, which nothing here uses.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
+    def start_flow(self) -> None:
+        self.sent = self.acked = 0
+        self.credit = asyncio.Event()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ack":
+            try:
+                seq = int(content.get("seq"))
+            except (TypeError, ValueError):
+                return
+            self.acked = max(self.acked, min(seq, self.sent))
+            self.credit.set()
+
+    async def _send_lines(self, lines_json: str, replica: str | None = None) -> None:
+        while self.sent - self.acked >= WINDOW:
+            self.credit.clear()
+            await self.credit.wait()
+        self.sent += 1
+        label = f',"replica":{json.dumps(replica)}' if replica is not None else ""
+        await self.send(
+            text_data=f'{{"type":"lines","seq":{self.sent}{label},"lines":{lines_json}}}'
+        )
+
+    async def _finish(self, message: dict) -> None:
+        await self.send_json(message)
+        await self.close()
+
+    async def send_backlog(self, environment, source, *, tail: int, cursors: dict) -> dict:
+        """Send the backlog of ``source`` after ``cursors``; returns the cursors reached."""
+        lines, notices, cursors = await run_io(
+            logs.read_backlog, environment, source, tail=tail, cursors=cursors
+        )
+        for notice in notices:
+            await self.send_json(notice)
+        for batch in logs.batches(lines):
+            await self._send_lines(batch.json())
+        return cursors
+
+    async def follow(self, subscription, cursors: dict, replica: str | None = None) -> dict:
+        """Forward live batches newer than ``cursors`` until the reader ends; returns the
+        final ``end`` or ``error`` message (not sent)."""
+        while True:
+            skipped, item = await subscription.get()
+            if skipped:
+                await self.send_json({"type": "skipped", **skipped} | ({"replica": replica} if replica else {}))  # fmt: skip
+            if not isinstance(item, logs.Batch):
+                return item
+            fresh = item.newer_than(cursors)
+            for key, ts in item.last.items():
+                cursors[key] = max(ts, cursors.get(key, ""))
+            if fresh is None:
+                await self._send_lines(item.json(), replica)
+            elif fresh:
+                await self._send_lines(json.dumps(fresh, ensure_ascii=False), replica)
+
+
+class ContainerLogConsumer(LogSocket):
     """Backlog, then the live lines of one container, from the process's log hub."""
 
     subscription: logs.Subscription | None = None
@@ -146,8 +226,7 @@ class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=code)
             return
         await self.accept()
-        self.sent = self.acked = 0
-        self.credit = asyncio.Event()
+        self.start_flow()
         self.subscription = logs.hub.subscribe(self.environment, self.container)
         self.pump = asyncio.create_task(self._pump())
 
@@ -158,56 +237,13 @@ class ContainerLogConsumer(AsyncJsonWebsocketConsumer):
             logs.hub.unsubscribe(self.subscription)
             self.subscription = None
 
-    async def receive_json(self, content, **kwargs) -> None:
-        if isinstance(content, dict) and content.get("type") == "ack":
-            try:
-                seq = int(content.get("seq"))
-            except (TypeError, ValueError):
-                return
-            self.acked = max(self.acked, min(seq, self.sent))
-            self.credit.set()
-
-    async def _send_lines(self, lines_json: str) -> None:
-        while self.sent - self.acked >= WINDOW:
-            self.credit.clear()
-            await self.credit.wait()
-        self.sent += 1
-        await self.send(text_data=f'{{"type":"lines","seq":{self.sent},"lines":{lines_json}}}')
-
-    async def _finish(self, message: dict) -> None:
-        await self.send_json(message)
-        await self.close()
-
     async def _pump(self) -> None:
         subscription = self.subscription
         try:
             await subscription.ready
-            lines, notices, cursors = await run_io(
-                logs.read_backlog,
-                self.environment,
-                self.container,
-                tail=self.options["tail"],
-                cursors=self.options["cursors"],
-            )
-            for notice in notices:
-                await self.send_json(notice)
-            for batch in logs.batches(lines):
-                await self._send_lines(batch.json())
+            cursors = await self.send_backlog(self.environment, self.container, **self.options)
             await self.send_json({"type": "live"})
-            while True:
-                skipped, item = await subscription.get()
-                if skipped:
-                    await self.send_json({"type": "skipped", **skipped})
-                if not isinstance(item, logs.Batch):
-                    await self._finish(item)
-                    return
-                fresh = item.newer_than(cursors)
-                for stream, ts in item.last.items():
-                    cursors[stream] = max(ts, cursors.get(stream, ""))
-                if fresh is None:
-                    await self._send_lines(item.json())
-                elif fresh:
-                    await self._send_lines(json.dumps(fresh, ensure_ascii=False))
+            await self._finish(await self.follow(subscription, cursors))
         except engine.ContainerMissing:
             await self._finish({"type": "end", "reason": "container removed"})
         except engine.EngineUnavailable as exc:

@@ -15,17 +15,64 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from environments import engine
+from environments.log_lines import iter_lines
 
 __all__ = [
     "ContainerSource",
     "SwarmServiceSource",
+    "close_stream",
     "cursor_after",
     "cursor_key",
+    "read_finite",
 ]
 
 log = logging.getLogger(__name__)
+
+# Docker sometimes never ends a finished ``docker service logs`` without follow, even
+# stalling halfway (moby/moby#38640, docker/cli#4678); a read with no byte for this long
+# is closed and done again.
+SWARM_STALL_SECONDS = 2.0
+SWARM_READ_ATTEMPTS = 3
+
+
+def close_stream(stream) -> None:
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - already closed or never connected
+        log.debug("closing a log stream failed", exc_info=True)
+
+
+def read_finite(source, client, stream: str, *, tail, since=None, stall: float | None = None):
+    """``(lines, complete)``: one non-following read of one stream of ``source``. With
+    ``stall``, a read that gets no byte for that many seconds is closed from a watchdog
+    thread and is not ``complete``."""
+    opened = source.open(client, stream, follow=False, tail=tail, since=since)
+    progress, done, stalled = [time.monotonic()], threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if time.monotonic() - progress[0] > stall:
+                stalled.set()
+                close_stream(opened)
+                return
+
+    if stall:
+        threading.Thread(target=watch, daemon=True, name="berth-logs-watchdog").start()
+    lines = []
+    try:
+        for ts, text in iter_lines(opened, source.framed):
+            progress[0] = time.monotonic()
+            lines.append(source.line(ts, stream, text, client))
+    except Exception:
+        if not stalled.is_set():
+            raise
+    finally:
+        done.set()
+        close_stream(opened)
+    return lines, not stalled.is_set()
 
 
 def cursor_key(line: dict) -> str:
@@ -62,6 +109,10 @@ class ContainerSource:
     def line(self, ts: str, stream: str, text: str, client=None) -> dict:
         return {"ts": ts, "stream": stream, "text": text}
 
+    def read(self, client, stream: str, *, tail, since=None) -> tuple[list[dict], bool]:
+        """``(lines, complete)`` of one stream up to now (a backlog)."""
+        return read_finite(self, client, stream, tail=tail, since=since)
+
     def outcome(self, client) -> dict:
         """What the followers are told when Docker ends the streams."""
         state = engine.container_exit(client, self.id)
@@ -97,6 +148,20 @@ class SwarmServiceSource:
         return engine.service_log_stream(
             client, self.name, stream, follow=follow, tail=tail, since=since
         )
+
+    def read(self, client, stream: str, *, tail, since=None) -> tuple[list[dict], bool]:
+        """``(lines, complete)`` of one stream up to now; a read Docker leaves hanging is
+        done again, and when every attempt hangs the longest is kept, not complete."""
+        best: list[dict] = []
+        for attempt in range(1, SWARM_READ_ATTEMPTS + 1):
+            lines, complete = read_finite(
+                self, client, stream, tail=tail, since=since, stall=SWARM_STALL_SECONDS
+            )
+            if complete:
+                return lines, True
+            log.info("Swarm log read of %s (%s) stalled, attempt %d", self.name, stream, attempt)
+            best = max(best, lines, key=len)
+        return best, False
 
     def line(self, ts: str, stream: str, text: str, client=None) -> dict:
         details, _, message = text.partition(" ")

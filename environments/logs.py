@@ -9,8 +9,13 @@
 * A reader reads in threads of its own (one per stream: Docker logs have no demux, so
   stdout and stderr are two requests) with a DockerClient of its own, never on the event
   loop. Lines are parsed there and handed to the loop with ``call_soon_threadsafe`` in
-  batches (every 50 ms, or 500 lines / 256 KiB). If the loop falls behind, the threads
-  wait (bounded pending buffer): that pushes back on Docker instead of growing memory.
+  batches: at once when the reader has sent nothing for 50 ms (a quiet container's line
+  is not held back), else every 50 ms, or at 500 lines / 256 KiB. If the loop falls
+  behind, the threads wait (bounded pending buffer): that pushes back on Docker instead
+  of growing memory. They also wait while *every* subscriber has half its queue or more
+  unread: when all viewers are behind (a burst, a busy server) nobody is left to keep up
+  for, and Docker holds the lines instead of the queues dropping them; one slow viewer
+  among others never pauses the reader, its own queue drops instead.
 * Each subscriber has a bounded queue of batches; batches are shared between subscribers,
   not copied. Slow-subscriber policy: when a subscriber's queue is full its *oldest*
   batch is dropped and, just before the next batch it takes, it is told
@@ -32,11 +37,12 @@ import heapq
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 from environments import engine
 from environments.log_lines import docker_since, iter_lines, normalize_ts
-from environments.log_sources import ContainerSource, cursor_after, cursor_key
+from environments.log_sources import ContainerSource, close_stream, cursor_after, cursor_key
 
 __all__ = [
     "Batch",
@@ -112,6 +118,10 @@ class Subscription:
         """Done once the live streams are open (or failed): read the backlog after it."""
         return self.reader.ready
 
+    @property
+    def behind(self) -> bool:
+        return self.queue.qsize() >= QUEUE_BATCHES // 2
+
     def offer(self, item: Batch | dict) -> None:
         """On the loop. A full queue drops its oldest batch (end/error always come last)."""
         while self.queue.full():
@@ -126,6 +136,8 @@ class Subscription:
         """(what was skipped just before, if anything; the next batch or final message)."""
         item = await self.queue.get()
         skipped, self.skipped = self.skipped, None
+        if self.reader.held and not self.behind:
+            self.reader.balance()
         return skipped, item
 
 
@@ -142,6 +154,8 @@ class _Reader:
         self._pending: list[dict] = []
         self._pending_bytes = 0
         self._urgent = self._timer = self._stopping = False
+        self._last_drain = 0.0
+        self.held = False  # every subscriber is behind: the threads wait
         self._streams: list = []
 
     def start(self) -> None:
@@ -159,7 +173,7 @@ class _Reader:
         with self._cond:
             streams, self._streams = self._streams, []
         for stream in streams:
-            _close(stream)
+            close_stream(stream)
 
     # --- the reader threads ---
     def _call(self, callback, *args) -> None:
@@ -216,35 +230,47 @@ class _Reader:
 
     def _add(self, line: dict) -> None:
         with self._cond:
-            while len(self._pending) >= PENDING_LINES and not self._stopping:
+            while (len(self._pending) >= PENDING_LINES or self.held) and not self._stopping:
                 self._cond.wait(timeout=1)
             if self._stopping:
                 return
             self._pending.append(line)
             self._pending_bytes += len(line["text"]) + 64
             full = len(self._pending) >= BATCH_LINES or self._pending_bytes >= BATCH_BYTES
-            urgent = full and not self._urgent
-            timer = not full and not self._timer and not self._urgent
+            wait = self._last_drain + FLUSH_SECONDS - time.monotonic()
+            urgent = (full or wait <= 0) and not self._urgent
+            timer = not urgent and not self._timer and not self._urgent
             self._urgent |= urgent
             self._timer |= timer
         if urgent:
             self._call(self._drain)
         elif timer:
-            self._call(self.loop.call_later, FLUSH_SECONDS, self._drain)
+            self._call(self.loop.call_later, wait, self._drain)
 
     # --- on the loop ---
     def _set_ready(self) -> None:
         if not self.ready.done():
             self.ready.set_result(None)
 
+    def balance(self) -> None:
+        """On the loop: hold the reader threads while every subscriber is behind."""
+        held = bool(self.subscribers) and all(s.behind for s in self.subscribers)
+        if held != self.held:
+            with self._cond:
+                self.held = held
+                self._cond.notify_all()
+
     def _drain(self) -> None:
         with self._cond:
             lines, self._pending, self._pending_bytes = self._pending, [], 0
             self._urgent = self._timer = False
+            self._last_drain = time.monotonic()
             self._cond.notify_all()
         for batch in batches(lines):
             for subscriber in list(self.subscribers):
                 subscriber.offer(batch)
+        if lines:
+            self.balance()
 
     def _finish(self, outcome: dict | None) -> None:
         self._drain()
@@ -254,13 +280,6 @@ class _Reader:
             for subscriber in list(self.subscribers):
                 subscriber.offer(outcome)
         self._set_ready()
-
-
-def _close(stream) -> None:
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - already closed or never connected
-        log.debug("closing a log stream failed", exc_info=True)
 
 
 class LogHub:
@@ -284,6 +303,7 @@ class LogHub:
             reader.start()
         subscription = Subscription(reader)
         reader.subscribers.add(subscription)
+        reader.balance()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -292,6 +312,8 @@ class LogHub:
         if not reader.subscribers and not reader.finished:
             reader.stop()
             self._forget(reader)
+        else:
+            reader.balance()
 
     def _forget(self, reader: _Reader) -> None:
         if self._readers.get(reader.key) is reader:
@@ -317,29 +339,27 @@ def read_backlog(
     streams merged in time order. Blocking: run it in a worker thread.
 
     Docker's ``tail`` counts the entries of the log, both streams together, before it
-    filters by stream and by ``since``: the two requests return the same window. A
-    stream with no line in the window gets the window's start as its cursor, so older
-    lines re-read by a starting reader are not shown after the backlog. With
+    filters by stream and by ``since``: the two requests return the same window. When
+    the window is full, every stream's cursor is at least the window's start, so older
+    lines re-read by a starting reader are not shown after the backlog; when it is not,
+    the backlog holds the whole log and a stream without lines gets no cursor (its first
+    line may be written between the two requests, before the other stream's). With
     ``tail == 0`` nothing is returned but the cursors move to now. When the window is full
     and still newer than ``since``, there may be more: a ``skipped`` notice (count unknown)
     names the range.
     """
     if isinstance(source, dict):
         source = ContainerSource(source)
-    per_stream, cursors, raw_count = {}, dict(cursors), 0
+    per_stream, cursors, raw_count, complete = {}, dict(cursors), 0, True
+    asked = min(cursors.values(), default="")
     with engine.open_stream_client(environment, max_pool_size=2) as client:
         for name in STREAMS:
             since = min(
                 (ts for key, ts in cursors.items() if key.rpartition("/")[2] == name),
                 default=None,
             )
-            stream = source.open(
-                client, name, follow=False, tail=max(tail, 1), since=docker_since(since)
-            )
-            try:
-                raw = [source.line(ts, name, text, client) for ts, text in iter_lines(stream, source.framed)]  # fmt: skip
-            finally:
-                _close(stream)
+            raw, whole = source.read(client, name, tail=max(tail, 1), since=docker_since(since))
+            complete &= whole
             raw_count += len(raw)
             per_stream[name] = [
                 line for line in raw if line["ts"] > cursor_after(cursors, cursor_key(line))
@@ -349,13 +369,22 @@ def read_backlog(
     notices = []
     if lines:
         if tail and raw_count >= tail and cursors:
-            since = min(cursors.values())
-            notices.append({"type": "skipped", "count": None, "since": since, "until": lines[0]["ts"]})  # fmt: skip
-        for name in STREAMS:
-            newest = per_stream[name][-1]["ts"] if per_stream[name] else lines[0]["ts"]
-            cursors[name] = max(cursors.get(name, ""), newest)
-        for line in lines:  # per Swarm task as well, so the live seam drops nothing it should keep
+            notices.append({"type": "skipped", "count": None, "since": asked, "until": lines[0]["ts"]})  # fmt: skip
+        if raw_count >= max(tail, 1):  # a full window: what the live reader re-reads
+            for name in STREAMS:  # from before it must not come after the backlog
+                cursors[name] = max(cursors.get(name, ""), lines[0]["ts"])
+        for line in lines:  # per stream, and per Swarm task and stream
             key = cursor_key(line)
-            if key != line["stream"]:
-                cursors[key] = max(cursors.get(key, ""), line["ts"])
+            cursors[key] = max(cursors.get(key, ""), line["ts"])
+    if not complete:
+        notices.append(
+            {
+                "type": "skipped",
+                "count": None,
+                "since": asked,
+                "until": lines[0]["ts"] if lines else "",
+                "message": "Docker did not finish sending the older lines of this Swarm "
+                "service; some may be missing (reconnect to read them again).",
+            }
+        )
     return (lines if tail else []), notices, cursors

@@ -1,5 +1,7 @@
 """Parsing of ``docker logs --timestamps`` output, without an engine."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from environments.log_consumers import parse_log_options
@@ -67,7 +69,7 @@ async def test_a_full_queue_drops_its_oldest_batch_and_says_what_was_lost(monkey
     def batch(*numbers):
         return Batch([{"ts": f"t{n:03d}", "stream": "stdout", "text": str(n)} for n in numbers])
 
-    subscription = Subscription(reader=None)
+    subscription = Subscription(reader=SimpleNamespace(held=False))  # a reader never held
     for numbers in ((1, 2), (3, 4), (5, 6), (7,)):
         subscription.offer(batch(*numbers))
     subscription.offer({"type": "end", "reason": "container exited (code 0)"})
@@ -78,3 +80,61 @@ async def test_a_full_queue_drops_its_oldest_batch_and_says_what_was_lost(monkey
         None,
         {"type": "end", "reason": "container exited (code 0)"},
     )
+
+
+def test_a_swarm_line_is_named_by_its_task_slot():
+    from environments.log_sources import SwarmServiceSource
+
+    source = SwarmServiceSource("web-dev")
+    source._replicas["m9wsf4nipnu64edbx5ymbi4mf"] = "web-dev.2"
+    details = (
+        "com.docker.swarm.node.id=2wz3x5f4rq47z55tf88oiqfd8,"
+        "com.docker.swarm.service.id=qfete0zloh6vsse61ivnix8pl,"
+        "com.docker.swarm.task.id=m9wsf4nipnu64edbx5ymbi4mf"
+    )
+    ts = "2026-11-23T19:03:55.086966158Z"
+    assert source.line(ts, "stderr", f"{details} err 18 with spaces") == {
+        "ts": ts,
+        "stream": "stderr",
+        "text": "err 18 with spaces",
+        "replica": "web-dev.2",
+    }
+    # A task that is gone by the time its line is read keeps a stable name of its own.
+    unknown = details.replace("m9wsf4nipnu64edbx5ymbi4mf", "zicqkim827myaqn9hcieszhbf")
+    assert source.line(ts, "stdout", f"{unknown} x")["replica"] == "web-dev.zicqkim827my"
+
+
+def test_cursors_are_kept_per_replica_and_stream_with_the_stream_as_fallback():
+    from environments.log_sources import cursor_after, cursor_key
+
+    assert cursor_key({"stream": "stdout"}) == "stdout"
+    assert cursor_key({"stream": "stdout", "replica": "web.1"}) == "web.1/stdout"
+    cursors = {"stdout": "2026-01-01T00:00:01.000000000Z", "web.1/stdout": "2026-01-01T00:00:05.000000000Z"}  # fmt: skip
+    assert cursor_after(cursors, "web.1/stdout").endswith("05.000000000Z")
+    assert cursor_after(cursors, "web.2/stdout").endswith("01.000000000Z")
+    assert cursor_after(cursors, "web.2/stderr") == ""
+    # Tasks of a Swarm service arrive interleaved out of time order: each key on its own.
+    batch = Batch(
+        [
+            {"ts": "2026-01-01T00:00:06.000000000Z", "stream": "stdout", "text": "a", "replica": "web.1"},
+            {"ts": "2026-01-01T00:00:04.000000000Z", "stream": "stdout", "text": "b", "replica": "web.2"},
+        ]
+    )  # fmt: skip
+    assert batch.newer_than(cursors) is None  # all new: the shared encoding is sent
+    cursors["web.2/stdout"] = "2026-01-01T00:00:04.000000000Z"
+    assert [line["text"] for line in batch.newer_than(cursors)] == ["a"]
+    assert batch.last == {"web.1/stdout": "2026-01-01T00:00:06.000000000Z", "web.2/stdout": "2026-01-01T00:00:04.000000000Z"}  # fmt: skip
+
+
+def test_merged_logs_take_exact_cursors_per_replica():
+    options = parse_log_options(
+        "cursor=web-dev-1-d3/stdout,2026-01-01T00:00:01Z&cursor=web-dev.2/stderr,1767225602"
+    )
+    assert options["cursors"] == {
+        "web-dev-1-d3/stdout": "2026-01-01T00:00:01.000000000Z",
+        "web-dev.2/stderr": "2026-01-01T00:00:02.000000000Z",
+    }
+    assert options["tail"] == 10_000  # resuming: everything since the cursors, up to the cap
+    for bad in ("cursor=web/stdin,1", "cursor=../x/stdout,1", "cursor=web/stdout,soon"):
+        with pytest.raises(ValueError):
+            parse_log_options(bad)

@@ -24,6 +24,7 @@ from environments.engine.core import (
     _unavailable,
     open_client,
 )
+from environments.engine.session import LABEL_SERVICE
 
 # --- Live logs and events: long-lived streams ----------------------------------------------
 # Used by environments/logs.py (the per-process log hub), environments/log_consumers.py
@@ -176,19 +177,29 @@ def service_log_stream(
     follow: bool,
     tail: int | str = "all",
     since: float | None = None,
-):
+) -> CancellableStream:
     """One output stream of a Swarm service's merged task logs, with timestamps and the
-    ``details`` that name each line's task (``com.docker.swarm.task.id=...``)."""
-    return client.api.service_logs(
-        service,
-        details=True,
-        follow=follow,
-        stdout=stream == "stdout",
-        stderr=stream == "stderr",
-        since=int(since) if since else None,
-        timestamps=True,
-        tail=tail,
-    )
+    ``details`` that name each line's task (``com.docker.swarm.task.id=...``).
+
+    docker-py's ``service_logs`` returns a bare generator whose socket no other thread can
+    close (a reader would block forever on a quiet service); this is the same request
+    wrapped in a ``CancellableStream``. Services never have a TTY here, so the body is
+    multiplexed.
+    """
+    api = client.api
+    params = {
+        "details": True,
+        "follow": follow,
+        "stdout": stream == "stdout",
+        "stderr": stream == "stderr",
+        "timestamps": True,
+        "tail": tail,
+    }
+    if since:
+        params["since"] = int(since)  # whole seconds: lines are then compared exactly
+    response = api._get(api._url("/services/{0}/logs", service), params=params, stream=True)
+    api._raise_for_status(response)
+    return CancellableStream(api._multiplexed_response_stream_helper(response), response)
 
 
 def swarm_tasks(client: docker.DockerClient, service: str) -> list[dict]:
@@ -205,3 +216,44 @@ def swarm_service_exists(client: docker.DockerClient, service: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+def service_containers(environment: Environment, service: str) -> list[dict]:
+    """The containers of a Berth service in ``environment`` (all states), each as
+    :func:`inspect_container` describes it, oldest first (then by name: ``Created`` is
+    in whole seconds)."""
+    filters = {"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment.slug}"]}
+    with open_client(environment) as client:
+        rows = client.api.containers(all=True, filters=filters)
+        found = []
+        for row in sorted(rows, key=lambda row: (row.get("Created", 0), row.get("Names") or [])):
+            try:
+                attrs = client.api.inspect_container(row["Id"])
+            except docker.errors.NotFound:  # removed in between
+                continue
+            config = attrs.get("Config") or {}
+            found.append(
+                {
+                    "id": attrs["Id"],
+                    "name": (attrs.get("Name") or "").lstrip("/"),
+                    "tty": bool(config.get("Tty")),
+                    "state": (attrs.get("State") or {}).get("Status", ""),
+                    "labels": config.get("Labels") or {},
+                }
+            )
+    return found
+
+
+def find_swarm_service(environment: Environment, name: str) -> str | None:
+    """``name`` when a Swarm service of that name runs on the endpoint, else None (also
+    when the engine is no Swarm manager)."""
+    with open_client(environment) as client:
+        try:
+            client.api.inspect_service(name)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:  # not a swarm manager
+                return None
+            raise
+    return name

@@ -636,7 +636,8 @@
     }
 
     function skipped(message) {
-      const text = message.count === null || message.count === undefined
+      const text = message.message ? "⚠ " + message.message
+        : message.count === null || message.count === undefined
         ? "⚠ Lines between " + message.since + " and " + message.until + " may be missing: the server's backlog did not reach back that far."
         : "⚠ " + fmt(message.count) + " lines skipped here: this viewer fell behind.";
       addMarker("skipped", text, { since: message.since || "", until: message.until || "" });

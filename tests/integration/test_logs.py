@@ -261,6 +261,25 @@ async def test_a_slow_viewer_skips_the_oldest_batches_and_nobody_else_waits(
     assert texts == [f"out {i}" for i in range(first_missing, numbers[gap_at])]
 
 
+async def test_when_every_viewer_is_behind_the_reader_waits_and_nothing_is_lost(
+    run_container, secret_for, monkeypatch
+):
+    total = 20000
+    container = run_container(f"{WAIT_FOR_GO}; seq 1 {total}; sleep 30")
+    monkeypatch.setattr(logs, "QUEUE_BATCHES", 6)  # dropping would start at 6 batches
+    viewer = _socket(await secret_for("developer"), container.id, "tail=0")
+    try:
+        assert (await viewer.connect(timeout=10))[0]
+        assert (await viewer.receive_json_from(timeout=10)) == {"type": "live"}
+        await _go(container)
+        await asyncio.sleep(3)  # not reading: the socket's window and half the queue fill
+        lines, others = await _receive(viewer, lambda lines, _: len(lines["stdout"]) >= total)
+    finally:
+        await viewer.disconnect()
+    assert others == []  # no skipped notice
+    assert [line["text"] for line in lines["stdout"]] == [str(i) for i in range(1, total + 1)]
+
+
 def _reader_threads(container_id: str) -> list[threading.Thread]:
     prefix = f"berth-logs-{container_id[:12]}"
     return [t for t in threading.enumerate() if t.name.startswith(prefix)]
@@ -387,7 +406,7 @@ async def test_a_long_line_cut_by_docker_arrives_whole(run_container, secret_for
     assert [line.split(" ", 2)[2] for line in body.splitlines()] == ["0" * 39999 + "7", "after"]
 
 
-async def test_an_engine_that_goes_away_is_an_error(
+async def test_an_engine_that_goes_away_is_an_error_and_viewers_resume_when_it_returns(
     run_container, secret_for, environments, docker_host
 ):
     container = run_container("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done")
@@ -399,9 +418,10 @@ async def test_an_engine_that_goes_away_is_an_error(
     viewer = _socket(await secret_for("developer"), container.id, "tail=1")
     try:
         assert (await viewer.connect(timeout=10))[0]
-        await _receive(viewer, lambda lines, _: len(lines["stdout"]) >= 3)
+        lines, _ = await _receive(viewer, lambda lines, _: len(lines["stdout"]) >= 3)
         await proxy.kill()
-        _, others = await _receive(viewer, lambda _, others: bool(others), timeout=15)
+        after, others = await _receive(viewer, lambda _, others: bool(others), timeout=15)
+        lines["stdout"] += after["stdout"]
         assert others[0]["type"] == "error"
         assert "Cannot reach the Docker endpoint of Dev" in others[0]["message"]
         assert (await viewer.receive_output(timeout=5))["type"] == "websocket.close"
@@ -412,6 +432,22 @@ async def test_an_engine_that_goes_away_is_an_error(
     again = _socket(await secret_for("developer"), container.id)
     assert await again.connect(timeout=10) == (False, 4503)
     await again.disconnect()
+
+    # The engine comes back: resuming from the last line held goes on with the next one.
+    held = [int(line["text"].split()[1]) for line in lines["stdout"]]
+    await proxy.start()
+    resumed = _socket(
+        await secret_for("developer"), container.id, f"since_stdout={lines['stdout'][-1]['ts']}"
+    )
+    try:
+        assert (await resumed.connect(timeout=10))[0]
+        more, others = await _receive(resumed, lambda lines, _: len(lines["stdout"]) >= 5)
+    finally:
+        await resumed.disconnect()
+        await proxy.kill()
+    numbers = held + [int(line["text"].split()[1]) for line in more["stdout"]]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # no gap, no duplicate
+    assert others == []
 
 
 async def test_the_download_streams_the_whole_log(run_container, personas, environments):
