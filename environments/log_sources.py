@@ -103,7 +103,14 @@ class ContainerSource:
 
     def open(self, client, stream: str, *, follow: bool, tail, since=None, until=None):
         return engine.log_stream(
-            client, self.id, stream, follow=follow, tail=tail, since=since, until=until
+            client,
+            self.id,
+            stream,
+            follow=follow,
+            tail=tail,
+            since=since,
+            until=until,
+            framed=self.framed,
         )
 
     def line(self, ts: str, stream: str, text: str, client=None) -> dict:

@@ -27,6 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from environments import access, engine
 from environments.log_consumers import run_io
 from environments.log_lines import docker_since, iter_lines, normalize_ts, ts_seconds
+from environments.log_sources import ContainerSource
 from environments.logs import MAX_TAIL, STREAMS
 from environments.roles import LOGS
 
@@ -72,12 +73,13 @@ class LogDownload:
             )
             until = ts_seconds(self.until) + 1e-6 if self.until else None
             lines = []
+            source = ContainerSource(self.container)
             for name in STREAMS:
-                stream = engine.log_stream(
+                stream = source.open(
                     client,
-                    self.container["id"],
                     name,
                     follow=False,
+                    tail="all",
                     since=docker_since(self.since),
                     until=until,
                 )

@@ -60,7 +60,7 @@ def run_container(docker_host):
     client = docker.DockerClient(base_url=docker_host, version="auto")
     started = []
 
-    def run(script: str, env: str = "dev"):
+    def run(script: str, env: str = "dev", tty: bool = False):
         container = client.containers.run(
             stack.TEST_IMAGE,
             ["sh", "-c", script],
@@ -68,6 +68,7 @@ def run_container(docker_host):
             labels={engine.LABEL_ENVIRONMENT: env},
             network_mode="none",
             detach=True,
+            tty=tty,
         )
         started.append(container)
         return container
@@ -388,6 +389,22 @@ class _EngineProxy:
         for writer in self.writers:
             writer.close()
         os.unlink(self.path)
+
+
+async def test_a_container_with_a_tty_streams_its_raw_output_as_lines(
+    run_container, secret_for, personas
+):
+    container = run_container(f"{NUMBERED}; sleep 30", tty=True)  # one stream: stderr is stdout
+    viewer = _socket(await secret_for("developer"), container.id, "tail=all")
+    try:
+        assert (await viewer.connect(timeout=10))[0]
+        lines, _ = await _receive(viewer, lambda lines, _: len(lines["stdout"]) >= 2 * N)
+    finally:
+        await viewer.disconnect()
+    texts = [line["text"] for line in lines["stdout"]]
+    assert [t for t in texts if t.startswith("out")] == [f"out {i}" for i in range(1, N + 1)]
+    assert [t for t in texts if t.startswith("err")] == [f"err {i}" for i in range(1, N + 1)]
+    assert lines["stderr"] == []
 
 
 async def test_a_long_line_cut_by_docker_arrives_whole(run_container, secret_for, personas):
