@@ -71,7 +71,10 @@ class LogDownload:
             client = stack.enter_context(
                 engine.open_stream_client(self.environment, max_pool_size=2)
             )
-            until = ts_seconds(self.until) + 1e-6 if self.until else None
+            # Docker stops at the first entry of the log file after ``until``, and the file
+            # holds both streams in the order they were written, not quite in time order:
+            # ask for a second more and cut at ``until`` exactly in _lines().
+            until = ts_seconds(self.until) + 1.0 if self.until else None
             lines = []
             source = ContainerSource(self.container)
             for name in STREAMS:
