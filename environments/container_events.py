@@ -15,6 +15,7 @@ import threading
 import time
 
 from environments import engine
+from environments.hubs import ReaderHub
 
 __all__ = ["ACTIONS", "EventHub", "event_hub", "event_message"]
 
@@ -137,38 +138,15 @@ class _EventReader:
         self._set_ready()
 
 
-class EventHub:
-    """Event readers of this process, by environment id. Loop thread only."""
-
-    def __init__(self):
-        self._readers: dict[int, _EventReader] = {}
+class EventHub(ReaderHub):
+    """Event readers of this process, by environment id."""
 
     def subscribe(self, environment) -> EventSubscription:
-        loop = asyncio.get_running_loop()
-        reader = self._readers.get(environment.pk)
-        if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
-            reader.stop()
-            reader = None
-        if reader is None:
-            reader = self._readers[environment.pk] = _EventReader(self, environment, loop)
-            reader.start()
-        subscription = EventSubscription(reader)
-        reader.subscribers.add(subscription)
-        return subscription
-
-    def unsubscribe(self, subscription: EventSubscription) -> None:
-        reader = subscription.reader
-        reader.subscribers.discard(subscription)
-        if not reader.subscribers and not reader.finished:
-            reader.stop()
-            self._forget(reader)
-
-    def _forget(self, reader: _EventReader) -> None:
-        if self._readers.get(reader.key) is reader:
-            del self._readers[reader.key]
-
-    def reader_count(self) -> int:
-        return len(self._readers)
+        return self._join(
+            environment.pk,
+            lambda loop: _EventReader(self, environment, loop),
+            EventSubscription,
+        )
 
 
 event_hub = EventHub()

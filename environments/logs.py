@@ -41,6 +41,7 @@ import time
 from collections.abc import Iterator
 
 from environments import engine
+from environments.hubs import ReaderHub
 from environments.log_lines import docker_since, iter_lines, normalize_ts
 from environments.log_sources import ContainerSource, close_stream, cursor_after, cursor_key
 
@@ -282,45 +283,24 @@ class _Reader:
         self._set_ready()
 
 
-class LogHub:
-    """The readers of this process, by (endpoint, container id). Loop thread only."""
-
-    def __init__(self):
-        self._readers: dict[tuple[str, str], _Reader] = {}
+class LogHub(ReaderHub):
+    """The log readers of this process, by (endpoint, source kind, source id)."""
 
     def subscribe(self, environment, source) -> Subscription:
         """Follow ``source`` (a container dict is taken as its :class:`ContainerSource`)."""
         if isinstance(source, dict):
             source = ContainerSource(source)
-        loop = asyncio.get_running_loop()
         key = (environment.endpoint_url, source.kind, source.id)
-        reader = self._readers.get(key)
-        if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
-            reader.stop()
-            reader = None
-        if reader is None:
-            reader = self._readers[key] = _Reader(self, key, environment, source, loop)
-            reader.start()
-        subscription = Subscription(reader)
-        reader.subscribers.add(subscription)
-        reader.balance()
+        subscription = self._join(
+            key, lambda loop: _Reader(self, key, environment, source, loop), Subscription
+        )
+        subscription.reader.balance()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        reader = subscription.reader
-        reader.subscribers.discard(subscription)
-        if not reader.subscribers and not reader.finished:
-            reader.stop()
-            self._forget(reader)
-        else:
-            reader.balance()
-
-    def _forget(self, reader: _Reader) -> None:
-        if self._readers.get(reader.key) is reader:
-            del self._readers[reader.key]
-
-    def reader_count(self) -> int:
-        return len(self._readers)
+        super().unsubscribe(subscription)
+        if subscription.reader.subscribers:
+            subscription.reader.balance()
 
 
 hub = LogHub()

@@ -21,6 +21,7 @@ import threading
 from datetime import UTC, datetime
 
 from environments import engine
+from environments.hubs import ReaderHub
 
 __all__ = ["StatsHub", "StatsSubscription", "hub", "reader_count", "stats_message"]
 
@@ -265,43 +266,20 @@ def _close(stream) -> None:
         log.debug("closing a stats stream failed", exc_info=True)
 
 
-class StatsHub:
-    """The stats readers of this process, by (endpoint, container id). Loop thread only."""
-
-    def __init__(self):
-        self._readers: dict[tuple[str, str], _StatsReader] = {}
+class StatsHub(ReaderHub):
+    """The stats readers of this process, by (endpoint, container id)."""
 
     def subscribe(self, environment, container_id: str) -> StatsSubscription:
         """Follow ``container_id``: starts its reader if nobody follows it yet."""
-        loop = asyncio.get_running_loop()
         key = (environment.endpoint_url, container_id)
-        reader = self._readers.get(key)
-        if reader is not None and reader.loop is not loop:  # left by a closed loop (tests)
-            reader.stop()
-            reader = None
-        if reader is None:
-            reader = self._readers[key] = _StatsReader(self, key, environment, container_id, loop)
-            reader.start()
-        subscription = StatsSubscription(reader)
-        reader.subscribers.add(subscription)
-        if reader.latest is not None:
-            subscription.offer(reader.latest)
+        subscription = self._join(
+            key,
+            lambda loop: _StatsReader(self, key, environment, container_id, loop),
+            StatsSubscription,
+        )
+        if subscription.reader.latest is not None:
+            subscription.offer(subscription.reader.latest)
         return subscription
-
-    def unsubscribe(self, subscription: StatsSubscription) -> None:
-        """Stop following; the last viewer leaving closes the reader's stream."""
-        reader = subscription.reader
-        reader.subscribers.discard(subscription)
-        if not reader.subscribers and not reader.finished:
-            reader.stop()
-            self._forget(reader)
-
-    def _forget(self, reader: _StatsReader) -> None:
-        if self._readers.get(reader.key) is reader:
-            del self._readers[reader.key]
-
-    def reader_count(self) -> int:
-        return len(self._readers)
 
 
 hub = StatsHub()

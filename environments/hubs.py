@@ -1,0 +1,52 @@
+"""Shared readers: one Docker stream per followed thing per server process.
+
+Logs (:mod:`environments.logs`), stats (:mod:`environments.stats`) and events
+(:mod:`environments.container_events`) each keep a :class:`ReaderHub` of readers by key.
+The first subscriber starts a reader; the last one to leave stops it (its sockets are
+shut, its threads end). A reader has ``key``, ``loop``, ``subscribers``, ``finished``,
+``start()`` and ``stop()``; a subscription has ``reader``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+
+__all__ = ["ReaderHub"]
+
+
+class ReaderHub:
+    """Readers of this process by key. Loop thread only."""
+
+    def __init__(self):
+        self._readers: dict[Hashable, object] = {}
+
+    def _join(self, key: Hashable, new_reader: Callable, new_subscription: Callable):
+        """A subscription to the reader of ``key``; ``new_reader(loop)`` makes one when
+        there is none (or it belongs to a closed loop, as between tests)."""
+        loop = asyncio.get_running_loop()
+        reader = self._readers.get(key)
+        if reader is not None and reader.loop is not loop:
+            reader.stop()
+            reader = None
+        if reader is None:
+            reader = self._readers[key] = new_reader(loop)
+            reader.start()
+        subscription = new_subscription(reader)
+        reader.subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription) -> None:
+        """Stop following; the last subscriber leaving stops the reader."""
+        reader = subscription.reader
+        reader.subscribers.discard(subscription)
+        if not reader.subscribers and not reader.finished:
+            reader.stop()
+            self._forget(reader)
+
+    def _forget(self, reader) -> None:
+        if self._readers.get(reader.key) is reader:
+            del self._readers[reader.key]
+
+    def reader_count(self) -> int:
+        return len(self._readers)
