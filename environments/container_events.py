@@ -15,7 +15,7 @@ import threading
 import time
 
 from environments import engine
-from environments.hubs import ReaderHub
+from environments.hubs import Reader, ReaderHub, close_quietly
 
 __all__ = ["ACTIONS", "EventHub", "event_hub", "event_message"]
 
@@ -64,36 +64,21 @@ class EventSubscription:
         return skipped, message
 
 
-class _EventReader:
+class _EventReader(Reader):
     def __init__(self, hub: EventHub, environment, loop):
-        self.hub, self.environment, self.loop = hub, environment, loop
-        self.key = environment.pk
-        self.subscribers: set[EventSubscription] = set()
+        super().__init__(hub, environment.pk, environment, loop)
+        self.thread_name = f"berth-events-{environment.slug}"
         self.ready: asyncio.Future = loop.create_future()
-        self.finished = False
         self._lock = threading.Lock()
         self._stream = None
         self._stopping = False
-
-    def start(self) -> None:
-        name = f"berth-events-{self.environment.slug}"
-        threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
             stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001 - already closed
-                log.debug("closing an event stream failed", exc_info=True)
-
-    def _call(self, callback, *args) -> None:
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed
-            self.stop()
+            close_quietly(stream)
 
     def _run(self) -> None:
         filters = {"type": ["container"], "event": list(ACTIONS)}

@@ -10,9 +10,50 @@ shut, its threads end). A reader has ``key``, ``loop``, ``subscribers``, ``finis
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable, Hashable
 
-__all__ = ["ReaderHub"]
+__all__ = ["Reader", "ReaderHub", "close_quietly"]
+
+log = logging.getLogger(__name__)
+
+
+def close_quietly(stream) -> None:
+    """Close a Docker stream from any thread (a blocked reader of it wakes up)."""
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - already closed or never connected
+        log.debug("closing a stream failed", exc_info=True)
+
+
+class Reader:
+    """What every hub reader has: runs ``_run`` in a thread named ``thread_name`` and
+    hands results to its loop with :meth:`_call`. Subclasses define ``_run`` and
+    ``stop`` (which closes the streams and never blocks)."""
+
+    thread_name = "berth-reader"
+
+    def __init__(self, hub: ReaderHub, key: Hashable, environment, loop):
+        self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
+        self.subscribers: set = set()
+        self.finished = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=self.thread_name, daemon=True).start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _call(self, callback, *args) -> None:
+        """From a reader thread: ``callback(*args)`` on the loop."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self.stop()
 
 
 class ReaderHub:

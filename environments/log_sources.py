@@ -18,12 +18,12 @@ import threading
 import time
 
 from environments import engine
+from environments.hubs import close_quietly
 from environments.log_lines import iter_lines
 
 __all__ = [
     "ContainerSource",
     "SwarmServiceSource",
-    "close_stream",
     "cursor_after",
     "cursor_key",
     "read_finite",
@@ -38,13 +38,6 @@ SWARM_STALL_SECONDS = 2.0
 SWARM_READ_ATTEMPTS = 3
 
 
-def close_stream(stream) -> None:
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - already closed or never connected
-        log.debug("closing a log stream failed", exc_info=True)
-
-
 def read_finite(source, client, stream: str, *, tail, since=None, stall: float | None = None):
     """``(lines, complete)``: one non-following read of one stream of ``source``. With
     ``stall``, a read that gets no byte for that many seconds is closed from a watchdog
@@ -56,7 +49,7 @@ def read_finite(source, client, stream: str, *, tail, since=None, stall: float |
         while not done.wait(0.2):
             if time.monotonic() - progress[0] > stall:
                 stalled.set()
-                close_stream(opened)
+                close_quietly(opened)
                 return
 
     if stall:
@@ -71,7 +64,7 @@ def read_finite(source, client, stream: str, *, tail, since=None, stall: float |
             raise
     finally:
         done.set()
-        close_stream(opened)
+        close_quietly(opened)
     return lines, not stalled.is_set()
 
 

@@ -41,9 +41,9 @@ import time
 from collections.abc import Iterator
 
 from environments import engine
-from environments.hubs import ReaderHub
+from environments.hubs import Reader, ReaderHub, close_quietly
 from environments.log_lines import docker_since, iter_lines, normalize_ts
-from environments.log_sources import ContainerSource, close_stream, cursor_after, cursor_key
+from environments.log_sources import ContainerSource, cursor_after, cursor_key
 
 __all__ = [
     "Batch",
@@ -142,15 +142,14 @@ class Subscription:
         return skipped, item
 
 
-class _Reader:
+class _Reader(Reader):
     """Follows both streams of one source; runs in its own threads."""
 
     def __init__(self, hub: LogHub, key, environment, source, loop):
-        self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
+        super().__init__(hub, key, environment, loop)
         self.source = source
-        self.subscribers: set[Subscription] = set()
+        self.thread_name = f"berth-logs-{source.label}"
         self.ready: asyncio.Future = loop.create_future()
-        self.finished = False
         self._cond = threading.Condition()
         self._pending: list[dict] = []
         self._pending_bytes = 0
@@ -158,10 +157,6 @@ class _Reader:
         self._last_drain = 0.0
         self.held = False  # every subscriber is behind: the threads wait
         self._streams: list = []
-
-    def start(self) -> None:
-        name = f"berth-logs-{self.source.label}"
-        threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def stop(self) -> None:
         """Close the streams: unblocks and ends the threads. Never blocks."""
@@ -174,15 +169,9 @@ class _Reader:
         with self._cond:
             streams, self._streams = self._streams, []
         for stream in streams:
-            close_stream(stream)
+            close_quietly(stream)
 
     # --- the reader threads ---
-    def _call(self, callback, *args) -> None:
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self.stop()
-
     def _run(self) -> None:
         outcome = None
         try:

@@ -21,7 +21,7 @@ import threading
 from datetime import UTC, datetime
 
 from environments import engine
-from environments.hubs import ReaderHub
+from environments.hubs import Reader, ReaderHub, close_quietly
 
 __all__ = ["StatsHub", "StatsSubscription", "hub", "reader_count", "stats_message"]
 
@@ -170,22 +170,17 @@ class StatsSubscription:
         return await self.queue.get()
 
 
-class _StatsReader:
+class _StatsReader(Reader):
     """Follows the stats of one container; runs in a thread of its own."""
 
     def __init__(self, hub: StatsHub, key, environment, container_id: str, loop):
-        self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
+        super().__init__(hub, key, environment, loop)
         self.container_id = container_id
-        self.subscribers: set[StatsSubscription] = set()
+        self.thread_name = f"berth-stats-{container_id[:12]}"
         self.latest: dict | None = None
-        self.finished = False
         self._lock = threading.Lock()
         self._stream = None
         self._stopping = False
-
-    def start(self) -> None:
-        name = f"berth-stats-{self.container_id[:12]}"
-        threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def stop(self) -> None:
         """Close the stream: unblocks and ends the thread. Never blocks."""
@@ -193,15 +188,9 @@ class _StatsReader:
             self._stopping = True
             stream, self._stream = self._stream, None
         if stream is not None:
-            _close(stream)
+            close_quietly(stream)
 
     # --- the reader thread ---
-    def _call(self, callback, *args) -> None:
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self.stop()
-
     def _run(self) -> None:
         outcome = None
         try:
@@ -209,7 +198,7 @@ class _StatsReader:
                 stream = engine.stats_stream(client, self.container_id)
                 with self._lock:
                     if self._stopping:
-                        _close(stream)
+                        close_quietly(stream)
                         return
                     self._stream = stream
                 previous = None
@@ -257,13 +246,6 @@ class _StatsReader:
         if outcome is not None:
             for subscriber in list(self.subscribers):
                 subscriber.offer(outcome)
-
-
-def _close(stream) -> None:
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - already closed or never connected
-        log.debug("closing a stats stream failed", exc_info=True)
 
 
 class StatsHub(ReaderHub):
