@@ -1,4 +1,5 @@
-"""Fixtures for deployments against the real engine, registry and a real Celery worker."""
+"""Fixtures against the real engine, registry and a real Celery worker: deployments,
+bare containers, API tokens."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import uuid
 import docker
 import pytest
 import requests
+from asgiref.sync import sync_to_async
 from celery.contrib.testing.worker import start_worker
 
 from environments import actions, deployments, engine
 from environments.models import Deployment, Service
 from portal.celery import app as celery_app
+from portal.tokens import create_token
 from registry.client import RegistryClient
 from registry.models import Registry
+from tests import stack
 from tests.registries import image_variant
 
 HTTP_COMMAND = [
@@ -23,6 +27,42 @@ HTTP_COMMAND = [
     "-c",
     "busybox mkdir -p /www && echo ok > /www/health && exec httpd -f -p 127.0.0.1:$PORT -h /www",
 ]
+
+
+@pytest.fixture
+def run_container(docker_host):
+    """``run_container(script, env="dev", labels=None, name=None, **options)``: a real
+    container of the test image labelled for ``env`` (no network), removed afterwards."""
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    started = []
+
+    def run(script: str, env: str = "dev", labels: dict | None = None, name=None, **options):
+        container = client.containers.run(
+            stack.TEST_IMAGE,
+            ["sh", "-c", script],
+            name=name or f"berth-ct-{uuid.uuid4().hex[:10]}",
+            labels={engine.LABEL_ENVIRONMENT: env, **(labels or {})},
+            network_mode="none",
+            detach=True,
+            **options,
+        )
+        started.append(container)
+        return container
+
+    yield run
+    for container in started:
+        container.remove(force=True)
+    client.close()
+
+
+@pytest.fixture
+def secret_for(personas):
+    """``await secret_for(persona)``: a new API token of that persona."""
+
+    async def make(persona: str) -> str:
+        return (await sync_to_async(create_token)(personas[persona], "tests"))[1]
+
+    return make
 
 
 @pytest.fixture

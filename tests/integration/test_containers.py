@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-import uuid
 
-import docker
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -21,9 +19,7 @@ from environments.config import MASK, validate
 from environments.models import Service, ServiceConfig
 from portal.asgi import application
 from portal.models import AuditEvent
-from portal.tokens import create_token
 from registry.models import Registry
-from tests import stack
 from tests.integration.test_logs import _EngineProxy
 
 pytestmark = [
@@ -52,40 +48,6 @@ STATS_FIELDS = {
     "blk_write_bytes": int,
     "pids": int,
 }
-
-
-@pytest.fixture
-def run_container(docker_host):
-    """``run_container(script, env="dev", **options)``: a real labelled container, removed
-    afterwards."""
-    client = docker.DockerClient(base_url=docker_host, version="auto")
-    started = []
-
-    def run(script: str, env: str = "dev", labels: dict | None = None, **options):
-        container = client.containers.run(
-            stack.TEST_IMAGE,
-            ["sh", "-c", script],
-            name=f"berth-ct-{uuid.uuid4().hex[:10]}",
-            labels={engine.LABEL_ENVIRONMENT: env, **(labels or {})},
-            network_mode="none",
-            detach=True,
-            **options,
-        )
-        started.append(container)
-        return container
-
-    yield run
-    for container in started:
-        container.remove(force=True)
-    client.close()
-
-
-@pytest.fixture
-def secret_for(personas):
-    async def make(persona: str) -> str:
-        return (await sync_to_async(create_token)(personas[persona], "stats"))[1]
-
-    return make
 
 
 def _stats_socket(secret: str | None, container_id: str) -> WebsocketCommunicator:

@@ -9,19 +9,15 @@ import contextlib
 import os
 import tempfile
 import threading
-import uuid
 
-import docker
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
-from environments import engine, logs
+from environments import logs
 from portal.asgi import application
-from portal.tokens import create_token
-from tests import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -52,39 +48,6 @@ async def _written(container, *texts: str, timeout: float = 20) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{texts} not written within {timeout} s")
-
-
-@pytest.fixture
-def run_container(docker_host):
-    """``run_container(script, env="dev")``: a real labelled container, removed afterwards."""
-    client = docker.DockerClient(base_url=docker_host, version="auto")
-    started = []
-
-    def run(script: str, env: str = "dev", tty: bool = False):
-        container = client.containers.run(
-            stack.TEST_IMAGE,
-            ["sh", "-c", script],
-            name=f"berth-logs-{uuid.uuid4().hex[:10]}",
-            labels={engine.LABEL_ENVIRONMENT: env},
-            network_mode="none",
-            detach=True,
-            tty=tty,
-        )
-        started.append(container)
-        return container
-
-    yield run
-    for container in started:
-        container.remove(force=True)
-    client.close()
-
-
-@pytest.fixture
-def secret_for(personas):
-    async def make(persona: str) -> str:
-        return (await sync_to_async(create_token)(personas[persona], "logs"))[1]
-
-    return make
 
 
 def _socket(secret: str | None, container_id: str, query: str = "") -> WebsocketCommunicator:

@@ -16,7 +16,6 @@ from channels.testing import WebsocketCommunicator
 from environments import engine, logs
 from environments.models import Service
 from portal.asgi import application
-from portal.tokens import create_token
 from tests import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -44,29 +43,15 @@ def engine_client(docker_host):
 
 
 @pytest.fixture
-def replica(engine_client, service):
+def replica(run_container, service):
     """``replica(script, suffix)``: a container of ``service`` in Dev, removed afterwards."""
-    started = []
 
     def run(script: str, suffix: str):
-        container = engine_client.containers.run(
-            stack.TEST_IMAGE,
-            ["sh", "-c", script],
-            name=f"{service.name}-dev-{suffix}",
-            labels={engine.LABEL_SERVICE: service.name, engine.LABEL_ENVIRONMENT: "dev"},
-            network_mode="none",
-            detach=True,
+        return run_container(
+            script, labels={engine.LABEL_SERVICE: service.name}, name=f"{service.name}-dev-{suffix}"
         )
-        started.append(container)
-        return container
 
-    yield run
-    for container in started:
-        container.remove(force=True)
-
-
-async def _token(personas, persona: str) -> str:
-    return (await sync_to_async(create_token)(personas[persona], "service-logs"))[1]
+    return run
 
 
 def _socket(secret: str, service_id: int, environment_id: int, query: str = ""):
@@ -122,11 +107,11 @@ async def _go(*containers) -> None:
 
 
 async def test_every_replica_merged_once_in_order_and_named(
-    replica, service, personas, environments
+    replica, service, secret_for, environments
 ):
     a = replica(f"echo before a; {WAIT_FOR_GO}; {NUMBERED}; sleep 60", "1")
     b = replica(f"echo before b; {WAIT_FOR_GO}; {NUMBERED}; sleep 60", "2")
-    secret = await _token(personas, "developer")
+    secret = await secret_for("developer")
     viewer = Viewer(_socket(secret, service.pk, environments["dev"].pk, "tail=all"))
     try:
         assert (await viewer.communicator.connect(timeout=10))[0]
@@ -169,12 +154,12 @@ async def test_every_replica_merged_once_in_order_and_named(
 
 
 async def test_resuming_with_per_replica_cursors_has_no_gap_and_no_duplicate(
-    replica, service, personas, environments
+    replica, service, secret_for, environments
 ):
     slow = f"for i in $(seq 1 {N}); do echo out $i; echo err $i >&2; sleep 0.004; done"
     a = replica(f"{WAIT_FOR_GO}; {slow}; sleep 60", "1")
     b = replica(f"{WAIT_FOR_GO}; {slow}; sleep 60", "2")
-    secret = await _token(personas, "developer")
+    secret = await secret_for("developer")
     first = Viewer(_socket(secret, service.pk, environments["dev"].pk))
     try:
         assert (await first.communicator.connect(timeout=10))[0]
@@ -204,7 +189,7 @@ async def test_resuming_with_per_replica_cursors_has_no_gap_and_no_duplicate(
 
 
 async def test_only_those_with_view_logs_in_the_environment_may_follow(
-    replica, service, personas, environments
+    replica, service, secret_for, environments
 ):
     replica("sleep 60", "1")
     for persona, environment, accepted in (
@@ -213,7 +198,7 @@ async def test_only_those_with_view_logs_in_the_environment_may_follow(
         ("stranger", "dev", False),
         ("operator", "ops", True),  # allowed there: no replica in Ops, an empty stream
     ):
-        socket = _socket(await _token(personas, persona), service.pk, environments[environment].pk)
+        socket = _socket(await secret_for(persona), service.pk, environments[environment].pk)
         connected, code = await socket.connect(timeout=10)
         assert connected is accepted, persona
         if accepted:
@@ -222,7 +207,7 @@ async def test_only_those_with_view_logs_in_the_environment_may_follow(
         else:
             assert code == 4404  # the same answer as for a service that does not exist
         await socket.disconnect()
-    unknown = _socket(await _token(personas, "developer"), 999_999, environments["dev"].pk)
+    unknown = _socket(await secret_for("developer"), 999_999, environments["dev"].pk)
     assert await unknown.connect(timeout=10) == (False, 4404)
     await unknown.disconnect()
 
@@ -244,9 +229,9 @@ def swarm_service(engine_client, service):
 
 
 async def test_swarm_service_logs_name_each_line_by_its_task(
-    swarm_service, service, personas, environments
+    swarm_service, service, secret_for, environments
 ):
-    secret = await _token(personas, "developer")
+    secret = await secret_for("developer")
     replicas = [f"{service.name}-dev.1", f"{service.name}-dev.2"]
 
     def complete(viewer):
