@@ -23,13 +23,6 @@ from portal.api.base import RestrictedModelViewSet
 
 # Docker's container references: an id, an id prefix or a name.
 CONTAINER = r"containers/(?P<container_id>[A-Za-z0-9][A-Za-z0-9_.-]*)"
-CONTAINER_ACTIONS = {
-    "container",
-    "container_restart",
-    "container_stop",
-    "container_start",
-    "container_logs",
-}
 ContainerStateSerializer = inline_serializer(
     "ContainerState",
     {
@@ -38,13 +31,6 @@ ContainerStateSerializer = inline_serializer(
         "state": serializers.CharField(),
     },
 )
-
-
-class EngineDown(exceptions.APIException):
-    """The environment's engine could not be asked about a container."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "engine_unavailable"
 
 
 class PlainTextRenderer(renderers.BaseRenderer):
@@ -73,13 +59,6 @@ class EnvironmentViewSet(RestrictedModelViewSet):
             # Checked before the body is validated, so a viewer learns nothing from errors.
             access.require(self.request.user, environment, MANAGE)
         return environment
-
-    def handle_exception(self, exc):
-        # Container routes answer 503 when the engine is down (a state to retry, with the
-        # reason), where the rest of the API says 424.
-        if isinstance(exc, engine.EngineUnavailable) and self.action in CONTAINER_ACTIONS:
-            exc = EngineDown(str(exc))
-        return super().handle_exception(exc)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

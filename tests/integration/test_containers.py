@@ -344,7 +344,7 @@ def test_operations_on_a_container_of_another_environment_are_404(
     assert _state(ops_container)["Running"] is True
 
 
-def test_container_routes_answer_503_with_the_reason_when_the_engine_is_down(
+def test_container_routes_answer_424_with_the_reason_when_the_engine_is_down(
     environments, api_for, admin_user
 ):
     dev = environments["dev"]
@@ -357,7 +357,7 @@ def test_container_routes_answer_503_with_the_reason_when_the_engine_is_down(
         ("get", "environment-container-logs"),
     ):
         response = getattr(developer, method)(_url(name, dev, "abc123"))
-        assert response.status_code == 503, (name, response.status_code)
+        assert response.status_code == 424, (name, response.status_code)  # as the rest of the API
         assert "Cannot reach the Docker endpoint of Dev" in response.json()["detail"]
 
 
