@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
 from environments import engine
-from environments.hubs import Reader, ReaderHub, close_quietly
+from environments.hubs import Reader, ReaderHub
 
 __all__ = ["ACTIONS", "EventHub", "event_hub", "event_message"]
 
@@ -69,16 +68,6 @@ class _EventReader(Reader):
         super().__init__(hub, environment.pk, environment, loop)
         self.thread_name = f"berth-events-{environment.slug}"
         self.ready: asyncio.Future = loop.create_future()
-        self._lock = threading.Lock()
-        self._stream = None
-        self._stopping = False
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopping = True
-            stream, self._stream = self._stream, None
-        if stream is not None:
-            close_quietly(stream)
 
     def _run(self) -> None:
         filters = {"type": ["container"], "event": list(ACTIONS)}
@@ -88,10 +77,7 @@ class _EventReader(Reader):
         try:
             with engine.open_stream_client(self.environment, max_pool_size=2) as client:
                 stream = engine.event_stream(client, filters)
-                with self._lock:
-                    self._stream = stream
-                if self._stopping:
-                    self.stop()
+                if not self._adopt(stream):
                     return
                 self._call(self._set_ready)
                 for event in stream:

@@ -29,8 +29,9 @@ def close_quietly(stream) -> None:
 
 class Reader:
     """What every hub reader has: runs ``_run`` in a thread named ``thread_name`` and
-    hands results to its loop with :meth:`_call`. Subclasses define ``_run`` and
-    ``stop`` (which closes the streams and never blocks)."""
+    hands results to its loop with :meth:`_call`. Subclasses define ``_run``; one that
+    follows a single Docker stream hands it to :meth:`_adopt`, so :meth:`stop` can close
+    it (one with more streams overrides ``stop``, which never blocks)."""
 
     thread_name = "berth-reader"
 
@@ -38,6 +39,9 @@ class Reader:
         self.hub, self.key, self.environment, self.loop = hub, key, environment, loop
         self.subscribers: set = set()
         self.finished = False
+        self._lock = threading.Lock()
+        self._stream = None
+        self._stopping = False
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=self.thread_name, daemon=True).start()
@@ -45,8 +49,23 @@ class Reader:
     def _run(self) -> None:
         raise NotImplementedError
 
+    def _adopt(self, stream) -> bool:
+        """From the reader thread: keep ``stream`` for :meth:`stop`; False (and the stream
+        closed) when the reader was stopped while it was being opened."""
+        with self._lock:
+            if not self._stopping:
+                self._stream = stream
+                return True
+        close_quietly(stream)
+        return False
+
     def stop(self) -> None:
-        raise NotImplementedError
+        """Close the stream: unblocks and ends the thread. Never blocks."""
+        with self._lock:
+            self._stopping = True
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            close_quietly(stream)
 
     def _call(self, callback, *args) -> None:
         """From a reader thread: ``callback(*args)`` on the loop."""

@@ -148,6 +148,20 @@ class LogSocket(AsyncJsonWebsocketConsumer):
             return
         await super().dispatch(message)
 
+    async def signed_in_with_options(self):
+        """The signed-in user, with ``self.options`` parsed from the query string; None
+        once the socket is refused (4401 not signed in, 4400 bad parameters)."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return None
+        try:
+            self.options = parse_log_options(self.scope.get("query_string", b""))
+        except ValueError:
+            await self.close(code=4400)
+            return None
+        return user
+
     def start_flow(self) -> None:
         self.sent = self.acked = 0
         self.credit = asyncio.Event()
@@ -211,14 +225,8 @@ class ContainerLogConsumer(LogSocket):
     pump: asyncio.Task | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        try:
-            self.options = parse_log_options(self.scope.get("query_string", b""))
-        except ValueError:
-            await self.close(code=4400)
+        user = await self.signed_in_with_options()
+        if user is None:
             return
         reference = self.scope["url_route"]["kwargs"]["container_id"]
         code, self.environment, self.container = await resolve_container(user, reference)

@@ -47,6 +47,7 @@ from environments.log_sources import ContainerSource, cursor_after, cursor_key
 
 __all__ = [
     "Batch",
+    "by_time",
     "ContainerSource",
     "LogHub",
     "Subscription",
@@ -93,6 +94,11 @@ class Batch:
         if all(ts > cursor_after(cursors, key) for key, ts in self.first.items()):
             return None
         return [line for line in self.lines if line["ts"] > cursor_after(cursors, cursor_key(line))]
+
+
+def by_time(line: dict) -> str:
+    """Sort key of lines: their timestamp (fixed width, so strings compare as times)."""
+    return line["ts"]
 
 
 def batches(lines: list[dict]) -> Iterator[Batch]:
@@ -333,8 +339,8 @@ def read_backlog(
             per_stream[name] = [
                 line for line in raw if line["ts"] > cursor_after(cursors, cursor_key(line))
             ]
-            per_stream[name].sort(key=lambda line: line["ts"])  # Swarm tasks come interleaved
-    lines = list(heapq.merge(*per_stream.values(), key=lambda line: line["ts"]))
+            per_stream[name].sort(key=by_time)  # Swarm tasks come interleaved
+    lines = list(heapq.merge(*per_stream.values(), key=by_time))
     notices = []
     if lines:
         if tail and raw_count >= tail and cursors:

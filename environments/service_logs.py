@@ -26,30 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import logging
 
 from channels.db import database_sync_to_async
 
 from environments import engine, logs
 from environments.container_events import event_hub
-from environments.log_consumers import LogSocket, parse_log_options, run_io
+from environments.log_consumers import LogSocket, run_io
 from environments.log_sources import SwarmServiceSource
 from environments.models import Environment, Service
 from environments.roles import LOGS
+from environments.strategies import swarm_service_name
 
-__all__ = ["ServiceLogConsumer", "swarm_service_name"]
+__all__ = ["ServiceLogConsumer"]
 
 log = logging.getLogger(__name__)
-
-
-def _by_time(line: dict) -> str:
-    return line["ts"]
-
-
-def swarm_service_name(service: Service, environment: Environment) -> str:
-    """The Swarm service a ``swarm`` deployment of ``service`` creates in ``environment``."""
-    return f"{service.name}-{environment.slug}"
 
 
 @database_sync_to_async
@@ -71,14 +62,8 @@ class ServiceLogConsumer(LogSocket):
     async def connect(self) -> None:
         self.pumps, self.subscriptions = [], {}
         self.cursors: dict[str, dict] = {}  # per container id, kept when a replica ends
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        try:
-            self.options = parse_log_options(self.scope.get("query_string", b""))
-        except ValueError:
-            await self.close(code=4400)
+        user = await self.signed_in_with_options()
+        if user is None:
             return
         kwargs = self.scope["url_route"]["kwargs"]
         self.service, self.environment = await _service_and_environment(
@@ -161,7 +146,7 @@ class ServiceLogConsumer(LogSocket):
                 subscription = self._subscribe(container)
                 await subscription.ready
                 backlogs.append(await self._backlog(container))
-            merged = list(heapq.merge(*(lines for lines, _ in backlogs), key=_by_time))
+            merged = list(heapq.merge(*(lines for lines, _ in backlogs), key=logs.by_time))
             if self.options["tail"]:
                 merged = merged[-self.options["tail"] :]
             for batch in logs.batches(merged):
@@ -244,5 +229,5 @@ class ServiceLogConsumer(LogSocket):
                 {"type": "replica", "replica": container["name"], "state": "started"}
             )
             for batch in logs.batches(lines):
-                await self._send_lines(json.dumps(batch.lines, ensure_ascii=False))
+                await self._send_lines(batch.json())
             self._start_replica(container, cursors)

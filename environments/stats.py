@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from datetime import UTC, datetime
 
 from environments import engine
-from environments.hubs import Reader, ReaderHub, close_quietly
+from environments.hubs import Reader, ReaderHub
 
 __all__ = ["StatsHub", "StatsSubscription", "hub", "reader_count", "stats_message"]
 
@@ -178,17 +177,6 @@ class _StatsReader(Reader):
         self.container_id = container_id
         self.thread_name = f"berth-stats-{container_id[:12]}"
         self.latest: dict | None = None
-        self._lock = threading.Lock()
-        self._stream = None
-        self._stopping = False
-
-    def stop(self) -> None:
-        """Close the stream: unblocks and ends the thread. Never blocks."""
-        with self._lock:
-            self._stopping = True
-            stream, self._stream = self._stream, None
-        if stream is not None:
-            close_quietly(stream)
 
     # --- the reader thread ---
     def _run(self) -> None:
@@ -196,11 +184,8 @@ class _StatsReader(Reader):
         try:
             with engine.open_stream_client(self.environment, max_pool_size=2) as client:
                 stream = engine.stats_stream(client, self.container_id)
-                with self._lock:
-                    if self._stopping:
-                        close_quietly(stream)
-                        return
-                    self._stream = stream
+                if not self._adopt(stream):
+                    return
                 previous = None
                 for sample in stream:
                     if self._stopping:

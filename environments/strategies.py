@@ -285,10 +285,15 @@ def _blue_green(
         _retire(session, replica, config)
 
 
+def swarm_service_name(service, environment) -> str:
+    """The Swarm service a ``swarm`` deployment of ``service`` runs in ``environment``."""
+    return f"{service.name}-{environment.slug}"
+
+
 def _swarm(
     session: EngineSession, deployment, image: str, config: dict, progress: Progress
 ) -> None:
-    name = f"{deployment.service.name}-{deployment.environment.slug}"
+    name = swarm_service_name(deployment.service, deployment.environment)
     labels = _labels(deployment, 0, config["port"], "blue")
     for key in (engine.LABEL_SLOT, engine.LABEL_COLOUR):
         labels.pop(key)

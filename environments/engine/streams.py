@@ -24,7 +24,7 @@ from environments.engine.core import (
     _unavailable,
     open_client,
 )
-from environments.engine.session import LABEL_SERVICE
+from environments.engine.session import session
 
 # --- Live logs and events: long-lived streams ----------------------------------------------
 # Used by environments/logs.py (the per-process log hub), environments/log_consumers.py
@@ -256,28 +256,11 @@ def swarm_service_exists(client: docker.DockerClient, service: str) -> bool:
 
 def service_containers(environment: Environment, service: str) -> list[dict]:
     """The containers of a Berth service in ``environment`` (all states), each as
-    :func:`inspect_container` describes it, oldest first (then by name: ``Created`` is
-    in whole seconds)."""
-    filters = {"label": [f"{LABEL_SERVICE}={service}", f"{LABEL_ENVIRONMENT}={environment.slug}"]}
-    with open_client(environment) as client:
-        rows = client.api.containers(all=True, filters=filters)
-        found = []
-        for row in sorted(rows, key=lambda row: (row.get("Created", 0), row.get("Names") or [])):
-            try:
-                attrs = client.api.inspect_container(row["Id"])
-            except docker.errors.NotFound:  # removed in between
-                continue
-            config = attrs.get("Config") or {}
-            found.append(
-                {
-                    "id": attrs["Id"],
-                    "name": (attrs.get("Name") or "").lstrip("/"),
-                    "tty": bool(config.get("Tty")),
-                    "state": (attrs.get("State") or {}).get("Status", ""),
-                    "labels": config.get("Labels") or {},
-                }
-            )
-    return found
+    :func:`inspect_container` describes it, by slot then name."""
+    with session(environment) as engine_session:
+        replicas = sorted(engine_session.replicas(service), key=lambda r: (r.slot, r.name))
+    found = (inspect_container(environment, replica.id) for replica in replicas)
+    return [container for container in found if container is not None]  # None: removed since
 
 
 def find_swarm_service(environment: Environment, name: str) -> str | None:
@@ -285,11 +268,8 @@ def find_swarm_service(environment: Environment, name: str) -> str | None:
     when the engine is no Swarm manager)."""
     with open_client(environment) as client:
         try:
-            client.api.inspect_service(name)
-        except docker.errors.NotFound:
-            return None
+            return name if swarm_service_exists(client, name) else None
         except docker.errors.APIError as exc:
             if exc.status_code == 503:  # not a swarm manager
                 return None
             raise
-    return name
