@@ -8,22 +8,33 @@ it but lacks the action gets "permission denied" with the action named.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+import re
+from concurrent.futures import ThreadPoolExecutor
+
 from guardian.core import ObjectPermissionChecker
 
-from environments.models import Environment
+from environments import engine
+from environments.models import Deployment, Environment, Service
 from environments.roles import ACTION_LABELS, ACTIONS, VIEW
+from portal.core.errors import Forbidden, NotFound
+from portal.core.models import AuditEvent
 
 __all__ = [
     "action_labels",
     "actions_by_environment",
     "allowed_actions",
+    "audit_events",
     "can",
+    "environments_with_actions",
+    "get_deployment",
     "get_environment",
+    "get_service",
+    "locate_container",
     "require",
     "visible_environments",
 ]
+
+CONTAINER_REFERENCE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 
 
 def can(user, environment: Environment, action: str) -> bool:
@@ -40,9 +51,9 @@ def can(user, environment: Environment, action: str) -> bool:
 def require(user, environment: Environment, action: str) -> None:
     """Raise 404 when ``user`` cannot see ``environment``, 403 when it lacks ``action``."""
     if not can(user, environment, VIEW):
-        raise Http404("No such environment.")
+        raise NotFound("No such environment.")
     if action != VIEW and not can(user, environment, action):
-        raise PermissionDenied(
+        raise Forbidden(
             f"You may not {ACTION_LABELS[action].lower()} in {environment.name}: "
             f"ask an environment manager for the '{action}' permission."
         )
@@ -52,8 +63,8 @@ def get_environment(user, action: str = VIEW, **lookup) -> Environment:
     """The environment matching ``lookup`` if ``user`` may perform ``action`` there."""
     try:
         environment = Environment.objects.get(**lookup)
-    except (Environment.DoesNotExist, ValueError):
-        raise Http404("No such environment.") from None
+    except (Environment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such environment.") from None
     require(user, environment, action)
     return environment
 
@@ -85,3 +96,77 @@ def action_labels(actions) -> list[str]:
 def visible_environments(user):
     """The environments ``user`` can view, along the promotion path."""
     return Environment.objects.restrict(user, VIEW)
+
+
+def audit_events(user):
+    """The audit events ``user`` may read: those of environments they can view, and
+    their own events outside any environment."""
+    return AuditEvent.objects.restrict(user, visible_environments(user))
+
+
+def get_service(user, action: str = VIEW, **lookup) -> Service:
+    """The service matching ``lookup`` if ``user`` may see it (see
+    ``Service.objects.restrict``); NotFound otherwise, exactly as for a missing one."""
+    try:
+        return Service.objects.restrict(user, action).get(**lookup)
+    except (Service.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such service.") from None
+
+
+def get_deployment(user, action: str = VIEW, **lookup) -> Deployment:
+    """The deployment matching ``lookup`` if ``user`` may perform ``action`` in its
+    environment; NotFound otherwise."""
+    try:
+        return Deployment.objects.restrict(user, action).get(**lookup)
+    except (Deployment.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such deployment.") from None
+
+
+def environments_with_actions(user) -> list[tuple[Environment, frozenset[str]]]:
+    """The environments ``user`` can view, each with the actions they have there."""
+    environments = list(visible_environments(user))
+    actions = actions_by_environment(user, environments)
+    return [(environment, actions[environment.pk]) for environment in environments]
+
+
+def locate_container(candidates, reference: str, action: str) -> tuple[Environment, dict]:
+    """``(environment, container)`` for ``reference`` (id, id prefix or name) among
+    ``candidates`` (:func:`environments_with_actions`), for ``action``.
+
+    An environment owns a container by label when ``only_labelled_containers``. Each
+    endpoint is asked once, all of them at the same time. Not found anywhere visible is
+    NotFound, whether it exists or not; found only where ``action`` is missing is
+    Forbidden; not found while an endpoint could not be asked is EngineUnavailable.
+    Blocking: call it from a worker thread.
+    """
+    if not CONTAINER_REFERENCE.fullmatch(reference or ""):
+        raise NotFound("No such container.")
+    by_endpoint: dict[str, list] = {}
+    for environment, actions in candidates:
+        by_endpoint.setdefault(environment.endpoint_url, []).append((environment, actions))
+
+    def inspect(group):
+        try:
+            return group, engine.inspect_container(group[0][0], reference), None
+        except engine.EngineUnavailable as exc:
+            return group, None, exc
+
+    found, unreachable = [], None
+    if by_endpoint:
+        with ThreadPoolExecutor(max_workers=min(len(by_endpoint), 8)) as pool:
+            for group, container, error in pool.map(inspect, by_endpoint.values()):
+                unreachable = unreachable or error
+                if container is not None:
+                    found += [
+                        (environment, actions, container)
+                        for environment, actions in group
+                        if engine.owns_container(environment, container["labels"])
+                    ]
+    for environment, actions, container in found:
+        if action in actions:
+            return environment, container
+    if found:
+        raise Forbidden("You may not do this with that container.")
+    if unreachable is not None:
+        raise unreachable
+    raise NotFound("No such container.")

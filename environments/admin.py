@@ -27,7 +27,7 @@ class EnvironmentForm(forms.ModelForm):
 
     class Meta:
         model = Environment
-        fields = list(actions.EDITABLE_FIELDS)
+        fields = list(Environment.EDITABLE_FIELDS)
 
     def clean_tls_client_key(self):
         key = self.cleaned_data["tls_client_key"]
@@ -43,7 +43,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = {
-            f: form.cleaned_data[f] for f in actions.EDITABLE_FIELDS if f in form.cleaned_data
+            f: form.cleaned_data[f] for f in Environment.EDITABLE_FIELDS if f in form.cleaned_data
         }
         if change:
             changed = {f: fields[f] for f in form.changed_data if f in fields}

@@ -1,9 +1,14 @@
+"""Websocket routes of the environments app; every consumer is a
+:class:`~environments.consumers.base.BerthConsumer`."""
+
 from django.urls import path
 
-from environments.consumers import DeploymentProgressConsumer, EndpointStatusConsumer
-from environments.log_consumers import ContainerLogConsumer, EnvironmentEventsConsumer
-from environments.service_logs import ServiceLogConsumer
-from environments.stats_consumers import ContainerStatsConsumer
+from environments.consumers.container_logs import ContainerLogConsumer
+from environments.consumers.deployments import DeploymentProgressConsumer
+from environments.consumers.events import EnvironmentEventsConsumer
+from environments.consumers.service_logs import ServiceLogConsumer
+from environments.consumers.stats import ContainerStatsConsumer
+from environments.consumers.status import EndpointStatusConsumer
 
 websocket_urlpatterns = [
     path("ws/environments/status/", EndpointStatusConsumer.as_asgi()),

@@ -1,22 +1,59 @@
+"""Pages of the environments app."""
+
 from django.urls import path
 
-from environments import views, views_containers, views_logs
+from environments.views import containers, deployments, environments, logs
 
 urlpatterns = [
-    path("<slug:slug>/", views.environment_detail, name="env-page"),
-    path("<slug:slug>/endpoint/", views.endpoint_fragment, name="env-endpoint-fragment"),
-    path("<slug:slug>/containers/", views.containers_fragment, name="env-containers-fragment"),
+    # environments, their containers and grants
+    path("environments/<slug:slug>/", environments.environment_detail, name="env-page"),
     path(
-        "<slug:slug>/containers/<str:container_id>/",
-        views_containers.container_detail,
+        "environments/<slug:slug>/endpoint/",
+        environments.endpoint_fragment,
+        name="env-endpoint-fragment",
+    ),
+    path(
+        "environments/<slug:slug>/containers/",
+        environments.containers_fragment,
+        name="env-containers-fragment",
+    ),
+    path(
+        "environments/<slug:slug>/containers/<str:container_id>/",
+        containers.container_detail,
         name="env-container",
     ),
     path(
-        "<slug:slug>/containers/<str:container_id>/logs/download/",
-        views_logs.container_logs_download,
+        "environments/<slug:slug>/containers/<str:container_id>/logs/download/",
+        logs.container_logs_download,
         name="env-container-logs-download",
     ),
-    path("<slug:slug>/access/", views.environment_access, name="env-access"),
-    path("<slug:slug>/access/grant/", views.grant_create, name="env-grant"),
-    path("<slug:slug>/access/<int:grant_id>/revoke/", views.grant_revoke, name="env-revoke"),
+    path("environments/<slug:slug>/access/", environments.environment_access, name="env-access"),
+    path("environments/<slug:slug>/access/grant/", environments.grant_create, name="env-grant"),
+    path(
+        "environments/<slug:slug>/access/<int:grant_id>/revoke/",
+        environments.grant_revoke,
+        name="env-revoke",
+    ),
+    # services and deployments; page names start with ``page-`` so they never collide
+    # with the API router's names (``service-list``, ``deployment-detail``, ...)
+    path("services/", deployments.service_list, name="page-service-list"),
+    path("services/<slug:name>/", deployments.service_detail, name="page-service"),
+    path(
+        "services/<slug:name>/config/<slug:slug>.json",
+        deployments.config_export,
+        {"fmt": "json"},
+        name="page-service-config-json",
+    ),
+    path(
+        "services/<slug:name>/config/<slug:slug>.yaml",
+        deployments.config_export,
+        {"fmt": "yaml"},
+        name="page-service-config-yaml",
+    ),
+    path(
+        "services/<slug:name>/environments/<slug:slug>/logs/",
+        containers.service_logs,
+        name="page-service-logs",
+    ),
+    path("deployments/<int:pk>/", deployments.deployment_detail, name="page-deployment"),
 ]

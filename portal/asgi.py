@@ -17,9 +17,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from portal.events import track_server_loop  # noqa: E402
+from portal.core.events import track_server_loop  # noqa: E402
+from portal.core.ws_auth import BerthAuthStack  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
-from portal.ws_auth import BerthAuthStack  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
 

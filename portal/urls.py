@@ -14,13 +14,12 @@ urlpatterns = [
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("registry.urls")),
-    path("environments/", include("environments.urls")),
-    path("", include("environments.urls_deployments")),
+    path("", include("environments.urls")),
     path("api/", include("portal.api.urls")),
     path("hooks/registry/<int:registry_id>/", registry_notification, name="registry-notification"),
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "portal.errors.not_found"
-handler403 = "portal.errors.forbidden"
-handler500 = "portal.errors.server_error"
+handler404 = "portal.error_pages.not_found"
+handler403 = "portal.error_pages.forbidden"
+handler500 = "portal.error_pages.server_error"

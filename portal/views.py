@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from environments import access
 from environments.models import Environment
-from portal import tokens
-from portal.models import ApiToken, AuditEvent
+from portal.core import tokens
+from portal.models import ApiToken
 
 
 @login_required
@@ -60,7 +60,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     environments = Environment.objects.restrict(request.user, "view_environment")
-    events = AuditEvent.objects.restrict(request.user)
+    events = access.audit_events(request.user)
     selected = request.GET.get("environment", "")
     if selected.isdigit():
         events = events.filter(environment_id=int(selected))

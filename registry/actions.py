@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from portal import audit
+from environments.models import Environment
+from environments.roles import DEPLOY, PROMOTE
+from portal.core import audit
+from portal.core.tasks import dispatch_on_commit
 from registry.models import Registry
 
-__all__ = ["create_registry", "delete_registry", "update_registry"]
+__all__ = ["create_registry", "delete_registry", "request_refresh", "update_registry"]
 
 FIELDS = ("name", "url", "username", "password", "verify_tls", "webhook_secret")
 
@@ -52,3 +55,21 @@ def delete_registry(user, registry: Registry) -> None:
         raise ValidationError("Environments still use this registry; point them elsewhere first.")
     audit.record(user, "registry.delete", registry, details={"name": registry.name})
     registry.delete()
+
+
+def request_refresh(user, registry: Registry) -> None:
+    """Queue a reconciliation of ``registry``'s tags. Administrators, and whoever may
+    deploy or sign off in an environment that uses the registry, may ask for one."""
+    if not (user.is_superuser or user.has_perm("registry.change_registry")):
+        users = Environment.objects.filter(registry=registry)
+        allowed = (
+            users.filter(pk__in=Environment.objects.restrict(user, DEPLOY).values("pk")).exists()
+            or users.filter(
+                pk__in=Environment.objects.restrict(user, PROMOTE).values("pk")
+            ).exists()
+        )
+        if not allowed:
+            raise PermissionDenied(
+                f"Only those who deploy or sign off with {registry.name} may refresh it."
+            )
+    dispatch_on_commit("registry.tasks.refresh_registry", registry.pk)

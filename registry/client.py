@@ -21,6 +21,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from portal.core.errors import DependencyUnavailable
+
 __all__ = [
     "MANIFEST_TYPES",
     "Manifest",
@@ -78,7 +80,7 @@ def validate_digest(digest: str) -> str:
     return digest
 
 
-class RegistryError(Exception):
+class RegistryError(DependencyUnavailable):
     """A registry operation failed; ``str()`` names the registry, the operation and why."""
 
     def __init__(self, registry: str, operation: str, reason: str, *, status: int | None = None):

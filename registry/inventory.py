@@ -19,7 +19,17 @@ from django.utils.dateparse import parse_datetime
 
 from environments import engine
 from environments.models import Environment
-from registry.client import Manifest, RegistryClient, RegistryError
+from portal.core.tasks import dispatch_on_commit
+from registry.client import (
+    MANIFEST_TYPES,
+    USER_AGENT,
+    Manifest,
+    RegistryClient,
+    RegistryError,
+    validate_digest,
+    validate_repository,
+    validate_tag,
+)
 from registry.models import Image, Promotion, Registry, Repository, Tag
 
 __all__ = [
@@ -27,6 +37,7 @@ __all__ = [
     "deployed_images",
     "promotions_of",
     "record_image",
+    "record_push_events",
     "refresh_registry",
     "refresh_repository",
 ]
@@ -77,6 +88,41 @@ def record_image(client: RegistryClient, repository: Repository, digest: str) ->
         repository=repository, digest=digest, defaults={"media_type": manifest.media_type, **meta}
     )
     return image
+
+
+def record_push_events(registry: Registry, events: list) -> int:
+    """Record the pushes named by a registry notification: the tag at once, the image's
+    metadata by a task (it needs the manifest). Berth's own retags, other actions and
+    malformed events are skipped. Returns how many pushes were recorded."""
+    recorded = 0
+    for event in events[:1000]:
+        if not isinstance(event, dict):
+            continue
+        target = event.get("target") if isinstance(event.get("target"), dict) else {}
+        request = event.get("request") if isinstance(event.get("request"), dict) else {}
+        if event.get("action") != "push" or target.get("mediaType") not in MANIFEST_TYPES:
+            continue
+        if USER_AGENT in str(request.get("useragent", "")):
+            continue
+        name, digest, tag = target.get("repository"), target.get("digest"), target.get("tag")
+        try:
+            validate_repository(name if isinstance(name, str) else "")
+            validate_digest(digest if isinstance(digest, str) else "")
+            if tag:
+                validate_tag(tag if isinstance(tag, str) else "")
+        except ValueError as exc:
+            log.warning("Notification from %s skipped: %s", registry.name, exc)
+            continue
+        with transaction.atomic():
+            repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
+            if tag:
+                Tag.objects.update_or_create(
+                    repository=repository, name=tag, defaults={"digest": digest}
+                )
+            if not Image.objects.filter(repository=repository, digest=digest).exists():
+                dispatch_on_commit("registry.tasks.record_image", repository.pk, digest)
+        recorded += 1
+    return recorded
 
 
 def refresh_repository(registry: Registry, name: str) -> Repository:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from portal.crypto import EncryptedTextField
+from portal.core.crypto import EncryptedTextField
 
 
 class RegistryQuerySet(models.QuerySet):
@@ -147,6 +147,17 @@ class PromotionQuerySet(models.QuerySet):
             models.Q(source_environment__in=visible) | models.Q(target_environment__in=visible)
         )
 
+    def succeeded_into(self, environment, registry, repository: str, digest: str):
+        """Successful promotions of ``repository@digest`` in ``registry`` into
+        ``environment``: the evidence that the environment may run that digest."""
+        return self.filter(
+            target_environment=environment,
+            target_registry=registry,
+            target_repository=repository,
+            digest=digest,
+            status=Promotion.Status.SUCCEEDED,
+        )
+
 
 class Promotion(models.Model):
     """One sign-off: a digest leaving one environment for the next, retagged in the
@@ -188,6 +199,15 @@ class Promotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_repository}@{self.digest[:19]} {self.source_environment} → {self.target_environment}"
+
+    @property
+    def copies_blobs(self) -> bool:
+        """Whether the image must be copied (another repository or registry) before the
+        retag, rather than only retagged where it is."""
+        return (self.source_registry_id, self.source_repository) != (
+            self.target_registry_id,
+            self.target_repository,
+        )
 
     @property
     def target_reference(self) -> str:

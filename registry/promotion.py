@@ -17,7 +17,8 @@ from django.utils import timezone
 from environments import access, engine
 from environments.models import Deployment, Environment
 from environments.roles import PROMOTE
-from portal import audit
+from portal.core import audit
+from portal.core.tasks import dispatch_on_commit
 from registry.client import (
     Manifest,
     RegistryClient,
@@ -30,7 +31,7 @@ from registry.inventory import deployed_images
 from registry.models import Promotion, Registry, Repository, Tag, TagLock
 from registry.transfer import copy_image
 
-__all__ = ["PromotionRefused", "promote", "was_in_environment"]
+__all__ = ["PromotionRefused", "promote", "run_promotion", "was_in_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,12 @@ def was_in_environment(
     Recorded promotions and deployments come first (a query); containers running there
     now, deployed by other means, count too. An unreachable endpoint gives no evidence.
     """
-    promoted = Promotion.objects.filter(
-        target_environment=environment,
-        target_registry=registry,
-        target_repository=repository,
-        digest=digest,
-        status=Promotion.Status.SUCCEEDED,
-    ).exists()
+    promoted = Promotion.objects.succeeded_into(environment, registry, repository, digest).exists()
     if promoted:
         return True
-    deployed = Deployment.objects.filter(
+    deployed = Deployment.objects.succeeded().filter(
         environment=environment, service__registry=registry, service__repository=repository,
-        digest=digest, status=Deployment.Status.SUCCEEDED,
+        digest=digest,
     ).exists()  # fmt: skip
     if deployed:
         return True
@@ -166,8 +161,29 @@ def promote(
         target_registry=target_registry, target_repository=target_repository,
         tags=tags, version=version, note=note.strip(), actor=user,
     )  # fmt: skip
+    if promotion.copies_blobs:
+        # Blobs move between repositories or registries: that may take long, so it runs
+        # as a task on the record (status, log) and the caller answers 202.
+        _step(promotion, "queued: the image is copied into the target repository first")
+        promotion.save(update_fields=["log"])
+        dispatch_on_commit("registry.tasks.run_promotion", promotion.pk)
+        return promotion
+    return run_promotion(promotion, source_client, target_client)
+
+
+def run_promotion(
+    promotion: Promotion,
+    source_client: RegistryClient | None = None,
+    target_client: RegistryClient | None = None,
+) -> Promotion:
+    """Copy (if needed) and retag for a running ``promotion``; finishes the record."""
+    if promotion.status != Promotion.Status.RUNNING:
+        return promotion  # a redelivered task: already done
+    source_client = source_client or RegistryClient.for_registry(promotion.source_registry)
+    target_client = target_client or RegistryClient.for_registry(promotion.target_registry)
+    user = promotion.actor
     try:
-        _retag(promotion, source_client, target_client, tags)
+        _retag(promotion, source_client, target_client, promotion.tags)
     except RegistryError as exc:
         return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
     except PromotionRefused as exc:
@@ -190,7 +206,7 @@ def _retag(
     promotion: Promotion, source: RegistryClient, target: RegistryClient, tags: list[str]
 ) -> None:
     repository, digest = promotion.source_repository, promotion.digest
-    if (source.base_url, repository) == (target.base_url, promotion.target_repository):
+    if not promotion.copies_blobs:
         manifest = source.get_manifest(repository, digest)
         _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
     else:

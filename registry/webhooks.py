@@ -21,14 +21,12 @@ import hmac
 import json
 import logging
 
-from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from registry.client import MANIFEST_TYPES, USER_AGENT, RegistryClient, RegistryError
-from registry.inventory import record_image
-from registry.models import Registry, Repository, Tag
+from registry.inventory import record_push_events
+from registry.models import Registry
 
 log = logging.getLogger(__name__)
 # Distribution 2.x sends v1; newer registries and the OCI docs say v2. Same envelope.
@@ -58,26 +56,6 @@ def registry_notification(request: HttpRequest, registry_id: int) -> JsonRespons
         events = json.loads(request.body).get("events", [])
     except (ValueError, AttributeError):
         return JsonResponse({"detail": "The body is not a notification envelope."}, status=400)
-    recorded = 0
-    client = RegistryClient.for_registry(registry)
-    for event in events:
-        target = event.get("target") or {}
-        if event.get("action") != "push" or target.get("mediaType") not in MANIFEST_TYPES:
-            continue
-        if USER_AGENT in (event.get("request") or {}).get("useragent", ""):
-            continue
-        name, digest, tag = target.get("repository"), target.get("digest"), target.get("tag")
-        if not name or not digest:
-            continue
-        with transaction.atomic():
-            repository, _ = Repository.objects.get_or_create(registry=registry, name=name)
-            try:
-                record_image(client, repository, digest)
-            except RegistryError as exc:
-                log.warning("Notification for %s@%s: %s", name, digest, exc)
-            if tag:
-                Tag.objects.update_or_create(
-                    repository=repository, name=tag, defaults={"digest": digest}
-                )
-        recorded += 1
-    return JsonResponse({"recorded": recorded})
+    if not isinstance(events, list):
+        return JsonResponse({"detail": "events must be a list."}, status=400)
+    return JsonResponse({"recorded": record_push_events(registry, events)})

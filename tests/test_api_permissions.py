@@ -14,10 +14,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from environments import engine
-from environments.config import validate
+from environments.deploying.config import validate
 from environments.models import Deployment, Environment, RoleGrant, Service, ServiceConfig
+from portal.core.tokens import create_token
 from portal.models import ApiToken, AuditEvent
-from portal.tokens import create_token
 from registry.models import Image, Promotion, Registry, Repository
 from tests import stack
 
@@ -131,10 +131,11 @@ CASES = [
         args=("env:test", "container:test"),
     ),
     Case("grant-list", "get", s(200, 200, 200, 200)),
+    # An environment in the body that one cannot see is answered like a missing one (400).
     Case(
         "grant-list",
         "post",
-        s(404, 403, 201, 404),
+        s(400, 403, 201, 400),
         data={"environment": "env:ops", "group": "Developers", "role": "tester"},
     ),
     Case("grant-detail", "get", s(404, 404, 200, 404), args=("grant:ops",)),
@@ -147,11 +148,12 @@ CASES = [
     Case("token-detail", "delete", s(404, 404, 404, 404), args=("token:other",)),
     Case("promotion-list", "get", s(200, 200, 200, 200)),
     # Permission is checked before the lifecycle: the tester passes it and is then refused
-    # because nothing ran in Test (400); everyone else stops at the permission.
+    # because nothing ran in Test (400); everyone else stops at the permission, and for
+    # the stranger Test is as missing as any environment that does not exist (400).
     Case(
         "promotion-list",
         "post",
-        s(403, 400, 403, 404),
+        s(403, 400, 403, 400),
         data={
             "source_environment": "env:test",
             "repository": "demo/app",
@@ -176,15 +178,16 @@ CASES = [
         data={"verify_tls": False},
     ),
     Case("registry-detail", "delete", s(404, 403, 403, 404), args=("registry:ops",)),
-    Case("registry-refresh", "post", s(404, 424, 424, 404), args=("registry:ops",)),
+    # Refresh is queued (202) for those who deploy or sign off with the registry.
+    Case("registry-refresh", "post", s(404, 403, 202, 404), args=("registry:ops",)),
     Case("image-list", "get", s(200, 200, 200, 200)),
     Case("image-detail", "get", s(404, 200, 200, 404), args=("image:ops",)),
     Case("service-list", "get", s(200, 200, 200, 200)),
     Case(
         "service-list",
         "post",
-        s(201, 201, 201, 403),
-        data={"name": "newsvc", "registry": "regname:kit", "repository": "kit/app"},
+        s(201, 201, 201, 400),
+        data={"name": "newsvc", "registry": "regof:dev", "repository": "kit/app"},
     ),
     Case("service-detail", "get", s(200, 200, 200, 404), args=("service:dev",)),
     Case("service-configs", "get", s(200, 200, 200, 404), args=("service:dev",)),
@@ -215,7 +218,7 @@ CASES = [
     Case(
         "service-scale",
         "post",
-        s(404, 403, 400, 404),
+        s(400, 403, 400, 404),
         args=("service:dev",),
         data={"environment": "ops", "replicas": 1},
     ),
@@ -239,7 +242,7 @@ CASES = [
     Case(
         "deployment-list",
         "post",
-        s(400, 403, 403, 404),
+        s(400, 403, 403, 400),
         data={"service": "svcname:dev", "environment": "dev", "digest": "sha256:" + "d" * 64},
     ),
     Case("deployment-detail", "get", s(200, 200, 200, 404), args=("deployment:dev",)),
@@ -265,6 +268,11 @@ def _resolve(value, personas, environments, persona, containers=None):
         return AuditEvent.objects.filter(environment=environments[key]).first().pk
     if kind == "regname":
         return Registry.objects.get_or_create(name=key, url="http://127.0.0.1:1")[0].name
+    if kind == "regof":  # a registry that environment uses: visible to whoever sees it
+        registry = Registry.objects.get_or_create(name=f"{key}-reg", url="http://127.0.0.1:1")[0]
+        environments[key].registry = registry
+        environments[key].save()
+        return registry.name
     if kind in ("service", "svcname", "deployment"):
         deployment = _kit_deployment(environments[key])
         return {"service": deployment.service.pk, "svcname": deployment.service.name}.get(

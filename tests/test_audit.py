@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from environments import actions
-from portal.audit import scrub
+from portal.core.audit import scrub
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

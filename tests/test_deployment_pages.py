@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from environments import config as config_schema
+from environments.deploying import config as config_schema
 from environments.models import Deployment, DeploymentEvent, Service, ServiceConfig
 from registry.models import Registry
 

@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from environments.log_consumers import parse_log_options
-from environments.log_lines import LineSplitter, normalize_ts, ts_seconds
-from environments.logs import Batch, Subscription
+from environments.consumers.container_logs import parse_log_options
+from environments.live.lines import LineSplitter, normalize_ts, ts_seconds
+from environments.live.logs import Batch, Subscription
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_query_options():
 
 
 async def test_a_full_queue_drops_its_oldest_batch_and_says_what_was_lost(monkeypatch):
-    monkeypatch.setattr("environments.logs.QUEUE_BATCHES", 2)
+    monkeypatch.setattr("environments.live.logs.QUEUE_BATCHES", 2)
 
     def batch(*numbers):
         return Batch([{"ts": f"t{n:03d}", "stream": "stdout", "text": str(n)} for n in numbers])
@@ -83,7 +83,7 @@ async def test_a_full_queue_drops_its_oldest_batch_and_says_what_was_lost(monkey
 
 
 def test_a_swarm_line_is_named_by_its_task_slot():
-    from environments.log_sources import SwarmServiceSource
+    from environments.live.sources import SwarmServiceSource
 
     source = SwarmServiceSource("web-dev")
     source._replicas["m9wsf4nipnu64edbx5ymbi4mf"] = "web-dev.2"
@@ -105,7 +105,7 @@ def test_a_swarm_line_is_named_by_its_task_slot():
 
 
 def test_cursors_are_kept_per_replica_and_stream_with_the_stream_as_fallback():
-    from environments.log_sources import cursor_after, cursor_key
+    from environments.live.sources import cursor_after, cursor_key
 
     assert cursor_key({"stream": "stdout"}) == "stdout"
     assert cursor_key({"stream": "stdout", "replica": "web.1"}) == "web.1/stdout"

@@ -101,10 +101,14 @@ def test_revoking_a_grant_removes_the_access_it_gave(client, personas, environme
 def test_an_unreachable_endpoint_shows_the_reason_in_the_page(client, personas, environments):
     from environments import actions
 
-    actions.update_environment(
+    ops = actions.update_environment(
         personas["operator"], environments["ops"], endpoint_url="tcp://127.0.0.1:1"
     )
     _login(client, personas, "operator")
+    # The page never waits on the engine: it shows the last probe, and queues one.
+    first = client.get(reverse("env-endpoint-fragment", args=["ops"])).content.decode()
+    assert "not checked yet" in first
+    actions.refresh_endpoint_state(ops)  # what the queued probe task does
     endpoint = client.get(reverse("env-endpoint-fragment", args=["ops"])).content.decode()
     assert "unreachable" in endpoint and "connection refused" in endpoint
     containers = client.get(reverse("env-containers-fragment", args=["ops"]))

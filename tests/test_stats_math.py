@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from environments.stats import stats_message
+from environments.live.stats import stats_message
 
 # Two consecutive samples of `sh -c 'while :; do :; done'` with a 64 MiB limit (cgroup v1).
 V1_FIRST = {

@@ -8,15 +8,16 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from environments import access, deployments
-from environments import config as config_schema
+from environments import access, actions
+from environments.deploying import config as config_schema
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.api.base import RestrictedReadOnlyViewSet
+from portal.api.fields import RestrictedSlugRelatedField
 from registry.models import Registry
 
 
 class ServiceSerializer(serializers.ModelSerializer):
-    registry = serializers.SlugRelatedField(slug_field="name", queryset=Registry.objects.all())
+    registry = RestrictedSlugRelatedField(slug_field="name", queryset=Registry.objects.all())
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -49,9 +50,7 @@ class ServiceConfigSerializer(serializers.ModelSerializer):
 class SaveConfigSerializer(serializers.Serializer):
     """A new revision, as a JSON ``document`` or as exported ``text`` (JSON or YAML)."""
 
-    environment = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Environment.objects.all()
-    )
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     document = serializers.JSONField(
         required=False, help_text="The config; secret values may be sent as ******** to keep them."
     )
@@ -69,16 +68,12 @@ class SaveConfigSerializer(serializers.Serializer):
 
 class ExportSerializer(serializers.Serializer):
     # Not "format": DRF reserves that query parameter for choosing a renderer.
-    environment = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Environment.objects.all()
-    )
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     syntax = serializers.ChoiceField(choices=["json", "yaml"], default="json")
 
 
 class ReplicasSerializer(serializers.Serializer):
-    environment = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Environment.objects.all()
-    )
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     replicas = serializers.IntegerField(min_value=0, max_value=50, required=False)
     confirm = serializers.BooleanField(default=False)
 
@@ -105,10 +100,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 
 class DeploySerializer(serializers.Serializer):
-    service = serializers.SlugRelatedField(slug_field="name", queryset=Service.objects.all())
-    environment = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Environment.objects.all()
-    )
+    service = RestrictedSlugRelatedField(slug_field="name", queryset=Service.objects.all())
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     digest = serializers.CharField(max_length=71)
     confirm = serializers.BooleanField(
         default=False, help_text="Required for protected environments."
@@ -122,15 +115,11 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     queryset = Service.objects.select_related("registry")
     serializer_class = ServiceSerializer
 
-    def perform_create(self, serializer):
-        serializer.instance = deployments.create_service(
-            self.request.user, **serializer.validated_data
-        )
+    def create_object(self, user, data: dict) -> Service:
+        return actions.create_service(user, **data)
 
-    def _environment(self, request) -> Environment:
-        form = ReplicasSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        return form.validated_data
+    def _environment(self, request) -> dict:
+        return self.validated(ReplicasSerializer, request.data)
 
     @extend_schema(
         request=SaveConfigSerializer,
@@ -141,17 +130,15 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """GET: revisions in the environments you can view (newest first); POST: a new one."""
         service = self.get_object()
         if request.method == "GET":
-            visible = Environment.objects.restrict(request.user)
+            visible = access.visible_environments(request.user)
             revisions = service.configs.filter(environment__in=visible).select_related(
                 "environment", "created_by"
             )
             return Response(ServiceConfigSerializer(revisions, many=True).data)
-        form = SaveConfigSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        revision = deployments.save_config(
-            request.user, service, form.validated_data["environment"],
-            form.validated_data["document"], form.validated_data["comment"],
-        )  # fmt: skip
+        data = self.validated(SaveConfigSerializer, request.data)
+        revision = actions.save_config(
+            request.user, service, data["environment"], data["document"], data["comment"]
+        )
         return Response(ServiceConfigSerializer(revision).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[ExportSerializer], responses={200: str})
@@ -160,9 +147,8 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """The current config of one environment as a JSON or YAML file, secrets masked;
         POST it back to ``configs`` as ``text`` to import it."""
         service = self.get_object()
-        form = ExportSerializer(data=request.query_params)
-        form.is_valid(raise_exception=True)
-        environment, fmt = form.validated_data["environment"], form.validated_data["syntax"]
+        data = self.validated(ExportSerializer, request.query_params)
+        environment, fmt = data["environment"], data["syntax"]
         access.require(request.user, environment, "view_environment")
         revision = service.current_config(environment)
         if revision is None:
@@ -179,11 +165,12 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def scale(self, request, pk=None):
+        service = self.get_object()  # the URL's object first: 404 before any 400
         data = self._environment(request)
         if "replicas" not in data:
             raise serializers.ValidationError({"replicas": "Give the number of replicas."})
-        deployment = deployments.scale_service(
-            self.get_object(),
+        deployment = actions.scale_service(
+            service,
             data["environment"],
             data["replicas"],
             user=request.user,
@@ -194,17 +181,17 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     @extend_schema(request=ReplicasSerializer, responses={200: None})
     @action(detail=True, methods=["post"])
     def restart(self, request, pk=None):
+        service = self.get_object()
         data = self._environment(request)
-        count = deployments.restart_service(
-            self.get_object(), data["environment"], user=request.user
-        )
+        count = actions.restart_service(service, data["environment"], user=request.user)
         return Response({"restarted": count})
 
     @extend_schema(request=ReplicasSerializer, responses={200: None})
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
+        service = self.get_object()
         data = self._environment(request)
-        count = deployments.stop_service(self.get_object(), data["environment"], user=request.user)
+        count = actions.stop_service(service, data["environment"], user=request.user)
         return Response({"stopped": count})
 
 
@@ -228,10 +215,8 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
 
     @extend_schema(request=DeploySerializer, responses={202: DeploymentSerializer})
     def create(self, request, *args, **kwargs):
-        form = DeploySerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        deployment = deployments.deploy(
+        data = self.validated(DeploySerializer, request.data)
+        deployment = actions.deploy(
             data["service"],
             data["environment"],
             data["digest"],
@@ -246,5 +231,5 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """Redeploy the previous successful deployment's digest and config revision."""
         deployment = self.get_object()
         confirm = serializers.BooleanField().to_internal_value(request.data.get("confirm", False))
-        new = deployments.rollback(deployment, user=request.user, confirm=confirm)
+        new = actions.rollback(deployment, user=request.user, confirm=confirm)
         return Response(DeploymentSerializer(new).data, status=status.HTTP_202_ACCEPTED)

@@ -5,8 +5,10 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from environments import access
+from environments.engine import validate_endpoint_url
 from environments.models import Environment, RoleGrant
 from environments.roles import ACTIONS, Role
+from portal.api.fields import RestrictedPrimaryKeyRelatedField
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -22,23 +24,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         model = Environment
         fields = [
             "id",
-            "name",
-            "slug",
-            "description",
-            "colour",
-            "position",
-            "tier",
-            "protected",
-            "endpoint_url",
-            "mode",
-            "tls_ca_cert",
-            "tls_client_cert",
-            "tls_client_key",
-            "only_labelled_containers",
-            "registry",
-            "repository_template",
-            "promotion_tag",
-            "require_version",
+            *Environment.EDITABLE_FIELDS,
             "endpoint_state",
             "endpoint_checked_at",
             "allowed_actions",
@@ -54,8 +40,6 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         return sorted(actions.get(environment.pk, ()))
 
     def validate_endpoint_url(self, value: str) -> str:
-        from environments.engine import validate_endpoint_url
-
         try:
             return validate_endpoint_url(value)
         except ValueError as exc:
@@ -79,7 +63,7 @@ class ContainerSerializer(serializers.Serializer):
 
 class EndpointStateSerializer(serializers.Serializer):
     reachable = serializers.BooleanField()
-    checked_at = serializers.DateTimeField()
+    checked_at = serializers.DateTimeField(allow_null=True, help_text="null: never probed yet.")
     error = serializers.CharField()
     warning = serializers.CharField()
     engine_version = serializers.CharField()
@@ -97,7 +81,7 @@ class EndpointStateSerializer(serializers.Serializer):
 class RoleGrantSerializer(serializers.ModelSerializer):
     """A role given to a user or a group in an environment (by username / group name)."""
 
-    environment = serializers.PrimaryKeyRelatedField(queryset=Environment.objects.all())
+    environment = RestrictedPrimaryKeyRelatedField(queryset=Environment.objects.all())
     user = serializers.SlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),

@@ -1,46 +1,43 @@
 """The Docker adapter: every call to a Docker Engine or Swarm goes through this package.
 
-Errors from the SDK, requests and the socket become :class:`EngineUnavailable` with a
-message a person can act on, naming the environment and its endpoint, so callers show a
-state instead of crashing. ``core`` connects, probes and lists; ``session`` runs the
-container and Swarm calls of a deployment; ``streams`` holds long-lived log and event
-streams. Everything is re-exported here: callers write ``engine.probe(...)``.
+It takes endpoints (:class:`~environments.engine.endpoint.Endpoint`, which an
+Environment is) and never imports Berth's models, access or views. Errors from the SDK,
+requests and the socket become :class:`EngineUnavailable` with a message a person can
+act on, naming the environment and its endpoint, so callers show a state instead of
+crashing. ``client`` is the one client factory, ``endpoint`` validates URLs, ``labels``
+says what Berth owns, ``probe`` reads an endpoint's state, ``containers`` inspects and
+operates one container, ``session`` runs a deployment's calls, ``streams`` holds
+long-lived log, stats and event streams. Callers write ``engine.probe(...)``.
 """
 
-from environments.engine.containers import container_document, operate_container
-from environments.engine.core import (
-    LABEL_ENVIRONMENT,
-    LABEL_PREFIX,
-    ContainerSummary,
-    EndpointState,
-    EngineUnavailable,
-    list_containers,
-    open_client,
-    probe,
-    validate_endpoint_url,
+from environments.engine.client import ContainerMissing, EngineUnavailable, open_client
+from environments.engine.containers import (
+    container_document,
+    find_container,
+    inspect_container,
+    operate_container,
+    service_containers,
 )
-from environments.engine.session import (
+from environments.engine.endpoint import Endpoint, validate_endpoint_url
+from environments.engine.labels import (
     LABEL_COLOUR,
     LABEL_DEPLOYMENT,
+    LABEL_ENVIRONMENT,
     LABEL_PORT,
+    LABEL_PREFIX,
     LABEL_REVISION,
     LABEL_SERVICE,
     LABEL_SLOT,
-    EngineSession,
-    Replica,
-    session,
+    owns_container,
+    swarm_service_name,
 )
+from environments.engine.probe import ContainerSummary, EndpointState, list_containers, probe
+from environments.engine.session import EngineSession, Replica, session
 from environments.engine.streams import (
-    ContainerMissing,
     container_exit,
     event_stream,
-    find_container,
     find_swarm_service,
-    inspect_container,
     log_stream,
-    open_stream_client,
-    owns_container,
-    service_containers,
     service_log_stream,
     stats_stream,
     swarm_service_exists,
@@ -50,6 +47,7 @@ from environments.engine.streams import (
 __all__ = [
     "ContainerMissing",
     "ContainerSummary",
+    "Endpoint",
     "EndpointState",
     "EngineSession",
     "EngineUnavailable",
@@ -71,7 +69,6 @@ __all__ = [
     "list_containers",
     "log_stream",
     "open_client",
-    "open_stream_client",
     "operate_container",
     "owns_container",
     "probe",
@@ -80,6 +77,7 @@ __all__ = [
     "session",
     "stats_stream",
     "swarm_service_exists",
+    "swarm_service_name",
     "swarm_tasks",
     "validate_endpoint_url",
 ]

@@ -1,21 +1,28 @@
-"""One container at a time: its full inspect document, and restart, stop and start."""
+"""One container at a time: its inspect document (whole, or summed up), finding one an
+environment owns, the containers of a service, and restart, stop and start."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import docker
 
-if TYPE_CHECKING:
-    from environments.models import Environment
+from environments.engine.client import ContainerMissing, open_client
+from environments.engine.endpoint import Endpoint
+from environments.engine.labels import owns_container
+from environments.engine.session import session
 
-from environments.engine.core import open_client
-from environments.engine.streams import ContainerMissing
+__all__ = [
+    "CONTAINER_VERBS",
+    "container_document",
+    "find_container",
+    "inspect_container",
+    "operate_container",
+    "service_containers",
+]
 
 CONTAINER_VERBS = ("restart", "stop", "start")
 
 
-def container_document(environment: Environment, reference: str) -> dict | None:
+def container_document(environment: Endpoint, reference: str) -> dict | None:
     """Docker's inspect document of the container ``reference`` (id, id prefix or name)
     on ``environment``'s endpoint, whoever owns it; None when there is none."""
     with open_client(environment) as client:
@@ -26,7 +33,7 @@ def container_document(environment: Environment, reference: str) -> dict | None:
 
 
 def operate_container(
-    environment: Environment, container_id: str, verb: str, *, stop_timeout: int = 10
+    environment: Endpoint, container_id: str, verb: str, *, stop_timeout: int = 10
 ) -> dict:
     """Restart, stop or start a container; ``{"id", "name", "state"}`` afterwards.
 
@@ -50,3 +57,42 @@ def operate_container(
         "name": (attrs.get("Name") or "").lstrip("/"),
         "state": (attrs.get("State") or {}).get("Status", ""),
     }
+
+
+def inspect_container(environment: Endpoint, reference: str) -> dict | None:
+    """``{id, name, tty, state, labels, image, health, exit_code, started_at}`` of the
+    container ``reference`` (id, id prefix or name) on ``environment``'s endpoint, whoever
+    owns it; None when there is none. ``health`` is "" without a health check."""
+    attrs = container_document(environment, reference)
+    if attrs is None:
+        return None
+    config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
+    return {
+        "id": attrs["Id"],
+        "name": (attrs.get("Name") or "").lstrip("/"),
+        "tty": bool(config.get("Tty")),
+        "state": state.get("Status", ""),
+        "labels": config.get("Labels") or {},
+        "image": config.get("Image", ""),
+        "health": (state.get("Health") or {}).get("Status", ""),
+        "exit_code": state.get("ExitCode"),
+        "started_at": state.get("StartedAt", ""),
+    }
+
+
+def find_container(environment: Endpoint, reference: str) -> dict | None:
+    """The container ``reference`` if ``environment`` owns it (see :func:`inspect_container`)."""
+    found = inspect_container(environment, reference)
+    if found is None or not owns_container(environment, found["labels"]):
+        return None
+    return found
+
+
+def service_containers(environment: Endpoint, service: str) -> list[dict]:
+    """The containers of a Berth service in ``environment`` (all states), each as
+    :func:`inspect_container` describes it, by slot then name."""
+    with session(environment) as engine_session:
+        replicas = sorted(engine_session.replicas(service), key=lambda r: (r.slot, r.name))
+    found = (inspect_container(environment, replica.id) for replica in replicas)
+    return [container for container in found if container is not None]  # None: removed since

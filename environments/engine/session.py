@@ -6,30 +6,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import docker
 
-if TYPE_CHECKING:
-    from environments.models import Environment
-
-from environments.engine.core import (
+from environments.engine.client import EngineUnavailable, _reason, _unavailable, open_client
+from environments.engine.endpoint import Endpoint
+from environments.engine.labels import (
+    LABEL_COLOUR,
+    LABEL_DEPLOYMENT,
     LABEL_ENVIRONMENT,
-    EngineUnavailable,
-    _health,
-    _reason,
-    _unavailable,
-    open_client,
+    LABEL_PORT,
+    LABEL_SERVICE,
+    LABEL_SLOT,
 )
+from environments.engine.probe import health_of
+from environments.engine.units import parse_memory
 
-# --- Deployments -------------------------------------------------------------------------
-
-LABEL_SERVICE = "berth.service"
-LABEL_DEPLOYMENT = "berth.deployment"
-LABEL_REVISION = "berth.revision"
-LABEL_SLOT = "berth.slot"
-LABEL_PORT = "berth.port"
-LABEL_COLOUR = "berth.colour"
+__all__ = ["EngineSession", "Replica", "session"]
 
 
 @dataclass
@@ -51,7 +44,7 @@ class EngineSession:
     """One Docker connection for the length of a deployment: strategies call these
     methods, so every Docker call stays in this module."""
 
-    def __init__(self, environment: Environment, client: docker.DockerClient):
+    def __init__(self, environment: Endpoint, client: docker.DockerClient):
         self.environment = environment
         self.client = client
 
@@ -94,7 +87,7 @@ class EngineSession:
                     id=row["Id"],
                     name=(row.get("Names") or ["/"])[0].lstrip("/"),
                     state=row.get("State", ""),
-                    health=_health(row.get("Status", "")),
+                    health=health_of(row.get("Status", "")),
                     slot=int(labels.get(LABEL_SLOT, 0)),
                     port=int(labels[LABEL_PORT]) if labels.get(LABEL_PORT) else None,
                     colour=labels.get(LABEL_COLOUR, "blue"),
@@ -269,13 +262,11 @@ def _healthcheck(config: dict, port: int | None) -> dict | None:
 def _memory(value) -> int | None:
     if not value:
         return None
-    from environments.config import parse_memory
-
     return parse_memory(value)
 
 
 @contextlib.contextmanager
-def session(environment: Environment, timeout: int = 120) -> Iterator[EngineSession]:
+def session(environment: Endpoint, timeout: int = 120) -> Iterator[EngineSession]:
     """An EngineSession for a deployment (a longer timeout than probes: pulls are slow)."""
     with open_client(environment, timeout=timeout) as client:
         yield EngineSession(environment, client)

@@ -1,114 +1,19 @@
-"""Long-lived streams: logs and events, on Docker clients of their own."""
+"""Long-lived streams: logs, events, stats and Swarm service logs.
+
+The live hubs (:mod:`environments.live`) open them on clients of their own
+(``open_client(..., max_pool_size=N)``) so they never hold the pooled connections of
+request-scoped clients."""
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import docker
 import requests
-from django.conf import settings
 from docker.types.daemon import CancellableStream
 
-if TYPE_CHECKING:
-    from environments.models import Environment
-
-from environments.engine.core import (
-    LABEL_ENVIRONMENT,
-    EngineUnavailable,
-    _api_versions,
-    _reason,
-    _tls_config,
-    _unavailable,
-    open_client,
-)
-from environments.engine.session import session
-
-# --- Live logs and events: long-lived streams ----------------------------------------------
-# Used by environments/logs.py (the per-process log hub), environments/log_consumers.py
-# and environments/views_logs.py. Streams get a DockerClient of their own so they never
-# hold the pooled connections of request-scoped clients.
-
-
-class ContainerMissing(EngineUnavailable):
-    """The container does not exist (any more) on the environment's endpoint."""
-
-
-@contextlib.contextmanager
-def open_stream_client(
-    environment: Environment, *, max_pool_size: int = 4
-) -> Iterator[docker.DockerClient]:
-    """A DockerClient for streams (logs, events), closed on exit.
-
-    ``max_pool_size`` is sized for the streams the caller keeps open at once (two for
-    a log reader: stdout and stderr) plus one for the odd inspect. docker-py lifts the
-    read timeout on a stream's socket once the response has started, so only connecting
-    and the first answer are bounded by ``DOCKER_TIMEOUT``.
-    """
-    with tempfile.TemporaryDirectory(prefix="berth-tls-") as tmp:
-        tls = _tls_config(environment, tmp) if environment.uses_tls else None
-        known = _api_versions.get(environment.endpoint_url)
-        try:
-            client = docker.DockerClient(
-                base_url=environment.endpoint_url,
-                version=known or "auto",
-                timeout=settings.DOCKER_TIMEOUT,
-                tls=tls,
-                max_pool_size=max_pool_size,
-            )
-            _api_versions[environment.endpoint_url] = client.api.api_version
-        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-            raise EngineUnavailable(_unavailable(environment, exc)) from exc
-        try:
-            yield client
-        except docker.errors.NotFound as exc:
-            raise ContainerMissing(_reason(exc)) from exc
-        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-            raise EngineUnavailable(_unavailable(environment, exc)) from exc
-        finally:
-            client.close()
-
-
-def owns_container(environment: Environment, labels: dict | None) -> bool:
-    """Whether a container with ``labels`` belongs to ``environment`` (see
-    ``only_labelled_containers``: several environments may share one engine)."""
-    if not environment.only_labelled_containers:
-        return True
-    return (labels or {}).get(LABEL_ENVIRONMENT) == environment.slug
-
-
-def inspect_container(environment: Environment, reference: str) -> dict | None:
-    """``{id, name, tty, state, labels, image, health, exit_code, started_at}`` of the
-    container ``reference`` (id, id prefix or name) on ``environment``'s endpoint, whoever
-    owns it; None when there is none. ``health`` is "" without a health check."""
-    with open_client(environment) as client:
-        try:
-            attrs = client.api.inspect_container(reference)
-        except docker.errors.NotFound:
-            return None
-    config = attrs.get("Config") or {}
-    state = attrs.get("State") or {}
-    return {
-        "id": attrs["Id"],
-        "name": (attrs.get("Name") or "").lstrip("/"),
-        "tty": bool(config.get("Tty")),
-        "state": state.get("Status", ""),
-        "labels": config.get("Labels") or {},
-        "image": config.get("Image", ""),
-        "health": (state.get("Health") or {}).get("Status", ""),
-        "exit_code": state.get("ExitCode"),
-        "started_at": state.get("StartedAt", ""),
-    }
-
-
-def find_container(environment: Environment, reference: str) -> dict | None:
-    """The container ``reference`` if ``environment`` owns it (see :func:`inspect_container`)."""
-    found = inspect_container(environment, reference)
-    if found is None or not owns_container(environment, found["labels"]):
-        return None
-    return found
+from environments.engine.client import EngineUnavailable, _reason, open_client
+from environments.engine.endpoint import Endpoint
 
 
 def _payloads(response: requests.Response, framed: bool) -> Iterator[bytes]:
@@ -254,16 +159,7 @@ def swarm_service_exists(client: docker.DockerClient, service: str) -> bool:
     return True
 
 
-def service_containers(environment: Environment, service: str) -> list[dict]:
-    """The containers of a Berth service in ``environment`` (all states), each as
-    :func:`inspect_container` describes it, by slot then name."""
-    with session(environment) as engine_session:
-        replicas = sorted(engine_session.replicas(service), key=lambda r: (r.slot, r.name))
-    found = (inspect_container(environment, replica.id) for replica in replicas)
-    return [container for container in found if container is not None]  # None: removed since
-
-
-def find_swarm_service(environment: Environment, name: str) -> str | None:
+def find_swarm_service(environment: Endpoint, name: str) -> str | None:
     """``name`` when a Swarm service of that name runs on the endpoint, else None (also
     when the engine is no Swarm manager)."""
     with open_client(environment) as client:

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import portal.crypto
+import portal.core.crypto
 from django.conf import settings
 from django.db import migrations, models
 
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('mode', models.CharField(choices=[('standalone', 'Standalone Docker Engine'), ('swarm', 'Docker Swarm manager')], default='standalone', max_length=20)),
                 ('tls_ca_cert', models.TextField(blank=True, help_text='PEM CA certificate (tcp:// only).')),
                 ('tls_client_cert', models.TextField(blank=True, help_text='PEM client certificate.')),
-                ('tls_client_key', portal.crypto.EncryptedTextField(blank=True, help_text='PEM client key, stored encrypted.')),
+                ('tls_client_key', portal.core.crypto.EncryptedTextField(blank=True, help_text='PEM client key, stored encrypted.')),
                 ('only_labelled_containers', models.BooleanField(default=True, help_text='Show only containers labelled berth.environment=<slug>: needed when several environments share one engine.')),
                 ('endpoint_state', models.JSONField(blank=True, default=dict, editable=False)),
                 ('endpoint_checked_at', models.DateTimeField(blank=True, editable=False, null=True)),

@@ -1,4 +1,5 @@
-"""API errors: Django's ValidationError and the engine's EngineUnavailable become 4xx."""
+"""API errors: the core domain errors and Django's ValidationError become 4xx, mapped
+here once for every viewset, without importing any app."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from environments.engine import EngineUnavailable
-from registry.client import RegistryError
+from portal.core.errors import Conflict, DependencyUnavailable
 
 
 class DependencyFailed(exceptions.APIException):
@@ -17,21 +17,22 @@ class DependencyFailed(exceptions.APIException):
     default_code = "dependency_failed"
 
 
-class Conflict(exceptions.APIException):
+class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
 
 
 def exception_handler(exc, context):
-    from environments.deployments import DeploymentConflict
-
-    if isinstance(exc, DeploymentConflict):
-        response = drf_exception_handler(Conflict(str(exc)), context)
-        response.data["active_deployment"] = exc.active.pk
-        return response
-    if isinstance(exc, DjangoValidationError):
+    extra = {}
+    if isinstance(exc, Conflict):
+        extra = exc.extra
+        exc = ConflictError(str(exc))
+    elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
-    elif isinstance(exc, EngineUnavailable | RegistryError):
+    elif isinstance(exc, DependencyUnavailable):
         exc = DependencyFailed(str(exc))
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and extra:
+        response.data.update(extra)
+    return response

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from environments.api.deployments import DeploymentViewSet, ServiceViewSet
-from environments.api.views import EnvironmentViewSet, RoleGrantViewSet
+from environments.api.environments import EnvironmentViewSet, RoleGrantViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
 from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
 

@@ -10,13 +10,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from portal import tokens
+from environments import access
 from portal.api.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
     NewApiTokenSerializer,
     ObtainTokenSerializer,
 )
+from portal.core import tokens
 from portal.models import ApiToken, AuditEvent
 
 
@@ -82,7 +83,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = AuditEvent.objects.all()
 
     def get_queryset(self):
-        events = AuditEvent.objects.restrict(self.request.user).select_related(None)
+        events = access.audit_events(self.request.user).select_related(None)
         environment = self.request.query_params.get("environment")
         if environment:
             events = (

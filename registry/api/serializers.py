@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from environments.models import Environment
+from portal.api.fields import RestrictedPrimaryKeyRelatedField
 from registry.models import Image, Promotion, Registry
 
 
@@ -32,8 +33,8 @@ class PromotionSerializer(serializers.ModelSerializer):
 class PromoteSerializer(serializers.Serializer):
     """A sign-off: promote ``repository@digest`` from an environment to the next one."""
 
-    source_environment = serializers.PrimaryKeyRelatedField(queryset=Environment.objects.all())
-    target_environment = serializers.PrimaryKeyRelatedField(
+    source_environment = RestrictedPrimaryKeyRelatedField(queryset=Environment.objects.all())
+    target_environment = RestrictedPrimaryKeyRelatedField(
         queryset=Environment.objects.all(), required=False, allow_null=True
     )
     repository = serializers.CharField(max_length=255)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -17,32 +17,22 @@ from registry.api.serializers import (
     PromotionSerializer,
     RegistrySerializer,
 )
-from registry.inventory import refresh_registry
 from registry.models import Image, Promotion, Registry, Tag
 from registry.promotion import promote
 
 
-class PromotionViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class PromotionViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Promotions out of or into environments the user can view. POST signs off and
     promotes: 201 when the tags landed, 424 with the failed record when the registry
     failed, 400 when the promotion is refused (nothing is recorded then)."""
 
-    queryset = Promotion.objects.all()
+    queryset = Promotion.objects.select_related(
+        "source_environment", "target_environment", "source_registry", "target_registry", "actor"
+    )
     serializer_class = PromotionSerializer
 
     def get_queryset(self):
-        promotions = Promotion.objects.restrict(self.request.user).select_related(
-            "source_environment",
-            "target_environment",
-            "source_registry",
-            "target_registry",
-            "actor",
-        )
+        promotions = super().get_queryset()
         digest = self.request.query_params.get("digest")
         return promotions.filter(digest=digest) if digest else promotions
 
@@ -50,9 +40,7 @@ class PromotionViewSet(
         request=PromoteSerializer, responses={201: PromotionSerializer, 424: PromotionSerializer}
     )
     def create(self, request, *args, **kwargs):
-        form = PromoteSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
+        data = self.validated(PromoteSerializer, request.data)
         promotion = promote(
             request.user,
             source=data["source_environment"],
@@ -62,11 +50,11 @@ class PromotionViewSet(
             version=data["version"],
             note=data["note"],
         )
-        succeeded = promotion.status == Promotion.Status.SUCCEEDED
-        return Response(
-            PromotionSerializer(promotion).data,
-            status=status.HTTP_201_CREATED if succeeded else status.HTTP_424_FAILED_DEPENDENCY,
-        )
+        answer = {
+            Promotion.Status.SUCCEEDED: status.HTTP_201_CREATED,
+            Promotion.Status.RUNNING: status.HTTP_202_ACCEPTED,  # a copy, as a task
+        }.get(promotion.status, status.HTTP_424_FAILED_DEPENDENCY)
+        return Response(PromotionSerializer(promotion).data, status=answer)
 
 
 class RegistryViewSet(RestrictedModelViewSet):
@@ -75,26 +63,25 @@ class RegistryViewSet(RestrictedModelViewSet):
     queryset = Registry.objects.all()
     serializer_class = RegistrySerializer
 
-    def perform_create(self, serializer):
-        serializer.instance = actions.create_registry(
-            self.request.user, **serializer.validated_data
-        )
+    def create_object(self, user, data: dict) -> Registry:
+        return actions.create_registry(user, **data)
 
-    def perform_update(self, serializer):
-        serializer.instance = actions.update_registry(
-            self.request.user, serializer.instance, **serializer.validated_data
-        )
+    def update_object(self, user, instance: Registry, data: dict) -> Registry:
+        return actions.update_registry(user, instance, **data)
+
+    def _recheck(self, instance):
+        return instance  # only administrators write registries, and they see them all
 
     def perform_destroy(self, instance):
         actions.delete_registry(self.request.user, instance)
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={202: None})
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
-        """Read every repository's tags from the registry now."""
-        registry = self.get_object()
-        repositories = refresh_registry(registry)
-        return Response({"repositories": len(repositories)})
+        """Queue a read of every repository's tags (needs deploy or sign-off rights in an
+        environment using the registry); the Images page shows the result."""
+        actions.request_refresh(request.user, self.get_object())
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
 class ImageViewSet(RestrictedReadOnlyViewSet):

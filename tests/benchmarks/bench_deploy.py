@@ -66,7 +66,7 @@ SWARM_REPLICAS = 2
 SWARM_STRATEGY = {"type": "swarm", "parallelism": 1, "order": "start-first", "monitor": 2}
 SWARM_SLUG = "bench-swarm"
 POLL_API = 0.05  # how often the client asks Berth whether the deployment finished
-POLL_HEALTH = 0.2  # environments.strategies.POLL
+POLL_HEALTH = 0.2  # environments.deploying.strategies.POLL
 # The test image's httpd runs as PID 1 and ignores SIGTERM, so a stop always waits out
 # its timeout: both paths use the same short one (Berth's stop_grace_period).
 STOP_TIMEOUT = 1

@@ -13,10 +13,11 @@ import requests
 from asgiref.sync import sync_to_async
 from celery.contrib.testing.worker import start_worker
 
-from environments import actions, deployments, engine
+from environments import actions, engine
+from environments.actions import deployments
 from environments.models import Deployment, Service
 from portal.celery import app as celery_app
-from portal.tokens import create_token
+from portal.core.tokens import create_token
 from registry.client import RegistryClient
 from registry.models import Registry
 from tests import stack

@@ -14,8 +14,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
-from environments import engine, stats
-from environments.config import MASK, validate
+from environments import engine
+from environments.deploying.config import MASK, validate
+from environments.live import stats
 from environments.models import Service, ServiceConfig
 from portal.asgi import application
 from portal.models import AuditEvent

@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from portal.asgi import application
-from portal.tokens import create_token
+from portal.core.tokens import create_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

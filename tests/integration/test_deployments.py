@@ -5,7 +5,7 @@ serving, rollback, conflicts, protected environments and bad input."""
 import pytest
 from django.urls import reverse
 
-from environments import deployments
+from environments.actions import deployments
 from environments.models import Deployment
 from tests.integration.conftest import owned, serving, wait_finished
 

@@ -5,7 +5,8 @@ import docker
 import pytest
 from django.urls import reverse
 
-from environments import actions, deployments
+from environments import actions
+from environments.actions import deployments
 from environments.models import Deployment, Environment
 from tests.integration.conftest import wait_finished
 

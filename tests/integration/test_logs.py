@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
-from environments import logs
+from environments.live import logs
 from portal.asgi import application
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -475,7 +475,7 @@ def _events_socket(secret: str | None, environment_id: int) -> WebsocketCommunic
 
 
 async def test_environment_events_of_its_containers_only(run_container, secret_for, environments):
-    from environments.container_events import event_hub
+    from environments.live.events import event_hub
 
     secret = await secret_for("developer")
     viewers = [_events_socket(secret, environments["dev"].pk) for _ in range(2)]

@@ -13,7 +13,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from environments import engine, logs
+from environments import engine
+from environments.live import logs
 from environments.models import Service
 from portal.asgi import application
 from tests import stack

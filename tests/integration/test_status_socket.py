@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from environments.tasks import probe_endpoint
 from portal.asgi import application
 from portal.celery import app as celery_app
-from portal.tokens import create_token
+from portal.core.tokens import create_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -1,0 +1,60 @@
+"""Every state change of the environments app, as verb-first functions.
+
+One module per noun: ``environments`` (environments, grants, endpoint state),
+``services`` (services, configs, scale, restart, stop), ``deployments`` (deploy,
+rollback), ``containers`` (inspect, restart, stop, start, log). Each checks permission
+through :mod:`environments.access`, runs in a transaction, writes the audit log and
+sends its events after commit. Browser, API, consumers, tasks and tests call these.
+"""
+
+from environments.actions.containers import (
+    ContainerNotFound,
+    inspect_container,
+    open_container_log,
+    restart_container,
+    start_container,
+    stop_container,
+)
+from environments.actions.deployments import DeploymentConflict, deploy, rollback
+from environments.actions.environments import (
+    create_environment,
+    delete_environment,
+    grant_role,
+    grant_role_where_it_applies,
+    refresh_endpoint_state,
+    request_probe,
+    revoke_grant,
+    update_environment,
+)
+from environments.actions.services import (
+    create_service,
+    restart_service,
+    save_config,
+    scale_service,
+    stop_service,
+)
+
+__all__ = [
+    "ContainerNotFound",
+    "DeploymentConflict",
+    "create_environment",
+    "create_service",
+    "delete_environment",
+    "deploy",
+    "grant_role",
+    "grant_role_where_it_applies",
+    "inspect_container",
+    "open_container_log",
+    "refresh_endpoint_state",
+    "request_probe",
+    "restart_container",
+    "restart_service",
+    "revoke_grant",
+    "rollback",
+    "save_config",
+    "scale_service",
+    "start_container",
+    "stop_container",
+    "stop_service",
+    "update_environment",
+]

@@ -1,0 +1,131 @@
+"""Deploying a service's digest, and rolling back: the state changes.
+
+``deploy()`` records a pending Deployment and its first event before anything touches
+an engine, then hands the id to Celery after commit; the runner
+(:mod:`environments.deploying.runner`) does the work.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from environments import access
+from environments.deploying.runner import record_event
+from environments.models import Deployment, Environment, Service, ServiceConfig
+from environments.roles import DEPLOY
+from portal.core import audit
+from portal.core.errors import Conflict
+from portal.core.tasks import dispatch_on_commit
+from registry.client import RegistryClient, RegistryError, validate_digest
+from registry.models import Promotion
+
+__all__ = ["DeploymentConflict", "deploy", "rollback"]
+
+
+class DeploymentConflict(Conflict):
+    """Another deployment of the service is active in the environment (HTTP 409)."""
+
+    def __init__(self, active: Deployment):
+        self.active = active
+        super().__init__(
+            f"Deployment #{active.pk} of {active.service} to {active.environment} is still "
+            f"{active.status}; wait for it to finish.",
+            active_deployment=active.pk,
+        )
+
+
+def _check_digest(service: Service, digest: str) -> None:
+    try:
+        validate_digest(digest)
+    except ValueError as exc:
+        raise ValidationError({"digest": str(exc)}) from None
+    try:
+        found = RegistryClient.for_registry(service.registry).resolve(service.repository, digest)
+    except RegistryError as exc:
+        raise ValidationError({"digest": str(exc)}) from None
+    if found != digest:
+        raise ValidationError(
+            {
+                "digest": f"{service.registry.host}/{service.repository}@{digest[:19]}… is not in the registry."
+            }
+        )
+
+
+def _check_promoted(service: Service, environment: Environment, digest: str) -> None:
+    promoted = Promotion.objects.succeeded_into(
+        environment, service.registry, service.repository, digest
+    ).exists()
+    if not promoted:
+        raise ValidationError(
+            {
+                "digest": f"{environment.name} only runs digests promoted into it: sign off "
+                f"{digest[:19]}… in the previous environment first."
+            }
+        )
+
+
+def deploy(
+    service: Service,
+    environment: Environment,
+    digest: str,
+    *,
+    user,
+    confirm: bool = False,
+    config: ServiceConfig | None = None,
+    rollback_of: Deployment | None = None,
+) -> Deployment:
+    """Deploy ``service@digest`` with its current (or the given) config revision."""
+    access.require(user, environment, DEPLOY)
+    config = config or service.current_config(environment)
+    if config is None:
+        raise ValidationError(
+            f"{service} has no configuration in {environment.name}: save one first."
+        )
+    if environment.protected:
+        if not confirm:
+            raise ValidationError(
+                {"confirm": f"{environment.name} is protected: confirm the deployment explicitly."}
+            )
+        _check_promoted(service, environment, digest)
+    _check_digest(service, digest)
+    try:
+        with transaction.atomic():
+            active = (
+                Deployment.objects.active().filter(service=service, environment=environment).first()
+            )
+            if active:
+                raise DeploymentConflict(active)
+            deployment = Deployment.objects.create(
+                service=service, environment=environment, digest=digest, config=config,
+                strategy=config.document["strategy"]["type"], actor=user, rollback_of=rollback_of,
+            )  # fmt: skip
+            record_event(deployment, "step", "Queued", {}, 0)
+            audit.record(
+                user, "deployment.rollback" if rollback_of else "deployment.create", deployment,
+                environment=environment,
+                details={"digest": digest, "revision": config.revision, "strategy": deployment.strategy},
+            )  # fmt: skip
+            dispatch_on_commit("environments.tasks.run_deployment", deployment.pk)
+    except IntegrityError:
+        # Two requests raced past the check: the database's constraint decided.
+        active = (
+            Deployment.objects.active().filter(service=service, environment=environment).first()
+        )
+        raise DeploymentConflict(active) from None
+    return deployment
+
+
+def rollback(deployment: Deployment, *, user, confirm: bool = False) -> Deployment:
+    """Redeploy the digest and config revision of the last successful deployment before
+    ``deployment``, as a new deployment."""
+    access.require(user, deployment.environment, DEPLOY)
+    previous = Deployment.objects.last_succeeded(
+        deployment.service, deployment.environment, before=deployment
+    )
+    if previous is None:
+        raise ValidationError("There is no earlier successful deployment to roll back to.")
+    return deploy(
+        deployment.service, deployment.environment, previous.digest, user=user,
+        confirm=confirm, config=previous.config, rollback_of=deployment,
+    )  # fmt: skip

@@ -1,0 +1,300 @@
+"""A service's configuration in one environment: one validated document.
+
+The same document is edited in the browser, sent to the API and exported or imported as
+JSON or YAML (like the ``qa-deploy.json`` / ``prod-deploy.json`` files teams keep per
+environment). :func:`validate` returns the normalised document or raises
+``ValidationError`` with one message per offending field, named by its path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from environments.engine.units import parse_memory
+
+__all__ = [
+    "DEFAULTS",
+    "STRATEGIES",
+    "dump",
+    "load",
+    "mask_secrets",
+    "parse_memory",
+    "validate",
+]
+
+STRATEGIES = ("recreate", "rolling", "blue-green", "swarm")
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+NETWORK_MODES = ("host", "none")
+MASK = "********"
+
+DEFAULTS: dict[str, Any] = {
+    "replicas": 1,
+    "command": [],
+    "args": [],
+    "env": {},
+    "secret_env": [],
+    "port": None,
+    "port_env": "PORT",
+    "volumes": [],
+    "cpus": None,
+    "memory": None,
+    "labels": {},
+    "restart_policy": "no",
+    "stop_grace_period": 10,
+    "network_mode": "host",
+    "health_check": None,
+    "strategy": {"type": "rolling", "batch_size": 1},
+}
+_HEALTH_DEFAULTS = {"interval": 2.0, "timeout": 2.0, "retries": 3, "start_period": 0.0}
+_SWARM_DEFAULTS = {
+    "parallelism": 1,
+    "delay": 0.0,
+    "order": "start-first",
+    "monitor": 5.0,
+    "failure_action": "rollback",
+}
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+_VOLUME = re.compile(
+    r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_.-]*|/[^:]*):(?P<target>/[^:]*)(?::(?P<mode>ro|rw))?$"
+)
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.setdefault(path, []).append(message)
+
+
+def _string_list(errors: _Errors, path: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        errors.add(path, 'Use a list of strings, e.g. ["--spring.profiles.active=qa"].')
+        return []
+    return [str(v) for v in value]
+
+
+def _number(errors: _Errors, path: str, value: Any, low: float, high: float, integer: bool = False):
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        errors.add(path, f"Use a {'whole ' if integer else ''}number between {low:g} and {high:g}.")
+        return None
+    if not low <= value <= high:
+        errors.add(path, f"{value} is out of range: use {low:g} to {high:g}.")
+        return None
+    return value
+
+
+def _port(errors: _Errors, path: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    return _number(errors, path, value, 1024, 65535, integer=True)
+
+
+def _health(errors: _Errors, value: Any) -> dict | None:
+    if value in (None, {}):
+        return None
+    if not isinstance(value, dict):
+        errors.add("health_check", "Use an object with command, or http_path and port.")
+        return None
+    unknown = set(value) - {"command", "http_path", "port", *_HEALTH_DEFAULTS}
+    for key in sorted(unknown):
+        errors.add(f"health_check.{key}", "Unknown field.")
+    health = {**_HEALTH_DEFAULTS, **{k: v for k, v in value.items() if k in _HEALTH_DEFAULTS}}
+    for key, (low, high) in {
+        "interval": (0.5, 300),
+        "timeout": (0.5, 300),
+        "start_period": (0, 600),
+    }.items():
+        health[key] = _number(errors, f"health_check.{key}", health[key], low, high)
+    health["retries"] = _number(
+        errors, "health_check.retries", health["retries"], 1, 20, integer=True
+    )
+    if value.get("command"):
+        health["command"] = _string_list(errors, "health_check.command", value["command"])
+    elif value.get("http_path"):
+        path = value["http_path"]
+        if not isinstance(path, str) or not path.startswith("/"):
+            errors.add("health_check.http_path", "Use a path starting with /, e.g. /health.")
+        health["http_path"] = path
+        if "port" in value:
+            health["port"] = _port(errors, "health_check.port", value["port"])
+    else:
+        errors.add("health_check", "Give a command, or an http_path (and the port).")
+    return health
+
+
+def _strategy(errors: _Errors, value: Any, replicas: int) -> dict:
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict):
+        errors.add("strategy", f"Use an object with a type: one of {', '.join(STRATEGIES)}.")
+        return dict(DEFAULTS["strategy"])
+    kind = value.get("type", "rolling")
+    if kind not in STRATEGIES:
+        errors.add(
+            "strategy.type", f"{kind!r} is not a strategy: use one of {', '.join(STRATEGIES)}."
+        )
+        return dict(DEFAULTS["strategy"])
+    strategy: dict[str, Any] = {"type": kind}
+    allowed = {"type"}
+    if kind == "rolling":
+        allowed.add("batch_size")
+        strategy["batch_size"] = _number(
+            errors,
+            "strategy.batch_size",
+            value.get("batch_size", 1),
+            1,
+            max(replicas, 1),
+            integer=True,
+        )
+    if kind == "swarm":
+        allowed |= set(_SWARM_DEFAULTS)
+        merged = {**_SWARM_DEFAULTS, **{k: v for k, v in value.items() if k in _SWARM_DEFAULTS}}
+        strategy["parallelism"] = _number(
+            errors, "strategy.parallelism", merged["parallelism"], 0, 100, integer=True
+        )
+        strategy["delay"] = _number(errors, "strategy.delay", merged["delay"], 0, 3600)
+        strategy["monitor"] = _number(errors, "strategy.monitor", merged["monitor"], 0, 3600)
+        if merged["order"] not in ("start-first", "stop-first"):
+            errors.add("strategy.order", "Use start-first or stop-first.")
+        if merged["failure_action"] not in ("rollback", "pause", "continue"):
+            errors.add("strategy.failure_action", "Use rollback, pause or continue.")
+        strategy["order"], strategy["failure_action"] = merged["order"], merged["failure_action"]
+    for key in sorted(set(value) - allowed):
+        errors.add(f"strategy.{key}", f"Unknown field for the {kind} strategy.")
+    return strategy
+
+
+def validate(document: Any) -> dict:
+    """The normalised config, or ValidationError naming each bad field by its path."""
+    if not isinstance(document, dict):
+        raise ValidationError({"config": ["The configuration must be an object."]})
+    errors = _Errors()
+    for key in sorted(set(document) - set(DEFAULTS)):
+        errors.add(key, "Unknown field.")
+    config = {**DEFAULTS, **{k: v for k, v in document.items() if k in DEFAULTS}}
+
+    config["replicas"] = _number(errors, "replicas", config["replicas"], 0, 50, integer=True)
+    config["command"] = _string_list(errors, "command", config["command"])
+    config["args"] = _string_list(errors, "args", config["args"])
+
+    env = config["env"] or {}
+    if not isinstance(env, dict):
+        errors.add("env", "Use an object of NAME: value.")
+        env = {}
+    for name, value in env.items():
+        if not _ENV_NAME.match(str(name)):
+            errors.add(
+                f"env.{name}",
+                "Not a valid variable name: letters, digits and _, not starting with a digit.",
+            )
+        elif not isinstance(value, str | int | float | bool):
+            errors.add(f"env.{name}", "Use a string value.")
+    config["env"] = {str(k): str(v) for k, v in env.items()}
+    secret = _string_list(errors, "secret_env", config["secret_env"])
+    for name in secret:
+        if name not in config["env"]:
+            errors.add("secret_env", f"{name} is not in env.")
+    config["secret_env"] = sorted(set(secret))
+
+    config["port"] = _port(errors, "port", config["port"])
+    if not _ENV_NAME.match(str(config["port_env"] or "")):
+        errors.add("port_env", "Not a valid variable name.")
+
+    volumes = _string_list(errors, "volumes", config["volumes"])
+    for index, volume in enumerate(volumes):
+        if not _VOLUME.match(volume):
+            errors.add(
+                f"volumes.{index}",
+                f"{volume!r}: use name:/path or /host/path:/path, optionally :ro.",
+            )
+    config["volumes"] = volumes
+
+    if config["cpus"] is not None:
+        config["cpus"] = _number(errors, "cpus", config["cpus"], 0.01, 256)
+    if config["memory"] is not None:
+        try:
+            parse_memory(config["memory"])
+        except ValueError as exc:
+            errors.add("memory", str(exc))
+
+    labels = config["labels"] or {}
+    if not isinstance(labels, dict):
+        errors.add("labels", "Use an object of key: value.")
+        labels = {}
+    for key in labels:
+        if not _LABEL_KEY.match(str(key)) or str(key).startswith("berth."):
+            errors.add(f"labels.{key}", "Use lowercase dotted keys; berth.* is reserved.")
+    config["labels"] = {str(k): str(v) for k, v in labels.items()}
+
+    config["stop_grace_period"] = _number(
+        errors, "stop_grace_period", config["stop_grace_period"], 0, 600, integer=True
+    )
+    if config["restart_policy"] not in RESTART_POLICIES:
+        errors.add("restart_policy", f"Use one of {', '.join(RESTART_POLICIES)}.")
+    if config["network_mode"] not in NETWORK_MODES:
+        errors.add("network_mode", "Use host or none: bridge networking is off on these engines.")
+
+    config["health_check"] = _health(errors, config["health_check"])
+    health = config["health_check"] or {}
+    if health.get("http_path") and not (health.get("port") or config["port"]):
+        errors.add("health_check.port", "An HTTP health check needs a port (here or in port).")
+    replicas = config["replicas"] if isinstance(config["replicas"], int) else 1
+    config["strategy"] = _strategy(errors, config["strategy"], replicas)
+    if (
+        config["strategy"]["type"] in ("rolling", "blue-green")
+        and replicas > 1
+        and config["network_mode"] == "host"
+        and not config["port"]
+        and health.get("http_path")
+    ):
+        errors.add("port", "Replicas on host networking need a base port so each binds its own.")
+
+    if errors.errors:
+        raise ValidationError(errors.errors)
+    return config
+
+
+def mask_secrets(config: dict) -> dict:
+    """The config with secret environment values replaced, for pages, the API and logs."""
+    masked = dict(config)
+    masked["env"] = {
+        name: (MASK if name in config.get("secret_env", []) else value)
+        for name, value in config.get("env", {}).items()
+    }
+    return masked
+
+
+def dump(config: dict, fmt: str = "json") -> str:
+    """Export (secrets masked) as JSON or YAML."""
+    masked = mask_secrets(config)
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(masked, sort_keys=False)
+    return json.dumps(masked, indent=2)
+
+
+def load(text: str, fmt: str = "json") -> dict:
+    """Parse an exported document; a masked secret keeps its stored value on import."""
+    try:
+        if fmt == "yaml":
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        return json.loads(text)
+    except (ValueError, Exception) as exc:  # yaml.YAMLError is not a ValueError
+        raise ValidationError(
+            {"config": [f"Cannot parse the {fmt.upper()} document: {exc}"]}
+        ) from None

@@ -1,0 +1,45 @@
+"""The labels Berth puts on what it runs, and what they say about ownership.
+
+Containers carry ``berth.service``, ``berth.environment``, ``berth.deployment``,
+``berth.revision``, ``berth.slot``, ``berth.port`` and ``berth.colour``; Berth only ever
+touches containers whose labels say they are its own.
+"""
+
+from __future__ import annotations
+
+from environments.engine.endpoint import Endpoint
+
+__all__ = [
+    "LABEL_COLOUR",
+    "LABEL_DEPLOYMENT",
+    "LABEL_ENVIRONMENT",
+    "LABEL_PORT",
+    "LABEL_PREFIX",
+    "LABEL_REVISION",
+    "LABEL_SERVICE",
+    "LABEL_SLOT",
+    "owns_container",
+    "swarm_service_name",
+]
+
+LABEL_PREFIX = "berth."
+LABEL_ENVIRONMENT = "berth.environment"
+LABEL_SERVICE = "berth.service"
+LABEL_DEPLOYMENT = "berth.deployment"
+LABEL_REVISION = "berth.revision"
+LABEL_SLOT = "berth.slot"
+LABEL_PORT = "berth.port"
+LABEL_COLOUR = "berth.colour"
+
+
+def owns_container(environment: Endpoint, labels: dict | None) -> bool:
+    """Whether a container with ``labels`` belongs to ``environment`` (see
+    ``only_labelled_containers``: several environments may share one engine)."""
+    if not environment.only_labelled_containers:
+        return True
+    return (labels or {}).get(LABEL_ENVIRONMENT) == environment.slug
+
+
+def swarm_service_name(service, environment: Endpoint) -> str:
+    """The Swarm service a ``swarm`` deployment of ``service`` runs in ``environment``."""
+    return f"{service.name}-{environment.slug}"

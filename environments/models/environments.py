@@ -1,0 +1,256 @@
+"""Environments, their Docker endpoints, and who may do what in them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from guardian.shortcuts import get_objects_for_user
+
+from environments.engine.endpoint import validate_endpoint_url
+from environments.roles import ACTIONS, Role, Tier
+from portal.core.crypto import EncryptedTextField
+from registry.client import validate_tag
+
+__all__ = [
+    "Environment",
+    "EnvironmentGroupObjectPermission",
+    "EnvironmentUserObjectPermission",
+    "RoleGrant",
+]
+
+colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #2f80ed.")
+
+
+class EnvironmentQuerySet(models.QuerySet):
+    def restrict(self, user, action: str = "view_environment") -> EnvironmentQuerySet:
+        """The environments on which ``user`` may perform ``action``.
+
+        The one access path for environments: views, viewsets, consumers and tasks all
+        start here. Only object permissions count (``accept_global_perms=False``), so a
+        stray global permission never opens every environment; superusers see all.
+        """
+        if action not in ACTIONS:
+            raise ValueError(f"Unknown environment action {action!r}.")
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return get_objects_for_user(
+            user, f"environments.{action}", klass=self, accept_global_perms=False
+        )
+
+
+class Environment(models.Model):
+    """A place where containers run (Dev, Test, Ops, ...), backed by one Docker endpoint.
+
+    ``position`` orders environments along the promotion path; ``protected`` asks for an
+    explicit confirmation before deploying; ``tier`` decides what the role presets grant.
+    """
+
+    class Mode(models.TextChoices):
+        STANDALONE = "standalone", "Standalone Docker Engine"
+        SWARM = "swarm", "Docker Swarm manager"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    description = models.TextField(blank=True)
+    colour = models.CharField(max_length=7, default="#2f80ed", validators=[colour_validator])
+    position = models.PositiveIntegerField(
+        default=0, help_text="Order along the promotion path, lowest first."
+    )
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.DEVELOPMENT)
+    protected = models.BooleanField(
+        default=False, help_text="Deploying here needs an explicit confirmation."
+    )
+
+    endpoint_url = models.CharField(
+        max_length=255,
+        help_text="Docker Engine URL: unix:///path/to/docker.sock or tcp://host:2376.",
+    )
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.STANDALONE)
+    tls_ca_cert = models.TextField(blank=True, help_text="PEM CA certificate (tcp:// only).")
+    tls_client_cert = models.TextField(blank=True, help_text="PEM client certificate.")
+    tls_client_key = EncryptedTextField(blank=True, help_text="PEM client key, stored encrypted.")
+    only_labelled_containers = models.BooleanField(
+        default=True,
+        help_text="Show only containers labelled berth.environment=<slug>: needed when "
+        "several environments share one engine.",
+    )
+
+    registry = models.ForeignKey(
+        "registry.Registry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="environments",
+        help_text="Where images promoted into this environment live.",
+    )
+    repository_template = models.CharField(
+        max_length=255,
+        default="{repository}",
+        help_text="Repository for promoted images; {repository} is the source repository, "
+        "e.g. prod/{repository} to promote into another repository.",
+    )
+    promotion_tag = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Moving tag written on promotion into this environment, e.g. qa-passed.",
+    )
+    require_version = models.BooleanField(
+        default=False, help_text="Promotion into this environment needs a version tag (e.g. 1.4.2)."
+    )
+
+    endpoint_state = models.JSONField(default=dict, blank=True, editable=False)
+    endpoint_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EnvironmentQuerySet.as_manager()
+
+    # What people may set (API, admin, domain functions); everything else Berth keeps.
+    EDITABLE_FIELDS = (
+        "name",
+        "slug",
+        "description",
+        "colour",
+        "position",
+        "tier",
+        "protected",
+        "endpoint_url",
+        "mode",
+        "tls_ca_cert",
+        "tls_client_cert",
+        "tls_client_key",
+        "only_labelled_containers",
+        "registry",
+        "repository_template",
+        "promotion_tag",
+        "require_version",
+    )
+
+    class Meta:
+        ordering = ["position", "name"]
+        permissions = [
+            ("view_logs", "Read container and service logs"),
+            ("deploy_to_environment", "Deploy and operate containers"),
+            ("promote_from_environment", "Sign off and promote images to the next environment"),
+            ("manage_environment", "Change settings and grant roles"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            self.endpoint_url = validate_endpoint_url(self.endpoint_url)
+        except ValueError as exc:
+            raise ValidationError({"endpoint_url": str(exc)}) from None
+        has_tls = any([self.tls_ca_cert, self.tls_client_cert, self.tls_client_key])
+        if has_tls and not self.endpoint_url.startswith("tcp://"):
+            raise ValidationError(
+                {"tls_ca_cert": "TLS certificates apply to tcp:// endpoints only."}
+            )
+        if bool(self.tls_client_cert) != bool(self.tls_client_key):
+            raise ValidationError(
+                {"tls_client_key": "Give both the client certificate and its key, or neither."}
+            )
+        if self.promotion_tag:
+            try:
+                validate_tag(self.promotion_tag)
+            except ValueError as exc:
+                raise ValidationError({"promotion_tag": str(exc)}) from None
+        if "{repository}" not in self.repository_template and "/" not in self.repository_template:
+            raise ValidationError(
+                {"repository_template": "Use {repository}, or a fixed path such as team/app."}
+            )
+        for field in ("tls_ca_cert", "tls_client_cert", "tls_client_key"):
+            value = getattr(self, field)
+            if value and "-----BEGIN" not in value:
+                raise ValidationError({field: "Paste the PEM text, starting with -----BEGIN."})
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca_cert or self.tls_client_cert)
+
+    def next_environment(self) -> Environment | None:
+        """The environment after this one on the promotion path."""
+        return Environment.objects.filter(position__gt=self.position).order_by("position").first()
+
+
+class EnvironmentUserObjectPermission(UserObjectPermissionBase):
+    """Direct-foreign-key object permissions of users (no generic text primary keys)."""
+
+    content_object = models.ForeignKey(Environment, on_delete=models.CASCADE)
+
+
+class EnvironmentGroupObjectPermission(GroupObjectPermissionBase):
+    """Direct-foreign-key object permissions of groups."""
+
+    content_object = models.ForeignKey(Environment, on_delete=models.CASCADE)
+
+
+class RoleGrant(models.Model):
+    """A role given to one user or one group in one environment.
+
+    The grant is what people manage; the guardian permission rows are derived from all
+    grants of a principal in an environment (see :func:`environments.actions.grant_role`).
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="role_grants",
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    actions = models.JSONField(default=list, help_text="The actions this grant gives.")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment__position", "group__name", "user__username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="rolegrant_one_principal",
+            ),
+            models.UniqueConstraint(
+                fields=["environment", "user"],
+                condition=models.Q(user__isnull=False),
+                name="rolegrant_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["environment", "group"],
+                condition=models.Q(group__isnull=False),
+                name="rolegrant_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} for {self.principal_name} in {self.environment}"
+
+    @property
+    def principal(self):
+        return self.user if self.user_id else self.group
+
+    @property
+    def principal_name(self) -> str:
+        return f"user {self.user.get_username()}" if self.user_id else f"group {self.group.name}"

@@ -1,0 +1,258 @@
+"""Service and deployment pages. They only read: every change (config, deploy, scale,
+restart, stop, rollback) is a form that berth.js posts as JSON to the REST API, which
+calls the domain functions in :mod:`environments.actions.deployments`.
+
+Access goes through :mod:`environments.access` and the models' ``restrict(user)``
+querysets, so a page shows exactly what the API would return to the same user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from environments import access
+from environments.deploying import config as config_schema
+from environments.models import Deployment, Environment, Service, ServiceConfig
+from environments.roles import DEPLOY, LOGS
+from registry.models import Registry, Repository
+
+HISTORY = 15  # deployments listed per environment
+REVISIONS = 10  # config revisions listed per environment
+FORMATS = {"json": "application/json", "yaml": "application/yaml"}
+
+
+def _pretty(document: dict) -> str:
+    return json.dumps(config_schema.mask_secrets(document), indent=2)
+
+
+def _duration(deployment: Deployment) -> str:
+    took = deployment.duration
+    if took is None:
+        return ""
+    seconds = took.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def _latest_deployments(user, services) -> dict[tuple[int, int], Deployment]:
+    """The newest deployment per (service, environment) the user can view: two queries."""
+    latest_ids = (
+        Deployment.objects.restrict(user)
+        .filter(service__in=services)
+        .order_by()
+        .values("service", "environment")
+        .annotate(latest=Max("id"))
+        .values_list("latest", flat=True)
+    )
+    return {
+        (d.service_id, d.environment_id): d
+        for d in Deployment.objects.filter(pk__in=list(latest_ids))
+    }
+
+
+@login_required
+def service_list(request: HttpRequest) -> HttpResponse:
+    services = list(Service.objects.restrict(request.user).select_related("registry"))
+    environments = list(access.visible_environments(request.user))
+    latest = _latest_deployments(request.user, services)
+    configured = set(
+        ServiceConfig.objects.filter(service__in=services, environment__in=environments)
+        .order_by()
+        .values_list("service", "environment")
+    )
+    rows = [
+        {
+            "service": service,
+            "cells": [
+                {
+                    "environment": env,
+                    "deployment": latest.get((service.pk, env.pk)),
+                    "configured": (service.pk, env.pk) in configured,
+                }
+                for env in environments
+            ],
+        }
+        for service in services
+    ]
+    can_create = Environment.objects.restrict(request.user, DEPLOY).exists()
+    return render(
+        request,
+        "environments/deployments/services.html",
+        {
+            "rows": rows,
+            "environments": environments,
+            "can_create": can_create,
+            "registries": Registry.objects.restrict(request.user) if can_create else [],
+        },
+    )
+
+
+def _diff(service: Service, environment: Environment, revision: int) -> dict | None:
+    """Revision ``revision`` against the one before it, as unified-diff lines (masked)."""
+    pair = {
+        c.revision: c
+        for c in ServiceConfig.objects.filter(
+            service=service, environment=environment, revision__in=[revision - 1, revision]
+        ).select_related("created_by")
+    }
+    new, old = pair.get(revision), pair.get(revision - 1)
+    if new is None:
+        return None
+    lines = difflib.unified_diff(
+        _pretty(old.document).splitlines() if old else [],
+        _pretty(new.document).splitlines(),
+        lineterm="",
+        n=3,
+    )
+    kinds = []
+    for line in lines:
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+        kinds.append((kind, line))
+    return {"revision": new, "previous": old, "lines": kinds}
+
+
+def _panel(
+    user, service: Service, environment: Environment, actions: frozenset, chosen: str | None
+) -> dict:
+    """Everything the service page shows for one environment."""
+    revisions = list(
+        service.configs.filter(environment=environment)
+        .select_related("created_by")
+        .order_by("-revision")[:REVISIONS]
+    )
+    current = revisions[0] if revisions else None
+    history = list(
+        Deployment.objects.restrict(user)
+        .filter(service=service, environment=environment)
+        .select_related("actor", "config")[:HISTORY]
+    )
+    for deployment in history:
+        deployment.duration_text = _duration(deployment)
+    latest = history[0] if history else None
+    rollback_to = None
+    if latest and latest.status in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED):
+        rollback_to = Deployment.objects.last_succeeded(service, environment, before=latest)
+    diff = None
+    if current:
+        wanted = int(chosen) if chosen and chosen.isdigit() else current.revision
+        diff = _diff(service, environment, wanted)
+    return {
+        "environment": environment,
+        "can_deploy": DEPLOY in actions,
+        "can_view_logs": LOGS in actions,
+        "current": current,
+        "current_json": _pretty(current.document) if current else "",
+        "starter_json": json.dumps(config_schema.DEFAULTS, indent=2),
+        "revisions": revisions,
+        "diff": diff,
+        "diff_chosen": chosen is not None,
+        "history": history,
+        "latest": latest,
+        "rollback_to": rollback_to,
+        "running": next((d for d in history if d.status == Deployment.Status.SUCCEEDED), None),
+    }
+
+
+@login_required
+def service_detail(request: HttpRequest, name: str) -> HttpResponse:
+    service = get_object_or_404(
+        Service.objects.restrict(request.user).select_related("registry", "created_by"),
+        name=name,
+    )
+    environments = list(access.visible_environments(request.user))
+    allowed = access.actions_by_environment(request.user, environments)
+    chosen_env, chosen_rev = request.GET.get("env"), request.GET.get("rev")
+    panels = [
+        _panel(
+            request.user,
+            service,
+            env,
+            allowed[env.pk],
+            chosen_rev if env.slug == chosen_env else None,
+        )
+        for env in environments
+    ]
+    repository = (
+        Repository.objects.restrict(request.user)
+        .filter(registry=service.registry, name=service.repository)
+        .prefetch_related("tags")
+        .first()
+    )
+    return render(
+        request,
+        "environments/deployments/service.html",
+        {
+            "service": service,
+            "panels": panels,
+            "tags": list(repository.tags.all()) if repository else [],
+        },
+    )
+
+
+@login_required
+def config_export(request: HttpRequest, name: str, slug: str, fmt: str) -> HttpResponse:
+    """Download a config revision (the current one, or ``?revision=N``), secrets masked."""
+    service = get_object_or_404(Service.objects.restrict(request.user), name=name)
+    environment = access.get_environment(request.user, slug=slug)
+    revisions = service.configs.filter(environment=environment)
+    wanted = request.GET.get("revision", "")
+    if wanted:
+        if not wanted.isdigit():
+            raise Http404("No such revision.")
+        revisions = revisions.filter(revision=int(wanted))
+    config = revisions.order_by("-revision").first()
+    if config is None:
+        raise Http404("No such revision.")
+    response = HttpResponse(
+        config_schema.dump(config.document, fmt), content_type=f"{FORMATS[fmt]}; charset=utf-8"
+    )
+    filename = f"{service.name}-{environment.slug}-r{config.revision}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _steps(events) -> list:
+    """Events as the step list shows them: a run of pull reports collapses into its last."""
+    steps = []
+    for event in events:
+        if event.kind == "pull" and steps and steps[-1].kind == "pull":
+            steps[-1] = event
+        else:
+            steps.append(event)
+    return steps
+
+
+@login_required
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(
+        Deployment.objects.restrict(request.user).select_related(
+            "service__registry", "environment", "actor", "config", "rollback_of"
+        ),
+        pk=pk,
+    )
+    events = list(deployment.events.order_by("seq"))
+    replicas: dict[int, str] = {}
+    for event in events:
+        if event.kind == "replica" and isinstance(event.data, dict):
+            replicas[int(event.data.get("slot", 0))] = str(event.data.get("state", ""))
+    return render(
+        request,
+        "environments/deployments/deployment.html",
+        {
+            "deployment": deployment,
+            "environment": deployment.environment,
+            "duration": _duration(deployment),
+            "steps": _steps(events),
+            "replicas": sorted(replicas.items()),
+            "finished": deployment.status not in Deployment.ACTIVE,
+        },
+    )

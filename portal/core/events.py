@@ -1,0 +1,73 @@
+"""Sending events to websocket groups once the database change that caused them is committed.
+
+With the in-memory channel layer (embedded mode) the layer's queues belong to the
+server's event loop, and a worker thread calling ``async_to_sync(group_send)`` would
+touch them from another loop: consumers would never wake up. So the ASGI app records
+its loop (:func:`track_server_loop`) and sends from other threads are handed to it.
+With channels_redis any loop may send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import transaction
+
+__all__ = [
+    "broadcast_on_commit",
+    "deployment_group",
+    "send_now",
+    "status_group",
+    "track_server_loop",
+]
+
+log = logging.getLogger(__name__)
+
+
+def status_group(environment_id: int) -> str:
+    """Websocket group that receives an environment's endpoint state."""
+    return f"environment.{environment_id}.status"
+
+
+def deployment_group(deployment_id: int) -> str:
+    """Websocket group that receives a deployment's progress events."""
+    return f"deployment.{deployment_id}"
+
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def track_server_loop(app):
+    """ASGI wrapper remembering the loop that serves consumers."""
+
+    async def tracked(scope, receive, send):
+        global _server_loop
+        _server_loop = asyncio.get_running_loop()
+        return await app(scope, receive, send)
+
+    return tracked
+
+
+def send_now(group: str, message: dict) -> None:
+    """Send ``message`` to ``group``. The channel layer is at-most-once, so a lost message
+    only delays a page: the state itself lives in the database and is replayed on connect."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = _server_loop
+        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.result(timeout=5)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:  # noqa: BLE001 - a websocket hiccup must never fail the state change
+        log.exception("Could not send %s to group %s", message.get("type"), group)
+
+
+def broadcast_on_commit(group: str, message: dict) -> None:
+    """Send after the surrounding transaction commits (immediately outside one)."""
+    transaction.on_commit(lambda: send_now(group, message))

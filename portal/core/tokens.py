@@ -1,0 +1,77 @@
+"""Personal API tokens: creation, revocation and the DRF authentication class."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from portal.core import audit
+from portal.core.models import ApiToken
+
+__all__ = ["TokenAuthentication", "authenticate_token", "create_token", "revoke_token"]
+
+TOKEN_PREFIX = "berth_"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_token(user, name: str) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; returns the row and the secret, which is never stored."""
+    name = name.strip() or "API token"
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name[:100], prefix=secret[: len(TOKEN_PREFIX) + 6], key_hash=_hash(secret)
+    )
+    audit.record(user, "token.create", token, details={"name": token.name})
+    return token, secret
+
+
+@transaction.atomic
+def revoke_token(user, token_id: int) -> None:
+    """Delete one of ``user``'s own tokens. Another user's token id is simply not found."""
+    token = ApiToken.objects.select_for_update().get(pk=token_id, user=user)
+    audit.record(user, "token.revoke", token, details={"name": token.name})
+    token.delete()
+
+
+def authenticate_token(secret: str):
+    """The active user owning ``secret``, or None. Used by DRF and by websockets."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(secret)).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    # Touch last_used_at at most once a minute: a busy client should not write per request.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <secret>`` (or ``Bearer <secret>``)."""
+
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].decode(errors="replace").lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: use 'Token <secret>'."
+            )
+        user = authenticate_token(header[1].decode(errors="replace"))
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        return user, None
+
+    def authenticate_header(self, request) -> str:
+        return "Token"
