@@ -11,4 +11,5 @@ source "${BERTH_STACK_DIR:-/tmp/berth-stack}/stack.env"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/pytest "$@"

@@ -13,6 +13,7 @@ import re
 
 from environments import access, engine
 from environments.deploying.config import MASK
+from environments.live.download import LogDownload
 from environments.models import Environment, Service
 from environments.roles import DEPLOY, LOGS, VIEW
 from portal.core import audit
@@ -125,10 +126,8 @@ def open_container_log(
     until: str = "",
     tail: int | None = None,
 ):
-    """A started :class:`~environments.views.logs.LogDownload` of a container the
+    """A started :class:`~environments.live.download.LogDownload` of a container the
     environment owns (the caller streams and closes it). Needs ``view_logs``. Blocking."""
-    from environments.views.logs import LogDownload
-
     access.require(user, environment, LOGS)
     container = engine.find_container(environment, reference)
     if container is None:

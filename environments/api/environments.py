@@ -16,10 +16,9 @@ from environments.api.serializers import (
     EnvironmentSerializer,
     RoleGrantSerializer,
 )
-from environments.live.download import parse_download_range
+from environments.live.download import log_response, parse_download_range
 from environments.models import Environment, RoleGrant
 from environments.roles import MANAGE
-from environments.views.logs import log_response
 from portal.api.base import RestrictedModelViewSet
 
 # Docker's container references: an id, an id prefix or a name.

@@ -11,14 +11,18 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
+import re
 from collections import deque
 
+from django.http import StreamingHttpResponse
+
 from environments import engine
+from environments.live.io import run_io
 from environments.live.lines import docker_since, iter_lines, normalize_ts, ts_seconds
 from environments.live.logs import MAX_TAIL, STREAMS
 from environments.live.sources import ContainerSource
 
-__all__ = ["LogDownload", "parse_download_range"]
+__all__ = ["LogDownload", "log_response", "parse_download_range"]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +124,24 @@ def parse_download_range(query) -> tuple[str, str, int | None]:
     if not tail.isdigit() or int(tail) > MAX_TAIL:
         raise ValueError(f"tail is a number of lines, from 0 to {MAX_TAIL}: not {tail!r}.")
     return since, until, int(tail)
+
+
+async def _blocks(download: LogDownload):
+    try:
+        while (block := await run_io(download.read)) is not None:
+            yield block
+    finally:
+        download.close()
+
+
+def _filename(container: dict) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", container["name"] or container["id"][:12])
+    return f"{name}.log"
+
+
+def log_response(download: LogDownload) -> StreamingHttpResponse:
+    """An opened download as a streamed ``text/plain`` attachment; closes it at the end."""
+    response = StreamingHttpResponse(_blocks(download), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(download.container)}"'
+    response["Cache-Control"] = "no-store"
+    return response

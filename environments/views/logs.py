@@ -10,39 +10,16 @@ the whole body into a list first; the blocking Docker reads run in the log I/O p
 
 from __future__ import annotations
 
-import re
-
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from environments import access, actions, engine
-from environments.live.download import LogDownload, parse_download_range
+from environments.live.download import log_response, parse_download_range
 from environments.live.io import run_io
 from environments.roles import LOGS
 
-__all__ = ["container_logs_download", "log_response"]
-
-
-async def _blocks(download: LogDownload):
-    try:
-        while (block := await run_io(download.read)) is not None:
-            yield block
-    finally:
-        download.close()
-
-
-def _filename(container: dict) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", container["name"] or container["id"][:12])
-    return f"{name}.log"
-
-
-def log_response(download: LogDownload) -> StreamingHttpResponse:
-    """An opened download as a streamed ``text/plain`` attachment; closes it at the end."""
-    response = StreamingHttpResponse(_blocks(download), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_filename(download.container)}"'
-    response["Cache-Control"] = "no-store"
-    return response
+__all__ = ["container_logs_download"]
 
 
 @login_required
