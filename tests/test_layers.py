@@ -15,7 +15,7 @@ PACKAGES = ("portal", "environments", "registry", "pipelines")
 
 def _cycles(graph) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative)."""
-    modules = sorted(m for m in graph.modules if not m.split(".")[-1] == "migrations")
+    modules = sorted(m for m in graph.modules if m.split(".")[-1] != "migrations")
     index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
     edges = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in modules}
 

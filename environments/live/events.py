@@ -14,7 +14,7 @@ import logging
 import time
 
 from environments import engine
-from environments.live.hub import Reader, ReaderHub
+from environments.live.hub import Reader, ReaderHub, Subscription
 
 __all__ = ["ACTIONS", "EventHub", "event_hub", "event_message"]
 
@@ -45,17 +45,16 @@ def event_message(event: dict) -> dict:
     return {"type": "event", "event": message}
 
 
-class EventSubscription:
+class EventSubscription(Subscription):
+    """One viewer: a bounded queue of events; a full one drops the oldest and counts
+    them, so the page knows to reload its container list."""
+
     def __init__(self, reader: _EventReader):
-        self.reader = reader
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_EVENTS)
+        super().__init__(reader, QUEUE_EVENTS)
         self.skipped = 0
 
-    def offer(self, message: dict) -> None:
-        while self.queue.full():
-            self.queue.get_nowait()
-            self.skipped += 1
-        self.queue.put_nowait(message)
+    def dropped(self, item: dict) -> None:
+        self.skipped += 1
 
     async def get(self) -> tuple[int, dict]:
         message = await self.queue.get()

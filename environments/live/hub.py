@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable
 
-__all__ = ["Reader", "ReaderHub", "close_quietly"]
+__all__ = ["Reader", "ReaderHub", "Subscription", "close_quietly"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,28 @@ class Reader:
             self.loop.call_soon_threadsafe(callback, *args)
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self.stop()
+
+
+class Subscription:
+    """One viewer of a reader: a bounded queue on the loop that never blocks the reader.
+
+    A full queue drops its oldest item (the viewer is too slow) and hands it to
+    :meth:`dropped`, where a subclass keeps what the viewer must be told (the range of
+    log lines lost, a count of events); the newest items are what a live page needs.
+    """
+
+    def __init__(self, reader, size: int):
+        self.reader = reader
+        self.queue: asyncio.Queue = asyncio.Queue(size)
+
+    def offer(self, item) -> None:
+        """On the loop: queue ``item``, dropping the oldest while the queue is full."""
+        while self.queue.full():
+            self.dropped(self.queue.get_nowait())
+        self.queue.put_nowait(item)
+
+    def dropped(self, item) -> None:
+        """An item the viewer will not get; nothing to remember by default."""
 
 
 class ReaderHub:

@@ -41,6 +41,7 @@ import time
 from collections.abc import Iterator
 
 from environments import engine
+from environments.live import hub as hub_base
 from environments.live.hub import Reader, ReaderHub, close_quietly
 from environments.live.lines import docker_since, iter_lines, normalize_ts
 from environments.live.sources import ContainerSource, cursor_after, cursor_key
@@ -112,12 +113,13 @@ def batches(lines: list[dict]) -> Iterator[Batch]:
         yield Batch(lines[start:])
 
 
-class Subscription:
-    """One viewer: a bounded queue of batches, then an ``end`` or ``error`` message."""
+class Subscription(hub_base.Subscription):
+    """One viewer: a bounded queue of batches, then an ``end`` or ``error`` message.
+    A full queue drops its oldest batch (end/error always come last) and the viewer is
+    told the range of the lost lines."""
 
     def __init__(self, reader: _Reader):
-        self.reader = reader
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_BATCHES)
+        super().__init__(reader, QUEUE_BATCHES)
         self.skipped: dict | None = None
 
     @property
@@ -129,15 +131,11 @@ class Subscription:
     def behind(self) -> bool:
         return self.queue.qsize() >= QUEUE_BATCHES // 2
 
-    def offer(self, item: Batch | dict) -> None:
-        """On the loop. A full queue drops its oldest batch (end/error always come last)."""
-        while self.queue.full():
-            dropped = self.queue.get_nowait()
-            skipped = self.skipped or {"count": 0, "since": min(dropped.first.values())}
-            skipped["count"] += len(dropped.lines)
-            skipped["until"] = max([skipped.get("until", ""), *dropped.last.values()])
-            self.skipped = skipped
-        self.queue.put_nowait(item)
+    def dropped(self, item: Batch) -> None:
+        skipped = self.skipped or {"count": 0, "since": min(item.first.values())}
+        skipped["count"] += len(item.lines)
+        skipped["until"] = max([skipped.get("until", ""), *item.last.values()])
+        self.skipped = skipped
 
     async def get(self) -> tuple[dict | None, Batch | dict]:
         """(what was skipped just before, if anything; the next batch or final message)."""

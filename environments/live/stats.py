@@ -15,12 +15,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
 from environments import engine
-from environments.live.hub import Reader, ReaderHub
+from environments.live.hub import Reader, ReaderHub, Subscription
 
 __all__ = ["StatsHub", "StatsSubscription", "hub", "reader_count", "stats_message"]
 
@@ -152,18 +151,12 @@ def _outcome(state: tuple[str, int] | None) -> dict | None:
 # --- the hub -----------------------------------------------------------------------------
 
 
-class StatsSubscription:
-    """One viewer: a short queue of messages, then an ``end`` or ``error`` message."""
+class StatsSubscription(Subscription):
+    """One viewer: a short queue of messages (a full one drops the oldest: only the
+    newest matters), then an ``end`` or ``error`` message."""
 
     def __init__(self, reader: _StatsReader):
-        self.reader = reader
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_MESSAGES)
-
-    def offer(self, message: dict) -> None:
-        """On the loop. A full queue drops its oldest message: only the newest matters."""
-        while self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(message)
+        super().__init__(reader, QUEUE_MESSAGES)
 
     async def get(self) -> dict:
         return await self.queue.get()
