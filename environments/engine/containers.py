@@ -4,11 +4,12 @@ environment owns, the containers of a service, and restart, stop and start."""
 from __future__ import annotations
 
 import docker
+from django.conf import settings
 
-from environments.engine.client import ContainerMissing, open_client
+from environments.engine.client import open_client
 from environments.engine.endpoint import Endpoint
 from environments.engine.labels import owns_container
-from environments.engine.session import session
+from environments.engine.session import CONTAINER_VERBS, session
 
 __all__ = [
     "CONTAINER_VERBS",
@@ -18,8 +19,6 @@ __all__ = [
     "operate_container",
     "service_containers",
 ]
-
-CONTAINER_VERBS = ("restart", "stop", "start")
 
 
 def container_document(environment: Endpoint, reference: str) -> dict | None:
@@ -38,25 +37,11 @@ def operate_container(
     """Restart, stop or start a container; ``{"id", "name", "state"}`` afterwards.
 
     ``stop_timeout`` is how long Docker waits after SIGTERM before SIGKILL (restart and
-    stop); docker-py adds it to the HTTP timeout. Raises :class:`ContainerMissing` when
-    the container is gone, EngineUnavailable when the engine refuses or cannot be reached.
+    stop); the HTTP timeout covers it. Raises :class:`ContainerMissing` when the
+    container is gone, EngineUnavailable when the engine refuses or cannot be reached.
     """
-    if verb not in CONTAINER_VERBS:
-        raise ValueError(f"Unknown container operation {verb!r}.")
-    with open_client(environment) as client:
-        try:
-            if verb == "start":
-                client.api.start(container_id)
-            else:
-                getattr(client.api, verb)(container_id, timeout=stop_timeout)
-            attrs = client.api.inspect_container(container_id)
-        except docker.errors.NotFound as exc:
-            raise ContainerMissing(f"Container {container_id[:12]} no longer exists.") from exc
-    return {
-        "id": attrs["Id"],
-        "name": (attrs.get("Name") or "").lstrip("/"),
-        "state": (attrs.get("State") or {}).get("Status", ""),
-    }
+    with session(environment, timeout=settings.DOCKER_TIMEOUT + stop_timeout) as engine:
+        return engine.operate(container_id, verb, stop_timeout=stop_timeout)
 
 
 def inspect_container(environment: Endpoint, reference: str) -> dict | None:

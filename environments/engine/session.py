@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 import docker
 
-from environments.engine.client import EngineUnavailable, _reason, _unavailable, open_client
+from environments.engine.client import (
+    ContainerMissing,
+    EngineUnavailable,
+    _reason,
+    _unavailable,
+    open_client,
+)
 from environments.engine.endpoint import Endpoint
 from environments.engine.labels import (
     LABEL_COLOUR,
@@ -22,7 +28,9 @@ from environments.engine.labels import (
 from environments.engine.probe import health_of
 from environments.engine.units import parse_memory
 
-__all__ = ["EngineSession", "Replica", "session"]
+__all__ = ["CONTAINER_VERBS", "EngineSession", "Replica", "session"]
+
+CONTAINER_VERBS = ("restart", "stop", "start")
 
 
 @dataclass
@@ -145,9 +153,7 @@ class EngineSession:
             call(container_id, **kwargs)
         except docker.errors.NotFound:
             if not missing_ok:
-                raise EngineUnavailable(
-                    f"Container {container_id[:12]} no longer exists."
-                ) from None
+                raise ContainerMissing(f"Container {container_id[:12]} no longer exists.") from None
         except docker.errors.DockerException as exc:
             raise self._wrap(exc) from exc
 
@@ -157,8 +163,29 @@ class EngineSession:
     def start(self, container_id: str) -> None:
         self._act(self.client.api.start, container_id)
 
-    def restart(self, container_id: str) -> None:
-        self._act(self.client.api.restart, container_id, timeout=10)
+    def restart(self, container_id: str, timeout: int = 10) -> None:
+        self._act(self.client.api.restart, container_id, timeout=timeout)
+
+    def operate(self, container_id: str, verb: str, *, stop_timeout: int = 10) -> dict:
+        """Restart, stop or start a container; ``{"id", "name", "state"}`` afterwards.
+        The one way Berth operates a container (pages, API, service actions)."""
+        if verb not in CONTAINER_VERBS:
+            raise ValueError(f"Unknown container operation {verb!r}.")
+        if verb == "start":
+            self._act(self.client.api.start, container_id)
+        else:
+            self._act(getattr(self.client.api, verb), container_id, timeout=stop_timeout)
+        try:
+            attrs = self.client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            raise ContainerMissing(f"Container {container_id[:12]} no longer exists.") from None
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+        return {
+            "id": attrs["Id"],
+            "name": (attrs.get("Name") or "").lstrip("/"),
+            "state": (attrs.get("State") or {}).get("Status", ""),
+        }
 
     def remove(self, container_id: str) -> None:
         self._act(self.client.api.remove_container, container_id, missing_ok=True, force=True)
