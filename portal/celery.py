@@ -14,6 +14,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The current app in every thread, not only the one that imported this module: domain
+# code queues tasks by name (portal.core.tasks.dispatch_on_commit) from request threads.
+app.set_default()
 
 
 @app.on_after_finalize.connect

@@ -100,6 +100,7 @@ def environments(db, admin_user) -> dict[str, Environment]:
             tier=tier,
             protected=protected,
             endpoint_url=endpoint,
+            allow_host_network=True,  # no bridge network here: replicas serve on the host
         )
         for name, slug, position, tier, protected in specs
     }

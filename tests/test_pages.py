@@ -98,11 +98,13 @@ def test_revoking_a_grant_removes_the_access_it_gave(client, personas, environme
     assert not access.can(personas["stranger"], environments["ops"], "view_environment")
 
 
-def test_an_unreachable_endpoint_shows_the_reason_in_the_page(client, personas, environments):
+def test_an_unreachable_endpoint_shows_the_reason_in_the_page(
+    client, personas, environments, admin_user
+):
     from environments import actions
 
     ops = actions.update_environment(
-        personas["operator"], environments["ops"], endpoint_url="tcp://127.0.0.1:1"
+        admin_user, environments["ops"], endpoint_url="tcp://127.0.0.1:1"
     )
     _login(client, personas, "operator")
     # The page never waits on the engine: it shows the last probe, and queues one.

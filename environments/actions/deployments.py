@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from environments import access
+from environments.deploying import policy
 from environments.deploying.runner import record_event
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
@@ -82,6 +83,8 @@ def deploy(
         raise ValidationError(
             f"{service} has no configuration in {environment.name}: save one first."
         )
+    # The policy may have changed since the config was saved.
+    policy.check_config(environment, config.document)
     if environment.protected:
         if not confirm:
             raise ValidationError(

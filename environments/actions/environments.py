@@ -17,6 +17,7 @@ from environments import access, engine
 from environments.models import Environment, RoleGrant
 from environments.roles import ACTIONS, MANAGE, Role, preset_actions
 from portal.core import audit
+from portal.core.errors import Forbidden
 from portal.core.events import broadcast_on_commit, status_group
 from portal.core.tasks import dispatch_on_commit
 
@@ -38,10 +39,15 @@ def _audit_fields(values: dict) -> dict:
     return {k: ("***" if k in _SECRET_FIELDS and v else v) for k, v in values.items()}
 
 
+def _is_admin(user, verb: str) -> bool:
+    """Superusers, and staff given the global ``<verb>_environment`` permission."""
+    return user.is_superuser or user.has_perm(f"environments.{verb}_environment")
+
+
 @transaction.atomic
 def create_environment(user, **fields) -> Environment:
     """Create an environment; needs the global ``add_environment`` permission (admins)."""
-    if not (user.is_superuser or user.has_perm("environments.add_environment")):
+    if not _is_admin(user, "add"):
         raise PermissionDenied("Only administrators can create environments.")
     unknown = set(fields) - set(Environment.EDITABLE_FIELDS)
     if unknown:
@@ -68,6 +74,15 @@ def update_environment(user, environment: Environment, **changes) -> Environment
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     before = {k: getattr(environment, k) for k in changes}
+    isolating = sorted(
+        k for k in changes if k not in Environment.MANAGER_FIELDS and changes[k] != before[k]
+    )
+    if isolating and not _is_admin(user, "change"):
+        raise Forbidden(
+            f"Only administrators may change {', '.join(isolating)} of {environment.name}: "
+            "these decide where its containers run, what may reach it and what a deployer "
+            "may ask of the host. Managers change the name, description and colour."
+        )
     for key, value in changes.items():
         setattr(environment, key, value)
     environment.full_clean()
@@ -92,7 +107,7 @@ def update_environment(user, environment: Environment, **changes) -> Environment
 def delete_environment(user, environment: Environment) -> None:
     """Delete an environment and its grants; needs the global ``delete_environment``."""
     access.require(user, environment, MANAGE)
-    if not (user.is_superuser or user.has_perm("environments.delete_environment")):
+    if not _is_admin(user, "delete"):
         raise PermissionDenied("Only administrators can delete environments.")
     audit.record(
         user,

@@ -13,6 +13,7 @@ from django.db import transaction
 from environments import access, engine
 from environments.actions.deployments import deploy
 from environments.deploying import config as config_schema
+from environments.deploying import policy
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
 from portal.core import audit
@@ -58,6 +59,7 @@ def save_config(
             for name, value in document["env"].items()
         })  # fmt: skip
     normalised = config_schema.validate(document)
+    policy.check_config(environment, normalised)
     if previous and previous.document == normalised:
         return previous
     revision = ServiceConfig.objects.create(

@@ -9,6 +9,7 @@ from environments.engine import validate_endpoint_url
 from environments.models import Environment, RoleGrant
 from environments.roles import ACTIONS, Role
 from portal.api.fields import RestrictedPrimaryKeyRelatedField
+from registry.models import Registry
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -18,6 +19,9 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     allowed_actions = serializers.SerializerMethodField()
     tls_client_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
+    )
+    registry = RestrictedPrimaryKeyRelatedField(
+        queryset=Registry.objects.all(), required=False, allow_null=True
     )
 
     class Meta:

@@ -65,7 +65,7 @@ class ServiceLogConsumer(LogSocket):
         self.start_task(self._follow_swarm(self.swarm) if self.swarm else self._follow_containers())
 
     async def closed(self) -> None:
-        for subscription in self.subscriptions.values():
+        for subscription in getattr(self, "subscriptions", {}).values():  # none if refused
             logs.hub.unsubscribe(subscription)
         self.subscriptions = {}
         if self.events is not None:

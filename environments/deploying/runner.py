@@ -13,8 +13,8 @@ import socket
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from environments import engine
@@ -28,14 +28,29 @@ __all__ = ["reap_stale_deployments", "record_event", "run_deployment"]
 log = logging.getLogger(__name__)
 
 
+def _append_event(deployment: Deployment, kind: str, message: str, data: dict) -> DeploymentEvent:
+    """The next event of ``deployment``. The deployment's row is locked while the next
+    number is taken (a worker and the reaper may write at once); where the database has
+    no row locks (SQLite) the unique constraint decides and the loser takes the next."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+                last = deployment.events.aggregate(last=Max("seq"))["last"] or 0
+                return DeploymentEvent.objects.create(
+                    deployment=deployment, seq=last + 1, kind=kind, message=message, data=data
+                )
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def record_event(
     deployment: Deployment, kind: str, message: str, data: dict, progress: int | None
 ) -> None:
     with transaction.atomic():
-        seq = deployment.events.count() + 1
-        event = DeploymentEvent.objects.create(
-            deployment=deployment, seq=seq, kind=kind, message=message, data=data
-        )
+        event = _append_event(deployment, kind, message, data)
         changes = {"heartbeat_at": timezone.now()}
         if progress is not None:
             changes["progress"] = progress
@@ -46,12 +61,19 @@ def record_event(
         )
 
 
-def _finish(deployment: Deployment, status: str, reason: str = "") -> None:
+def _finish(deployment: Deployment, status: str, reason: str = "") -> bool:
+    """Finish an active deployment; a finished one never changes outcome (a late worker
+    after the reaper, or the reaper after the worker, finishes nothing)."""
     with transaction.atomic():
-        Deployment.objects.filter(pk=deployment.pk).update(
+        finished = Deployment.objects.filter(pk=deployment.pk, status__in=Deployment.ACTIVE).update(
             status=status, reason=reason, finished_at=timezone.now(),
             progress=100 if status == Deployment.Status.SUCCEEDED else F("progress"),
         )  # fmt: skip
+        if not finished:
+            log.warning(
+                "Deployment %s was already finished; %s not recorded.", deployment.pk, status
+            )
+            return False
         record_event(deployment, "done" if status == Deployment.Status.SUCCEEDED else "failed",
                "Deployment succeeded" if status == Deployment.Status.SUCCEEDED else f"Deployment {status}: {reason}",
                {"status": status}, 100 if status == Deployment.Status.SUCCEEDED else None)  # fmt: skip
@@ -59,6 +81,7 @@ def _finish(deployment: Deployment, status: str, reason: str = "") -> None:
             deployment.actor, f"deployment.{status}", deployment, environment=deployment.environment,
             details={"digest": deployment.digest, "reason": reason},
         )  # fmt: skip
+    return True
 
 
 def run_deployment(deployment_id: int) -> None:
@@ -102,16 +125,20 @@ def reap_stale_deployments() -> list[int]:
     pending = Deployment.objects.filter(
         status=Deployment.Status.PENDING, created_at__lt=now - stale * 5
     )
-    for deployment, reason in [
+    for deployment, reason, still_stale in [
         *(
-            (d, f"its worker stopped reporting for over {stale.seconds} s (crashed or restarted)")
+            (d, f"its worker stopped reporting for over {stale.seconds} s (crashed or restarted)",
+             {"heartbeat_at__lt": now - stale})
             for d in running
         ),
-        *((d, "no worker picked it up (is a Celery worker running?)") for d in pending),
-    ]:
-        updated = Deployment.objects.filter(pk=deployment.pk, status=deployment.status).update(
-            status=Deployment.Status.RUNNING  # keeps the row claimed while we finish it
-        )
+        *((d, "no worker picked it up (is a Celery worker running?)",
+           {"created_at__lt": now - stale * 5}) for d in pending),
+    ]:  # fmt: skip
+        # Claim only what is still stale: a worker that beat since the query keeps it.
+        # The claim refreshes the heartbeat so that another reaper does not claim it too.
+        updated = Deployment.objects.filter(
+            pk=deployment.pk, status=deployment.status, **still_stale
+        ).update(status=Deployment.Status.RUNNING, heartbeat_at=timezone.now(), worker="reaper")
         if updated:
             cleanup = _clean_up_after(deployment)
             _finish(deployment, Deployment.Status.FAILED, reason + cleanup)

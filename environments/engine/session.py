@@ -121,7 +121,7 @@ class EngineSession:
                 labels={**config["labels"], **labels}, network_mode=config["network_mode"],
                 restart_policy={"Name": config["restart_policy"]} if config["restart_policy"] != "no" else None,
                 healthcheck=healthcheck, volumes=volumes or None,
-                mem_limit=config["memory"] or None,
+                mem_limit=_memory(config["memory"]),
                 nano_cpus=int(config["cpus"] * 1e9) if config["cpus"] else None,
             )  # fmt: skip
         except docker.errors.DockerException as exc:

@@ -104,6 +104,18 @@ class Environment(models.Model):
         default=False, help_text="Promotion into this environment needs a version tag (e.g. 1.4.2)."
     )
 
+    allow_host_network = models.BooleanField(
+        default=False,
+        help_text="Deploy policy: services may use the host's network (and bind its ports).",
+    )
+    allowed_bind_mounts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Deploy policy: host path prefixes services may bind-mount, e.g. "
+        '["/srv/data"]. Empty: named volumes only. Docker sockets and Berth\'s own files '
+        "are never allowed.",
+    )
+
     endpoint_state = models.JSONField(default=dict, blank=True, editable=False)
     endpoint_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -130,7 +142,13 @@ class Environment(models.Model):
         "repository_template",
         "promotion_tag",
         "require_version",
+        "allow_host_network",
+        "allowed_bind_mounts",
     )
+    # What an environment manager may change; every other field decides isolation
+    # (where containers run, what reaches Ops, what a deployer may ask of the host) and
+    # is for administrators only.
+    MANAGER_FIELDS = ("name", "description", "colour")
 
     class Meta:
         ordering = ["position", "name"]
@@ -166,6 +184,13 @@ class Environment(models.Model):
         if "{repository}" not in self.repository_template and "/" not in self.repository_template:
             raise ValidationError(
                 {"repository_template": "Use {repository}, or a fixed path such as team/app."}
+            )
+        mounts = self.allowed_bind_mounts
+        if not isinstance(mounts, list) or not all(
+            isinstance(p, str) and p.startswith("/") and ".." not in p.split("/") for p in mounts
+        ):
+            raise ValidationError(
+                {"allowed_bind_mounts": 'A list of absolute host paths, e.g. ["/srv/data"].'}
             )
         for field in ("tls_ca_cert", "tls_client_cert", "tls_client_key"):
             value = getattr(self, field)

@@ -14,7 +14,6 @@ from asgiref.sync import sync_to_async
 from celery.contrib.testing.worker import start_worker
 
 from environments import actions, engine
-from environments.actions import deployments
 from environments.models import Deployment, Service
 from portal.celery import app as celery_app
 from portal.core.tokens import create_token
@@ -105,7 +104,7 @@ def web_service(demo_registry, environments, personas):
         "strategy": {"type": "rolling", "batch_size": 1},
         "stop_grace_period": 1,  # busybox httpd as PID 1 ignores SIGTERM
     }
-    deployments.save_config(personas["developer"], service, environments["dev"], document)
+    actions.save_config(personas["developer"], service, environments["dev"], document)
     yield service
     client = docker.DockerClient(base_url=environments["dev"].endpoint_url, version="auto")
     for container in client.containers.list(

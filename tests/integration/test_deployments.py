@@ -5,7 +5,8 @@ serving, rollback, conflicts, protected environments and bad input."""
 import pytest
 from django.urls import reverse
 
-from environments.actions import deployments
+from environments import actions
+from environments.deploying import runner
 from environments.models import Deployment
 from tests.integration.conftest import owned, serving, wait_finished
 
@@ -22,7 +23,7 @@ def _deploy(api, service, environment, digest, **extra):
 
 def _set_strategy(service, environment, personas, **changes):
     document = dict(service.current_config(environment).document, **changes)
-    return deployments.save_config(personas["developer"], service, environment, document)
+    return actions.save_config(personas["developer"], service, environment, document)
 
 
 def _ports(service, environment):
@@ -122,7 +123,7 @@ def test_a_redelivered_task_does_not_deploy_twice(
     v1, _ = versions
     deployment = _first(api_for("developer"), web_service, environments, v1)
     events = deployment.events.count()
-    deployments.run_deployment(deployment.pk)  # the same task delivered again
+    runner.run_deployment(deployment.pk)  # the same task delivered again
     deployment.refresh_from_db()
     assert deployment.status == "succeeded" and deployment.events.count() == events
     assert len(owned(environments["dev"], web_service)) == 2
@@ -138,7 +139,7 @@ def test_a_deployment_whose_worker_died_is_failed_by_the_reaper(web_service, ver
         started_at=timezone.now(), heartbeat_at=timezone.now() - timezone.timedelta(seconds=120),
     )  # fmt: skip
     settings.DEPLOYMENT_STALE_AFTER = 60
-    assert deployments.reap_stale_deployments() == [deployment.pk]
+    assert runner.reap_stale_deployments() == [deployment.pk]
     deployment.refresh_from_db()
     assert deployment.status == "failed" and "stopped reporting" in deployment.reason
 
@@ -148,7 +149,7 @@ def test_a_protected_environment_needs_confirmation_and_a_promoted_digest(
 ):
     v1, _ = versions
     ops = environments["ops"]
-    deployments.save_config(
+    actions.save_config(
         personas["operator"],
         web_service,
         ops,
@@ -232,7 +233,7 @@ def test_a_config_exported_as_yaml_imports_back_unchanged(
         env={"TOKEN": "s3cr3t"},
         secret_env=["TOKEN"],
     )
-    deployments.save_config(personas["developer"], web_service, environments["dev"], document)
+    actions.save_config(personas["developer"], web_service, environments["dev"], document)
     exported = api.get(
         reverse("service-export", args=[web_service.pk]), {"environment": "dev", "syntax": "yaml"}
     )

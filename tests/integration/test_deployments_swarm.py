@@ -6,7 +6,6 @@ import pytest
 from django.urls import reverse
 
 from environments import actions
-from environments.actions import deployments
 from environments.models import Deployment, Environment
 from tests.integration.conftest import wait_finished
 
@@ -19,7 +18,7 @@ READY = ["sh", "-c", "echo up > /tmp/up && exec sleep 3600"]
 def swarm_env(docker_host, admin_user, demo_registry, personas):
     environment = actions.create_environment(
         admin_user, name="Stage", slug="stage", position=25, endpoint_url=docker_host,
-        mode=Environment.Mode.SWARM, registry=demo_registry,
+        mode=Environment.Mode.SWARM, registry=demo_registry, allow_host_network=True,
     )  # fmt: skip
     actions.grant_role(admin_user, environment, role="developer", to_user=personas["developer"])
     return environment
@@ -58,9 +57,7 @@ def test_a_swarm_service_is_created_then_updated(
     swarm_env, web_service, versions, personas, api_for, celery_worker_thread
 ):
     v1, v2 = versions
-    deployments.save_config(
-        personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"])
-    )
+    actions.save_config(personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"]))
     api = api_for("developer")
     first = _deploy(api, web_service, v1)
     assert first.status == "succeeded", first.reason
@@ -75,12 +72,10 @@ def test_a_failing_swarm_update_is_rolled_back_and_reported_failed(
     swarm_env, web_service, versions, personas, api_for, celery_worker_thread
 ):
     v1, v2 = versions
-    deployments.save_config(
-        personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"])
-    )
+    actions.save_config(personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"]))
     api = api_for("developer")
     assert _deploy(api, web_service, v1).status == "succeeded"
-    deployments.save_config(
+    actions.save_config(
         personas["developer"], web_service, swarm_env, _config(["cat", "/nonexistent"])
     )
     failed = _deploy(api, web_service, v2)

@@ -32,14 +32,25 @@ def labelled_container(docker_host, environments):
     client.close()
 
 
-def test_dev_endpoint_reports_the_engine_version(docker_host, environments, api_for):
+@pytest.mark.django_db(transaction=True)
+def test_dev_endpoint_reports_the_engine_version(
+    docker_host, environments, api_for, celery_worker_thread
+):
+    import time
+
     import docker
 
     expected = docker.DockerClient(base_url=docker_host, version="auto").version()["Version"]
-    response = api_for("developer").get(
-        reverse("environment-endpoint", args=[environments["dev"].pk])
-    )
-    assert response.status_code == 200
+    url = reverse("environment-endpoint", args=[environments["dev"].pk])
+    # The first GET answers at once with what is known (nothing) and queues a probe,
+    # which the worker runs; the state then reads back through the same route.
+    deadline = time.monotonic() + 30
+    while True:
+        response = api_for("developer").get(url)
+        assert response.status_code == 200
+        if response.data["checked_at"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert response.data["reachable"] is True
     assert response.data["engine_version"] == expected
     assert response.data["cpus"] >= 1 and response.data["memory_bytes"] > 0
@@ -96,6 +107,11 @@ def test_an_unreachable_endpoint_is_a_state_not_an_error(admin_user, api_for, en
     )
     client = api_for("developer")
     client.force_authenticate(admin_user)
+    # The API shows the last probe and never waits on the engine; the probe is a task.
+    response = client.get(reverse("environment-endpoint", args=[environment.pk]))
+    assert response.status_code == 200
+    assert response.data["checked_at"] is None and "Not checked yet" in response.data["error"]
+    actions.refresh_endpoint_state(environment)  # what the queued probe task does
     response = client.get(reverse("environment-endpoint", args=[environment.pk]))
     assert response.status_code == 200
     assert response.data["reachable"] is False

@@ -118,7 +118,7 @@ def _wait_for(condition, timeout=20):
 
 @pytest.mark.django_db(transaction=True)
 def test_pushes_notified_by_the_registry_are_recorded_and_own_retags_skipped(
-    notifying_registry, docker_host
+    notifying_registry, docker_host, celery_worker_thread
 ):
     registry, target = notifying_registry
     berth_client = RegistryClient(target.url)
@@ -141,7 +141,8 @@ def test_pushes_notified_by_the_registry_are_recorded_and_own_retags_skipped(
         engine.close()
     tag = Tag.objects.get(repository__name="notify/app", name="v1")
     assert tag.digest == RegistryClient(target.url).resolve("notify/app", "v1")
-    assert Image.objects.filter(digest=tag.digest).exists()
+    # The image's metadata needs its manifest: a task reads it, off the webhook's request.
+    assert _wait_for(lambda: Image.objects.filter(digest=tag.digest).exists())
     assert not Tag.objects.filter(name="berth-own").exists()
 
 

@@ -205,8 +205,10 @@ async def test_only_those_with_view_logs_in_the_environment_may_follow(
         if accepted:
             message = await socket.receive_json_from(timeout=10)
             assert message["type"] == "replicas"
-        else:
+        elif persona == "stranger":
             assert code == 4404  # the same answer as for a service that does not exist
+        else:
+            assert code == 4403  # sees Dev, but may not read its logs
         await socket.disconnect()
     unknown = _socket(await secret_for("developer"), 999_999, environments["dev"].pk)
     assert await unknown.connect(timeout=10) == (False, 4404)

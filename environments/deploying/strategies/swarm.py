@@ -33,6 +33,7 @@ def swarm(session: EngineSession, deployment, image: str, config: dict, progress
         + strategy.get("monitor", 5)
     )
     seen: dict[str, str] = {}
+    rolling_back = False
     while True:
         state, tasks = session.swarm_state(service)
         current = [t for t in tasks if t.get("DesiredState") == "running"]
@@ -50,7 +51,15 @@ def swarm(session: EngineSession, deployment, image: str, config: dict, progress
         if state in ("rollback_started", "rollback_completed", "rollback_paused", "paused"):
             message = (service.attrs.get("UpdateStatus") or {}).get("Message", "")
             if state == "rollback_started":
-                progress.step("Swarm is rolling back to the previous version")
+                if not rolling_back:  # said once; the wait below has the same deadline
+                    rolling_back = True
+                    progress.step("Swarm is rolling back to the previous version")
+                if time.monotonic() > deadline:
+                    raise DeploymentFailed(
+                        f"Swarm rollback of {name} did not finish in time: "
+                        f"{message or 'the new tasks did not stay healthy'}"
+                    )
+                progress.beat()
                 time.sleep(POLL)
                 continue
             raise DeploymentFailed(

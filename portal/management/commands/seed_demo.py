@@ -99,9 +99,12 @@ class Command(BaseCommand):
                     if wants_swarm and swarm_ready
                     else Environment.Mode.STANDALONE
                 )
+                # The demo's deploy policy: host networking (the engine has no bridge
+                # network), no host directories.
                 environment = actions.create_environment(
-                    admin, endpoint_url=settings.DOCKER_HOST, mode=mode, registry=registry, **spec
-                )
+                    admin, endpoint_url=settings.DOCKER_HOST, mode=mode, registry=registry,
+                    allow_host_network=True, **spec,
+                )  # fmt: skip
                 self.stdout.write(
                     f"Created environment {environment.name} ({environment.get_mode_display()})."
                 )

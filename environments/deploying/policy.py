@@ -1,0 +1,81 @@
+"""An environment's deploy policy: what a service config may ask of the engine's host.
+
+Administrators set it per environment (``allow_host_network``, ``allowed_bind_mounts``);
+it is checked when a config is saved and again when it is deployed, since the policy may
+have changed in between. Whatever the policy says, no config may mount a Docker socket,
+Berth's own data or code, or a directory that holds one of them: from there a deployer
+of one environment would reach every other.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+__all__ = ["check_config", "forbidden_paths"]
+
+SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run/docker")
+SYSTEM_PATHS = ("/", "/proc", "/sys", "/dev", "/etc", "/root", "/boot")
+
+
+def forbidden_paths(environment) -> list[str]:
+    """Host paths no config may bind-mount, nor any directory above them."""
+    paths = [*SOCKET_PATHS, str(settings.DATA_DIR), str(settings.BASE_DIR)]
+    endpoint = urlsplit(environment.endpoint_url or "")
+    if endpoint.scheme == "unix" and endpoint.path:
+        paths.append(endpoint.path)
+    return [posixpath.normpath(path) for path in paths]
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def _bind_mount_error(environment, source: str) -> str | None:
+    if ".." in source.split("/"):
+        return f"{source} has '..' in it: give the real path."
+    path = posixpath.normpath(source)
+    if path in SYSTEM_PATHS:
+        return f"{path} is a system directory and is never mounted."
+    for forbidden in forbidden_paths(environment):
+        if _under(path, forbidden) or _under(forbidden, path) or path.endswith("docker.sock"):
+            return (
+                f"{path} holds a Docker socket or Berth's own files: no environment may mount it."
+            )
+    allowed = [posixpath.normpath(p) for p in environment.allowed_bind_mounts or []]
+    if not allowed:
+        return (
+            f"{environment.name} allows no host directories: use a named volume, or ask an "
+            "administrator to allow a path prefix in the environment's deploy policy."
+        )
+    if not any(_under(path, prefix) for prefix in allowed):
+        return f"{path} is outside what {environment.name} allows: {', '.join(sorted(allowed))}."
+    return None
+
+
+def check_config(environment, config: dict) -> None:
+    """Raise ValidationError, each message keyed by the field and naming the rule, when
+    the validated ``config`` asks for more than ``environment``'s policy allows."""
+    errors: dict[str, str] = {}
+    strategy = (config.get("strategy") or {}).get("type")
+    if strategy == "swarm" and environment.mode != "swarm":
+        errors["strategy.type"] = (
+            f"{environment.name} is a standalone engine: use recreate, rolling or "
+            "blue-green, or ask an administrator to switch it to Swarm mode."
+        )
+    if config.get("network_mode") == "host" and not environment.allow_host_network:
+        errors["network_mode"] = (
+            f"{environment.name}'s deploy policy does not allow host networking: use "
+            "none, or ask an administrator to allow it."
+        )
+    for index, volume in enumerate(config.get("volumes") or []):
+        source = volume.split(":", 1)[0]
+        if source.startswith("/"):
+            problem = _bind_mount_error(environment, source)
+            if problem:
+                errors[f"volumes.{index}"] = problem
+    if errors:
+        raise ValidationError(errors)
