@@ -1,10 +1,13 @@
 """Django admin for environments. Writes go through the domain functions so that the
 admin, the portal and the API audit and validate alike."""
 
+import json
+
 from django import forms
 from django.contrib import admin
 
 from environments import actions
+from environments.deploying import config as config_schema
 from environments.models import (
     Deployment,
     DeploymentEvent,
@@ -99,10 +102,12 @@ admin.site.register(EnvironmentGroupObjectPermission, DerivedPermissionAdmin)
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(ReadOnlyAdmin):
+    """Services are created and configured in the portal or the API, which validate and
+    audit; renaming one here would orphan its containers."""
+
     list_display = ["name", "registry", "repository", "created_by", "created_at"]
     search_fields = ["name", "repository"]
-    readonly_fields = ["created_by", "created_at"]
 
 
 class RecordAdmin(ReadOnlyAdmin):
@@ -116,6 +121,12 @@ class RecordAdmin(ReadOnlyAdmin):
 class ServiceConfigAdmin(RecordAdmin):
     list_display = ["service", "environment", "revision", "created_by", "created_at"]
     list_filter = ["environment"]
+    exclude = ["document"]
+    readonly_fields = ["masked_document"]
+
+    @admin.display(description="Document (secret values masked)")
+    def masked_document(self, revision: ServiceConfig) -> str:
+        return json.dumps(config_schema.mask_secrets(revision.document), indent=2)
 
 
 @admin.register(Deployment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from environments.actions import refresh_endpoint_state
+from environments.deploying.runner import reap_stale_deployments, run_deployment
 from environments.models import Environment
 
 
@@ -27,13 +28,9 @@ def probe_all_endpoints() -> None:
 def run_deployment_task(deployment_id: int) -> None:
     """Run one deployment. acks_late: a worker killed mid-way does not lose the message,
     and the atomic claim makes the redelivery a no-op (the reaper finishes the record)."""
-    from environments.actions.deployments import run_deployment
-
     run_deployment(deployment_id)
 
 
 @shared_task(name="environments.tasks.reap_stale_deployments", ignore_result=True)
 def reap_stale_deployments_task() -> None:
-    from environments.actions.deployments import reap_stale_deployments
-
     reap_stale_deployments()

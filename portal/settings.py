@@ -27,7 +27,9 @@ from portal.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BERTH_DATA_DIR", str(BASE_DIR / "var")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# It holds the secret key, the SQLite database and the beat schedule: owner only.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+DATA_DIR.chmod(0o700)
 
 DEBUG = env_bool("BERTH_DEBUG", False)
 
@@ -43,8 +45,9 @@ def _secret_key() -> str:
         return configured
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Created 0600 from the first byte, never readable by others even briefly.
+        with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_urlsafe(50))
     return key_file.read_text().strip()
 
 
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "channels",
+    "axes",
     "portal",
     "environments",
     "registry",
@@ -79,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.core.audit.SourceAddressMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -117,11 +122,25 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: counts failures, refuses when locked
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: anonymous users get no object permissions at all
 GUARDIAN_RAISE_403 = False
+
+# Failed sign-ins (the login page and POST /api/token/) are limited per account and per
+# client address; the address comes from X-Forwarded-For only behind as many proxies as
+# BERTH_TRUSTED_PROXIES declares (0: the peer address, whatever the client sends).
+TRUSTED_PROXIES = env_int("BERTH_TRUSTED_PROXIES", 0, minimum=0, maximum=10)
+AXES_FAILURE_LIMIT = env_int("BERTH_LOGIN_FAILURE_LIMIT", 10, minimum=3, maximum=1000)
+AXES_COOLOFF_TIME = env_int("BERTH_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=24 * 60) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # flags the request, for the API
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "portal.core.client_ip.client_ip"
+AXES_VERBOSE = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -150,9 +169,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # A JSON body nested at most 64 deep; the form parsers are DRF's defaults.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # limit from 1 (at most 500, larger is clamped), offset from 0; anything else is a 400
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
+    "NUM_PROXIES": TRUSTED_PROXIES,  # throttles trust X-Forwarded-For no further
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Berth API",
@@ -223,6 +250,8 @@ LOGGING = {
         "celery.app.trace": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
         "celery.worker.strategy": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
         "celery.beat": {"level": env_str("BERTH_TASK_LOG_LEVEL", "WARNING")},
+        # Every failed sign-in is an INFO line; lockouts are WARNING and stay visible.
+        "axes": {"level": "WARNING"},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

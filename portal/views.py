@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from environments import access
 from environments.models import Environment
 from portal.core import tokens
+from portal.core.numbers import parse_id
 from portal.models import ApiToken
 
 
@@ -62,8 +63,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     environments = Environment.objects.restrict(request.user, "view_environment")
     events = access.audit_events(request.user)
     selected = request.GET.get("environment", "")
-    if selected.isdigit():
-        events = events.filter(environment_id=int(selected))
+    if (environment_id := parse_id(selected)) is not None:  # anything else: no filter
+        events = events.filter(environment_id=environment_id)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(
         request,

@@ -102,14 +102,22 @@ def record_push_events(registry: Registry, events: list) -> int:
         request = event.get("request") if isinstance(event.get("request"), dict) else {}
         if event.get("action") != "push" or target.get("mediaType") not in MANIFEST_TYPES:
             continue
-        if USER_AGENT in str(request.get("useragent", "")):
+        useragent = request.get("useragent")
+        if isinstance(useragent, str) and USER_AGENT in useragent:
             continue
         name, digest, tag = target.get("repository"), target.get("digest"), target.get("tag")
         try:
-            validate_repository(name if isinstance(name, str) else "")
-            validate_digest(digest if isinstance(digest, str) else "")
+            # The validators' patterns end in $, which also matches before a final
+            # newline: printable strings only, so "team/app\n" is not "team/app".
+            for value in (name, digest, *([tag] if tag else [])):
+                if not isinstance(value, str):
+                    raise ValueError(f"a {type(value).__name__} where a string belongs.")
+                if not value.isprintable():
+                    raise ValueError(f"{value[:80]!r} is not a printable string.")
+            validate_repository(name)
+            validate_digest(digest)
             if tag:
-                validate_tag(tag if isinstance(tag, str) else "")
+                validate_tag(tag)
         except ValueError as exc:
             log.warning("Notification from %s skipped: %s", registry.name, exc)
             continue

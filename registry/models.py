@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.core.crypto import EncryptedTextField
@@ -19,6 +22,32 @@ class RegistryQuerySet(models.QuerySet):
             return self
         visible = Environment.objects.restrict(user, action)
         return self.filter(environments__in=visible).distinct()
+
+
+def registry_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a registry's base URL, or None. Django's URLValidator also
+    lets through ftp://, ports above 65535 and user:password@, which the registry
+    client could then not use (or would show in every image reference)."""
+    example = "e.g. http://127.0.0.1:5000"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"Not a URL: use {example}."
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"Use an http:// or https:// URL, {example}."
+    if "@" in parts.netloc:
+        return "Leave credentials out of the URL: put them in the username and password fields."
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or parts.netloc.endswith(":"):
+        return f"Use a port from 1 to 65535, {example}."
+    if not parts.hostname:
+        return f"Give the registry's host, {example}."
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "A registry's base URL has no query (?...) or fragment (#...)."
+    return None
 
 
 class Registry(models.Model):
@@ -43,6 +72,12 @@ class Registry(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        problem = registry_url_problem(self.url) if self.url else None
+        if problem:
+            raise ValidationError({"url": problem})
 
     @property
     def host(self) -> str:

@@ -21,6 +21,8 @@ import hmac
 import json
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -53,9 +55,17 @@ def registry_notification(request: HttpRequest, registry_id: int) -> JsonRespons
     if request.content_type not in ENVELOPES:
         return JsonResponse({"detail": f"Send one of {', '.join(ENVELOPES)}."}, status=415)
     try:
-        events = json.loads(request.body).get("events", [])
-    except (ValueError, AttributeError):
-        return JsonResponse({"detail": "The body is not a notification envelope."}, status=400)
+        envelope = json.loads(request.body)
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse({"detail": f"The body is larger than {limit} bytes."}, status=413)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        envelope = None
+    if not isinstance(envelope, dict):
+        return JsonResponse(
+            {"detail": 'The body is not a notification envelope: {"events": [...]}.'}, status=400
+        )
+    events = envelope.get("events", [])
     if not isinstance(events, list):
         return JsonResponse({"detail": "events must be a list."}, status=400)
     return JsonResponse({"recorded": record_push_events(registry, events)})

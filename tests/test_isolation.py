@@ -199,3 +199,47 @@ def test_the_reaper_leaves_a_deployment_whose_worker_still_beats(deployment):
     assert runner.reap_stale_deployments() == []
     deployment.refresh_from_db()
     assert deployment.status == Deployment.Status.RUNNING and deployment.worker != "reaper"
+
+
+# --- secrets at rest ----------------------------------------------------------------------
+
+
+def test_secret_env_values_are_encrypted_in_the_database(personas, environments, web):
+    from django.db import connection
+
+    revision = _save(
+        personas["developer"], web, environments["dev"],
+        env={"DB_PASSWORD": "hunter2-plain", "MODE": "fast"}, secret_env=["DB_PASSWORD"],
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT document FROM environments_serviceconfig WHERE id = %s", [revision.pk]
+        )
+        stored = str(cursor.fetchone()[0])
+    assert "hunter2-plain" not in stored and "fast" in stored
+    revision.refresh_from_db()
+    assert revision.document["env"]["DB_PASSWORD"] == "hunter2-plain"  # for the engine
+
+
+def test_the_admin_shows_config_revisions_masked_and_services_read_only(
+    client, admin_user, personas, environments, web
+):
+    revision = _save(
+        personas["developer"], web, environments["dev"],
+        env={"DB_PASSWORD": "hunter2-plain"}, secret_env=["DB_PASSWORD"],
+    )  # fmt: skip
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:environments_serviceconfig_change", args=[revision.pk]))
+    assert page.status_code == 200 and "hunter2-plain" not in page.content.decode()
+    response = client.post(
+        reverse("admin:environments_service_change", args=[web.pk]),
+        {"name": "renamed", "registry": web.registry_id, "repository": "demo/app"},
+    )
+    assert response.status_code == 403
+    assert Service.objects.get(pk=web.pk).name == "web"
+
+
+def test_the_data_directory_is_the_owners_alone():
+    import os
+
+    assert os.stat(settings.DATA_DIR).st_mode & 0o077 == 0

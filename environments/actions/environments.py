@@ -18,7 +18,7 @@ from environments.models import Environment, RoleGrant
 from environments.roles import ACTIONS, MANAGE, Role, preset_actions
 from portal.core import audit
 from portal.core.errors import Forbidden
-from portal.core.events import broadcast_on_commit, status_group
+from portal.core.events import broadcast_on_commit, notify_access_changed, status_group
 from portal.core.tasks import dispatch_on_commit
 
 __all__ = [
@@ -116,7 +116,19 @@ def delete_environment(user, environment: Environment) -> None:
         environment=None,
         details={"name": environment.name, "slug": environment.slug},
     )
+    members = RoleGrant.objects.filter(environment=environment)
+    users = {g.user_id for g in members if g.user_id}
+    for grant in members.filter(group__isnull=False).select_related("group"):
+        users.update(grant.group.user_set.values_list("pk", flat=True))
     environment.delete()
+    notify_access_changed(users)
+
+
+def _members(user, group) -> list[int]:
+    """The users a grant to ``user`` or ``group`` reaches."""
+    if user is not None:
+        return [user.pk]
+    return list(group.user_set.values_list("pk", flat=True))
 
 
 def _sync_permissions(environment: Environment, *, user=None, group=None) -> None:
@@ -178,6 +190,7 @@ def grant_role(
         defaults={"role": role, "actions": sorted(granted), "granted_by": user},
     )
     _sync_permissions(environment, user=to_user, group=to_group)
+    notify_access_changed(_members(to_user, to_group))
     audit.record(
         user,
         "role.grant",
@@ -219,6 +232,7 @@ def revoke_grant(user, grant: RoleGrant) -> None:
     )
     grant.delete()
     _sync_permissions(environment, **principal)
+    notify_access_changed(_members(principal["user"], principal["group"]))
 
 
 def refresh_endpoint_state(environment: Environment) -> engine.EndpointState:

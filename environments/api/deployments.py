@@ -108,6 +108,12 @@ class DeploySerializer(serializers.Serializer):
     )
 
 
+class RollbackSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        default=False, help_text="Required for protected environments."
+    )
+
+
 class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Services. Configs per environment live under ``configs``; scale, restart and stop
     act on one environment and need ``deploy_to_environment`` there."""
@@ -225,11 +231,11 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         )
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=DeploySerializer(partial=True), responses={202: DeploymentSerializer})
+    @extend_schema(request=RollbackSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         """Redeploy the previous successful deployment's digest and config revision."""
         deployment = self.get_object()
-        confirm = serializers.BooleanField().to_internal_value(request.data.get("confirm", False))
+        confirm = self.validated(RollbackSerializer, request.data)["confirm"]
         new = actions.rollback(deployment, user=request.user, confirm=confirm)
         return Response(DeploymentSerializer(new).data, status=status.HTTP_202_ACCEPTED)

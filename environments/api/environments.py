@@ -20,6 +20,7 @@ from environments.live.download import log_response, parse_download_range
 from environments.models import Environment, RoleGrant
 from environments.roles import MANAGE
 from portal.api.base import RestrictedModelViewSet
+from portal.api.params import query_id
 
 # Docker's container references: an id, an id prefix or a name.
 CONTAINER = r"containers/(?P<container_id>[A-Za-z0-9][A-Za-z0-9_.-]*)"
@@ -180,13 +181,9 @@ class RoleGrantViewSet(
         grants = RoleGrant.objects.filter(environment__in=managed).select_related(
             "environment", "user", "group", "granted_by"
         )
-        environment = self.request.query_params.get("environment")
-        if environment:
-            grants = (
-                grants.filter(environment_id=environment)
-                if environment.isdigit()
-                else grants.none()
-            )
+        environment = query_id(self.request, "environment")
+        if environment is not None:
+            grants = grants.filter(environment_id=environment)
         return grants
 
     def create(self, request, *args, **kwargs):

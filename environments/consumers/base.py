@@ -13,6 +13,11 @@ raises the core domain errors. The base maps them to close codes before accept:
 (Through Daphne any refusal before accept is an HTTP 403 answer to the handshake: a
 browser sees a failed connection, not the code.) After accept, :meth:`opened` runs;
 tasks started with :meth:`start_task` are cancelled when the socket closes.
+
+Access is checked again whenever it may have changed (a grant given or revoked, the
+account deactivated, the password changed: ``access.changed`` on the user's group): the
+credentials are re-read and :meth:`recheck` runs, and a socket that would now be
+refused is closed with the code it would get.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from environments import access, engine
 from environments.live.io import run_io
 from portal.core.errors import Forbidden, NotFound
+from portal.core.events import user_group
+from portal.core.tokens import user_still_signed_in
 
 __all__ = [
     "BerthConsumer",
@@ -71,6 +78,7 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
     tasks a socket runs. Subclasses implement :meth:`authorize` and :meth:`opened`."""
 
     user = None
+    user_group = ""
 
     async def connect(self) -> None:
         self.tasks: list[asyncio.Task] = []
@@ -79,23 +87,49 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.user = user
-        try:
-            await self.authorize(user, **self.scope["url_route"]["kwargs"])
-        except Refused as exc:
-            code = exc.code
-        except NotFound:
-            code = 4404
-        except Forbidden:
-            code = 4403
-        except ValueError:
-            code = 4400
-        except engine.EngineUnavailable:
-            code = 4503
-        else:
-            await self.accept()
-            await self.opened()
+        code = await self._refusal(self.authorize(user, **self.scope["url_route"]["kwargs"]))
+        if code:
+            await self.close(code=code)
             return
-        await self.close(code=code)
+        self.user_group = user_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        await self.accept()
+        await self.opened()
+
+    @staticmethod
+    async def _refusal(check) -> int:
+        """The close code for what ``check`` raises, 0 when it passes."""
+        try:
+            await check
+        except Refused as exc:
+            return exc.code
+        except NotFound:
+            return 4404
+        except Forbidden:
+            return 4403
+        except ValueError:
+            return 4400
+        except engine.EngineUnavailable:
+            return 4503
+        return 0
+
+    async def access_changed(self, event: dict) -> None:
+        """Someone changed this user's access: close the socket if it would be refused now.
+        An engine that cannot be asked keeps the socket (the reader reports it)."""
+        user = await database_sync_to_async(user_still_signed_in)(
+            self.user.pk, token_hash=self.scope.get("token_hash"), session=self.scope.get("session")
+        )
+        if user is None:
+            await self.close(code=4401)
+            return
+        self.user = user
+        code = await self._refusal(self.recheck(user))
+        if code and code != 4503:
+            await self.close(code=code)
+
+    async def recheck(self, user) -> None:
+        """Raise as :meth:`authorize` would, for the user's access as it is now."""
+        await self.authorize(user, **self.scope["url_route"]["kwargs"])
 
     async def authorize(self, user, **url_kwargs) -> None:
         """Look up what the URL names for ``user`` through ``access``; raise to refuse."""
@@ -116,4 +150,6 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
         for task in getattr(self, "tasks", []):
             if not task.done():
                 task.cancel()
+        if self.user_group:
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
         await self.closed()

@@ -38,6 +38,7 @@ from environments.consumers.base import BerthConsumer, locate_container
 from environments.live import logs
 from environments.live.io import run_io
 from environments.roles import LOGS
+from portal.core.numbers import parse_whole
 
 __all__ = ["ContainerLogConsumer", "LogSocket", "parse_log_options"]
 
@@ -66,10 +67,10 @@ def parse_log_options(query_string: bytes | str) -> dict:
         cursors[key] = logs.normalize_ts(ts)
     tail = query.get("tail", "")
     if tail in ("", "all"):
-        tail = logs.MAX_TAIL if (cursors or tail == "all") else 500
-    elif not tail.isdigit():
-        raise ValueError("tail is a number of lines.")
-    return {"tail": min(int(tail), logs.MAX_TAIL), "cursors": cursors}
+        lines = logs.MAX_TAIL if (cursors or tail == "all") else 500
+    elif (lines := parse_whole(tail)) is None:
+        raise ValueError(f"tail is a number of lines or all: not {tail[:40]!r}.")
+    return {"tail": min(lines, logs.MAX_TAIL), "cursors": cursors}
 
 
 class LogSocket(BerthConsumer):

@@ -49,8 +49,6 @@ class ServiceLogConsumer(LogSocket):
     events = None
 
     async def authorize(self, user, service_id: int, environment_id: int) -> None:
-        self.subscriptions = {}
-        self.cursors: dict[str, dict] = {}  # per container id, kept when a replica ends
         self.parse_options()
         self.environment = await get_environment(user, LOGS, pk=environment_id)
         self.service = await get_service(user, LOGS, pk=service_id)
@@ -61,6 +59,8 @@ class ServiceLogConsumer(LogSocket):
         )
 
     async def opened(self) -> None:
+        self.subscriptions = {}
+        self.cursors: dict[str, dict] = {}  # per container id, kept when a replica ends
         self.start_flow()
         self.start_task(self._follow_swarm(self.swarm) if self.swarm else self._follow_containers())
 

@@ -4,6 +4,7 @@ view, as a snapshot on connect and then each new probe result."""
 from __future__ import annotations
 
 from environments.consumers.base import BerthConsumer, visible_environments
+from portal.core.errors import Forbidden
 from portal.core.events import status_group
 
 __all__ = ["EndpointStatusConsumer"]
@@ -22,6 +23,11 @@ class EndpointStatusConsumer(BerthConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.send_json({"type": "snapshot", "environments": self.snapshot})
+
+    async def recheck(self, user) -> None:
+        visible = {env.pk for env in await visible_environments(user)}
+        if not set(self.snapshot) <= visible:
+            raise Forbidden("Access changed: reconnect for the environments you can see now.")
 
     async def closed(self) -> None:
         for group in self.groups_joined:

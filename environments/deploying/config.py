@@ -30,6 +30,7 @@ STRATEGIES = ("recreate", "rolling", "blue-green", "swarm")
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 NETWORK_MODES = ("host", "none")
 MASK = "********"
+MAX_MEMORY = 2**63 - 1  # bytes: Docker's limit is an int64
 
 DEFAULTS: dict[str, Any] = {
     "replicas": 1,
@@ -225,9 +226,10 @@ def validate(document: Any) -> dict:
         config["cpus"] = _number(errors, "cpus", config["cpus"], 0.01, 256)
     if config["memory"] is not None:
         try:
-            parse_memory(config["memory"])
-        except ValueError as exc:
-            errors.add("memory", str(exc))
+            if parse_memory(config["memory"]) > MAX_MEMORY:
+                errors.add("memory", "Too large: Docker takes at most 8 EiB (2^63 - 1 bytes).")
+        except (ValueError, OverflowError) as exc:  # OverflowError: "1e400g" is infinite
+            errors.add("memory", str(exc) if isinstance(exc, ValueError) else "Too large.")
 
     labels = config["labels"] or {}
     if not isinstance(labels, dict):
@@ -286,15 +288,108 @@ def dump(config: dict, fmt: str = "json") -> str:
     return json.dumps(masked, indent=2)
 
 
+MAX_TEXT = 64 * 1024  # bytes of an imported document: real configs are a few KiB, and
+# pure-Python YAML parses token-dense text at ~60 KiB/s, so this bounds the time too
+MAX_DEPTH = 32  # levels of lists and objects; a config needs four
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and objects more than MAX_DEPTH deep (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+        )
+    return False
+
+
+def _yaml_loader():
+    """PyYAML's SafeLoader without what makes a small document huge or ambiguous:
+    anchors and aliases (a 400-byte "billion laughs" expands to gigabytes once
+    serialised), duplicate keys (the last one silently won) and deep nesting."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "anchors (&name) and aliases (*name) are not allowed: write the values out",
+                    event.start_mark,
+                )
+            nests = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
+            if nests:
+                self.depth += 1
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        f"the document is nested more than {MAX_DEPTH} levels deep",
+                        event.start_mark,
+                    )
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                if nests:
+                    self.depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                    except TypeError:  # unhashable: SafeLoader says so below
+                        continue
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            "while constructing a mapping",
+                            node.start_mark,
+                            f"duplicate key {key!r}",
+                            key_node.start_mark,
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return yaml, StrictLoader
+
+
 def load(text: str, fmt: str = "json") -> dict:
-    """Parse an exported document; a masked secret keeps its stored value on import."""
+    """Parse an exported document; a masked secret keeps its stored value on import.
+    At most MAX_TEXT bytes and MAX_DEPTH levels; YAML without anchors, aliases or
+    duplicate keys. ValidationError (under ``config``) saying what is wrong."""
+
+    def refuse(problem: str) -> ValidationError:
+        return ValidationError({"config": [f"Cannot parse the {fmt.upper()} document: {problem}"]})
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT:
+        raise refuse(f"it is {size // 1024} KiB, more than the {MAX_TEXT // 1024} KiB allowed.")
     try:
         if fmt == "yaml":
-            import yaml
-
-            return yaml.safe_load(text) or {}
-        return json.loads(text)
-    except (ValueError, Exception) as exc:  # yaml.YAMLError is not a ValueError
-        raise ValidationError(
-            {"config": [f"Cannot parse the {fmt.upper()} document: {exc}"]}
-        ) from None
+            yaml, loader = _yaml_loader()
+            try:
+                document = yaml.load(text, Loader=loader) or {}  # noqa: S506 - a SafeLoader
+            except yaml.YAMLError as exc:
+                raise refuse(str(exc)) from None
+        else:
+            document = json.loads(text)
+    except RecursionError:
+        raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep.") from None
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if _too_deep(document):
+        raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep.")
+    return document

@@ -21,6 +21,7 @@ from environments.live.io import run_io
 from environments.live.lines import docker_since, iter_lines, normalize_ts, ts_seconds
 from environments.live.logs import MAX_TAIL, STREAMS
 from environments.live.sources import ContainerSource
+from portal.core.numbers import parse_whole
 
 __all__ = ["LogDownload", "log_response", "parse_download_range"]
 
@@ -121,9 +122,10 @@ def parse_download_range(query) -> tuple[str, str, int | None]:
     tail = query.get("tail", "")
     if tail == "":
         return since, until, None
-    if not tail.isdigit() or int(tail) > MAX_TAIL:
-        raise ValueError(f"tail is a number of lines, from 0 to {MAX_TAIL}: not {tail!r}.")
-    return since, until, int(tail)
+    lines = parse_whole(tail)
+    if lines is None or lines > MAX_TAIL:
+        raise ValueError(f"tail is a number of lines, from 0 to {MAX_TAIL}: not {tail[:40]!r}.")
+    return since, until, lines
 
 
 async def _blocks(download: LogDownload):

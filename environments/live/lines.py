@@ -10,33 +10,61 @@ import calendar
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
-__all__ = ["MAX_LINE", "LineSplitter", "docker_since", "iter_lines", "normalize_ts", "ts_seconds"]
+__all__ = [
+    "FIRST_TS",
+    "LAST_TS",
+    "MAX_LINE",
+    "LineSplitter",
+    "docker_since",
+    "iter_lines",
+    "normalize_ts",
+    "ts_seconds",
+]
 
 MAX_LINE = 64 * 1024  # longer lines arrive in pieces
 
-_FIXED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 _RFC3339 = re.compile(
-    r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:?\d\d)"
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d\d):?(\d\d))",
+    re.ASCII,
 )
-_UNIX = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?")
+_UNIX = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?", re.ASCII)
+_EPOCH = datetime(1970, 1, 1)
+# Docker's range, as far as a log can reach: the epoch to the last instant of year 9999
+# (fixed width, so normalized times still compare as strings).
+FIRST_TS = "1970-01-01T00:00:00.000000000Z"
+LAST_TS = "9999-12-31T23:59:59.999999999Z"
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def normalize_ts(value: str) -> str:
     """``value`` (RFC3339 of any precision and offset, or unix seconds with up to nine
-    decimals) as Docker's fixed-width UTC RFC3339Nano; ValueError when it is neither."""
+    decimals) as Docker's fixed-width UTC RFC3339Nano; ValueError saying why when it is
+    neither. Times before 1970 are clamped to :data:`FIRST_TS` (no log is older), after
+    year 9999 to :data:`LAST_TS`."""
     value = value.strip()
-    if _FIXED.fullmatch(value):
-        return value
     if match := _UNIX.fullmatch(value):
         seconds, fraction = int(match[1]), match[2]
     elif match := _RFC3339.fullmatch(value):
-        date, clock, fraction, zone = match.groups()
-        zone = "+00:00" if zone in "Zz" else zone
-        seconds = int(datetime.fromisoformat(f"{date}T{clock}{zone}").timestamp())
+        year, month, day, hour, minute, second, fraction, utc, sign, zh, zm = match.groups()
+        try:
+            local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+        except ValueError as exc:
+            raise ValueError(f"{value[:40]!r} is not a valid time: {exc}.") from None
+        offset = 0
+        if not utc:
+            if int(zh) > 23 or int(zm) > 59:
+                raise ValueError(f"{value[:40]!r} is not a valid time: bad UTC offset.")
+            offset = (int(zh) * 3600 + int(zm) * 60) * (-1 if sign == "-" else 1)
+        seconds = (local - _EPOCH) // timedelta(seconds=1) - offset
     else:
-        raise ValueError(f"{value!r} is neither an RFC 3339 time nor unix seconds.")
+        raise ValueError(f"{value[:40]!r} is neither an RFC 3339 time nor unix seconds.")
+    if seconds < 0:
+        return FIRST_TS
+    if seconds > _LAST_SECOND:
+        return LAST_TS
     nanos = int((fraction or "").ljust(9, "0"))
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
 
@@ -44,7 +72,10 @@ def normalize_ts(value: str) -> str:
 def ts_seconds(ts: str) -> float:
     """Unix seconds of a normalized timestamp. A float is only good to ~0.2 µs, so
     Docker is asked with a margin and lines are then compared exactly, as strings."""
-    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:29]) / 1e9
+    try:
+        return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:29]) / 1e9
+    except ValueError:
+        raise ValueError(f"{ts[:40]!r} is not a normalized time.") from None
 
 
 def docker_since(ts: str | None) -> float | None:

@@ -6,8 +6,32 @@ from django.conf import settings
 from django.db import models
 
 from environments.models.environments import Environment
+from portal.core.crypto import decrypt, encrypt
 
-__all__ = ["Service", "ServiceConfig"]
+__all__ = ["SecretEnvJSONField", "Service", "ServiceConfig"]
+
+
+class SecretEnvJSONField(models.JSONField):
+    """A config document whose secret environment values (the names in ``secret_env``)
+    are stored encrypted like Berth's other secrets; Python code sees plain values."""
+
+    @staticmethod
+    def _map_secrets(document, transform):
+        if not isinstance(document, dict) or not isinstance(document.get("env"), dict):
+            return document
+        secret = set(document.get("secret_env") or [])
+        env = {
+            name: transform(value) if name in secret and isinstance(value, str) and value else value
+            for name, value in document["env"].items()
+        }
+        return {**document, "env": env}
+
+    def from_db_value(self, value, expression, connection):
+        document = super().from_db_value(value, expression, connection)
+        return self._map_secrets(document, decrypt)
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(self._map_secrets(value, encrypt))
 
 
 class ServiceQuerySet(models.QuerySet):
@@ -64,7 +88,7 @@ class ServiceConfig(models.Model):
         Environment, on_delete=models.CASCADE, related_name="service_configs"
     )
     revision = models.PositiveIntegerField()
-    document = models.JSONField()
+    document = SecretEnvJSONField()
     comment = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -20,6 +20,7 @@ from environments import access
 from environments.deploying import config as config_schema
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY, LOGS
+from portal.core.numbers import parse_id
 from registry.models import Registry, Repository
 
 HISTORY = 15  # deployments listed per environment
@@ -143,7 +144,7 @@ def _panel(
         rollback_to = Deployment.objects.last_succeeded(service, environment, before=latest)
     diff = None
     if current:
-        wanted = int(chosen) if chosen and chosen.isdigit() else current.revision
+        wanted = parse_id(chosen) or current.revision
         diff = _diff(service, environment, wanted)
     return {
         "environment": environment,
@@ -206,9 +207,10 @@ def config_export(request: HttpRequest, name: str, slug: str, fmt: str) -> HttpR
     revisions = service.configs.filter(environment=environment)
     wanted = request.GET.get("revision", "")
     if wanted:
-        if not wanted.isdigit():
+        revision = parse_id(wanted)
+        if revision is None:
             raise Http404("No such revision.")
-        revisions = revisions.filter(revision=int(wanted))
+        revisions = revisions.filter(revision=revision)
     config = revisions.order_by("-revision").first()
     if config is None:
         raise Http404("No such revision.")

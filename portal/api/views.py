@@ -11,6 +11,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from environments import access
+from portal.api.params import query_id
 from portal.api.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
@@ -44,6 +45,10 @@ class ObtainTokenView(APIView):
             username=form.validated_data["username"],
             password=form.validated_data["password"],
         )
+        if getattr(request, "axes_locked_out", False):  # set by the login limiter
+            raise exceptions.Throttled(
+                detail="Too many failed sign-ins for this account or address: try again later."
+            )
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Wrong username or password.")
         token, secret = tokens.create_token(user, form.validated_data["name"])
@@ -84,13 +89,9 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         events = access.audit_events(self.request.user).select_related(None)
-        environment = self.request.query_params.get("environment")
-        if environment:
-            events = (
-                events.filter(environment_id=environment)
-                if environment.isdigit()
-                else events.none()
-            )
+        environment = query_id(self.request, "environment")
+        if environment is not None:
+            events = events.filter(environment_id=environment)
         action = self.request.query_params.get("action")
         if action:
             events = events.filter(action=action)

@@ -19,9 +19,11 @@ from django.db import transaction
 __all__ = [
     "broadcast_on_commit",
     "deployment_group",
+    "notify_access_changed",
     "send_now",
     "status_group",
     "track_server_loop",
+    "user_group",
 ]
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,18 @@ def status_group(environment_id: int) -> str:
 def deployment_group(deployment_id: int) -> str:
     """Websocket group that receives a deployment's progress events."""
     return f"deployment.{deployment_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Websocket group of every open socket of one user: told when their access changes."""
+    return f"user.{user_id}"
+
+
+def notify_access_changed(user_ids) -> None:
+    """After commit, tell the open sockets of these users to check their access again
+    (a grant revoked, the account deactivated, the password changed)."""
+    for user_id in set(user_ids):
+        broadcast_on_commit(user_group(user_id), {"type": "access.changed"})
 
 
 _server_loop: asyncio.AbstractEventLoop | None = None

@@ -12,7 +12,14 @@ from rest_framework import authentication, exceptions
 from portal.core import audit
 from portal.core.models import ApiToken
 
-__all__ = ["TokenAuthentication", "authenticate_token", "create_token", "revoke_token"]
+__all__ = [
+    "TokenAuthentication",
+    "authenticate_token",
+    "create_token",
+    "revoke_token",
+    "token_hash",
+    "user_still_signed_in",
+]
 
 TOKEN_PREFIX = "berth_"
 
@@ -75,3 +82,26 @@ class TokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "Token"
+
+
+def token_hash(secret: str) -> str:
+    """What is stored of a token's secret."""
+    return _hash(secret)
+
+
+def user_still_signed_in(user_id: int, *, token_hash: str | None, session) -> object | None:
+    """The user again, if the credentials an open socket was opened with still hold: the
+    account is active, and the token still exists, or the session still carries the
+    hash of the current password. None otherwise."""
+    from django.contrib.auth import HASH_SESSION_KEY, get_user_model
+    from django.utils.crypto import constant_time_compare
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    if token_hash is not None:
+        return user if ApiToken.objects.filter(user=user, key_hash=token_hash).exists() else None
+    stored = session.get(HASH_SESSION_KEY) if session is not None else None
+    if stored is None or not constant_time_compare(stored, user.get_session_auth_hash()):
+        return None
+    return user

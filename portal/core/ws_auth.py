@@ -6,7 +6,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 
-from portal.core.tokens import authenticate_token
+from portal.core.tokens import authenticate_token, token_hash
 
 
 class TokenAuthMiddleware(BaseMiddleware):
@@ -18,8 +18,12 @@ class TokenAuthMiddleware(BaseMiddleware):
         if len(header) == 2 and header[0].lower() in ("token", "bearer"):
             user = await database_sync_to_async(authenticate_token)(header[1])
             if user is not None:
-                scope = dict(scope, user=user)
+                # Remembered so an open socket can tell when its token is revoked.
+                scope = dict(scope, user=user, token_hash=token_hash(header[1]))
         return await super().__call__(scope, receive, send)
+
+
+__all__ = ["BerthAuthStack", "TokenAuthMiddleware"]
 
 
 def BerthAuthStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack

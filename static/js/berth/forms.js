@@ -1,0 +1,121 @@
+// Berth: forms that talk to the REST API in place.
+// - form[data-api]: posted as JSON to that API URL; the answer shows in its [data-result],
+//   so a sign-off never reloads the page (forms inside fragments work too). Inside such a
+//   form, a [data-json] field is sent parsed (a bad document is refused here, naming the
+//   field); form[data-typed-confirm="Ops"] sends confirm=true only once its
+//   [data-typed-confirm-input] holds that name, and refuses otherwise;
+//   form[data-redirect-deployment="/deployments/0/"] opens the deployment the API returns;
+//   form[data-done="Restarted:"] puts that before the description of the answer.
+// - form[data-confirm]: asks before submitting.
+
+function apiError(data, status) {
+  if (!data || typeof data !== "object") return "HTTP " + status;
+  if (data.error) return data.error;
+  if (data.detail) return data.detail;
+  return Object.entries(data)
+    .map(([field, messages]) => (field === "non_field_errors" ? "" : field + ": ") + [].concat(messages).join(" "))
+    .join(" · ");
+}
+
+// The API answers with the object it made or changed; its shape says which.
+function describe(data) {
+  if (data.strategy !== undefined && data.id) return "Deployment #" + data.id + " queued: opening it…";
+  if (data.revision !== undefined && data.document) return "Saved revision " + data.revision + ".";
+  if (data.restarted !== undefined) return "Restarted " + data.restarted + " replica(s).";
+  if (data.stopped !== undefined) return "Stopped " + data.stopped + " replica(s).";
+  if (data.repository !== undefined && data.name) return "Created service " + data.name + ".";
+  if (data.target_reference) {
+    return "Promoted to " + data.target_environment_name + ": " + (data.tags || []).join(", ") + " → " +
+      data.target_reference;
+  }
+  if (data.repositories !== undefined) return "Read " + data.repositories + " repositories.";
+  if (data.state !== undefined && data.name !== undefined) return data.name + " is " + data.state + ".";
+  return "Done.";
+}
+
+// The request body; throws an Error (shown in place) when the form must not go out.
+function formBody(form) {
+  const body = {};
+  new FormData(form).forEach((value, key) => {
+    if (key === "csrfmiddlewaretoken" || value === "") return;
+    const field = form.elements[key];
+    if (field && field.dataset && field.dataset.json !== undefined) {
+      try {
+        body[key] = JSON.parse(value);
+      } catch (err) {
+        throw new Error(key + ": not valid JSON (" + err.message + ").");
+      }
+    } else {
+      body[key] = value;
+    }
+  });
+  const expected = form.dataset.typedConfirm;
+  if (expected !== undefined) {
+    const typed = form.querySelector("[data-typed-confirm-input]");
+    if (!typed || typed.value.trim() !== expected) {
+      if (typed) typed.focus();
+      throw new Error(expected + " is protected: type " + expected + " in the confirmation box to go ahead.");
+    }
+    body.confirm = true;
+  }
+  return body;
+}
+
+function show(result, kind, text) {
+  if (!result) return;
+  result.className = "result msg" + (kind ? " " + kind : "");
+  result.textContent = text;
+}
+
+async function submitApiForm(form) {
+  const result = form.querySelector("[data-result]");
+  const button = form.querySelector("button[type=submit], button:not([type])");
+  let body;
+  try {
+    body = formBody(form);
+  } catch (err) {
+    show(result, "error", err.message);
+    return;
+  }
+  if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+  if (button) button.disabled = true;
+  show(result, "", "Working…");
+  try {
+    const response = await fetch(form.dataset.api, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value,
+      },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(apiError(data, response.status));
+    show(result, "success", (form.dataset.done ? form.dataset.done + " " : "") + describe(data || {}));
+    if (form.dataset.redirectDeployment && data && data.id) {
+      location.assign(form.dataset.redirectDeployment.replace(/\/0\/$/, "/" + data.id + "/"));
+    } else if (form.hasAttribute("data-reload-page")) {
+      setTimeout(() => location.reload(), 600);
+    }
+  } catch (err) {
+    show(result, "error", err.message);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+export function enhanceForms() {
+  // Delegated, so forms that arrive later in fragments work too.
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-api]");
+    if (!form) return;
+    event.preventDefault();
+    submitApiForm(form);
+  });
+  document.querySelectorAll("form[data-confirm]:not([data-api])").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+}

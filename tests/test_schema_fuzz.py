@@ -1,0 +1,100 @@
+"""Schemathesis against the API's own schema (``/api/schema/``), in-process through the
+WSGI app: every operation, as an administrator's token and as a developer's, with
+positive and negative (schema-breaking) data. No answer may be a 5xx, and a documented
+answer must match its schema.
+
+Bounded: ``FUZZ_EXAMPLES`` generated cases per operation (plus the schema's explicit
+examples and schemathesis' coverage cases), no shrinking, no example database, so the
+whole module runs in about a minute. ``BERTH_FUZZ_EXAMPLES=200`` digs deeper by hand.
+
+Operations that act on the engine (restart, stop, start a container; restart, stop a
+service) are left out: a fuzzed container id could be a prefix of a real container's id
+on the shared test engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from environments.deploying.config import validate
+from environments.models import Deployment, Service, ServiceConfig
+from portal.core.tokens import create_token
+from registry.models import Image, Registry, Repository
+
+pytestmark = pytest.mark.django_db
+
+FUZZ_EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "12"))
+ENGINE_WRITES = r"/containers/\{container_id\}/(restart|stop|start)/$|/services/\{id\}/(restart|stop)/$"
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "suppress-health-check": ["all"],
+        "generation": {
+            "mode": "all",
+            "max-examples": FUZZ_EXAMPLES,
+            "no-shrink": True,
+            "database": "none",
+        },
+        "phases": {"stateful": {"enabled": False}},
+    }
+)
+
+schema = schemathesis.openapi.from_wsgi(
+    "/api/schema/?format=json", get_wsgi_application(), config=CONFIG
+).exclude(path_regex=ENGINE_WRITES)
+
+CASES: Counter = Counter()
+
+
+@pytest.fixture
+def fuzz_tokens(personas, environments, admin_user) -> dict[str, str]:
+    """Tokens of the administrator and the developer, and rows for the ids to hit: one
+    of each kind (fuzzed ids favour small numbers, so id 1 is often asked for)."""
+    registry = Registry.objects.create(name="fuzz", url="http://127.0.0.1:1", webhook_secret="s")
+    service = Service.objects.create(name="web", registry=registry, repository="team/web")
+    for slug in ("dev", "ops"):
+        config = ServiceConfig.objects.create(
+            service=service,
+            environment=environments[slug],
+            revision=1,
+            document=validate({"replicas": 1}),
+        )
+        Deployment.objects.create(
+            service=service,
+            environment=environments[slug],
+            config=config,
+            digest="sha256:" + "e" * 64,
+            strategy="rolling",
+            status="succeeded",
+        )
+    repository = Repository.objects.create(registry=registry, name="team/web")
+    Image.objects.create(repository=repository, digest="sha256:" + "e" * 64)
+    return {
+        "admin": create_token(admin_user, "fuzz")[1],
+        "developer": create_token(personas["developer"], "fuzz")[1],
+    }
+
+
+@schema.parametrize()
+def test_no_input_gets_a_server_error(case, fuzz_tokens):
+    CASES[case.operation.label] += 1
+    for secret in fuzz_tokens.values():
+        case.call_and_validate(
+            headers={"Authorization": f"Token {secret}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+
+
+def test_the_fuzz_ran_every_operation():
+    """Runs last in this module (pytest keeps file order): every operation had cases."""
+    operations = [result.ok().label for result in schema.get_all_operations()]
+    assert operations
+    missing = [label for label in operations if not CASES[label]]
+    assert not missing, missing
