@@ -31,7 +31,9 @@ from registry.models import Image, Registry, Repository
 pytestmark = pytest.mark.django_db
 
 FUZZ_EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "12"))
-ENGINE_WRITES = r"/containers/\{container_id\}/(restart|stop|start)/$|/services/\{id\}/(restart|stop)/$"
+ENGINE_WRITES = (
+    r"/containers/\{container_id\}/(restart|stop|start)/$|/services/\{id\}/(restart|stop)/$"
+)
 
 CONFIG = schemathesis.Config.from_dict(
     {
