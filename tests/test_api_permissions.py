@@ -222,10 +222,11 @@ CASES = [
         args=("service:dev",),
         data={"environment": "ops", "replicas": 1},
     ),
+    # Stop and restart are recorded operations, run by a worker like a deployment (202).
     Case(
         "service-restart",
         "post",
-        s(200, 403, 403, 404),
+        s(202, 403, 403, 404),
         args=("service:dev",),
         data={"environment": "dev"},
         needs_engine=True,
@@ -233,7 +234,7 @@ CASES = [
     Case(
         "service-stop",
         "post",
-        s(200, 403, 403, 404),
+        s(202, 403, 403, 404),
         args=("service:dev",),
         data={"environment": "dev"},
         needs_engine=True,

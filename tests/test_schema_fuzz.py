@@ -19,7 +19,9 @@ from collections import Counter
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -44,7 +46,11 @@ CONFIG = schemathesis.Config.from_dict(
             "no-shrink": True,
             "database": "none",
         },
-        "phases": {"stateful": {"enabled": False}},
+        "phases": {
+            "stateful": {"enabled": False},
+            # Every other method on every path answers 405 alike: a few are enough.
+            "coverage": {"unexpected-methods": ["PUT", "DELETE"]},
+        },
     }
 )
 
@@ -55,12 +61,28 @@ schema = schemathesis.openapi.from_wsgi(
 CASES: Counter = Counter()
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The WSGI handler closes the database connection at the start and end of each
+    request, which would close the test's transaction; Django's test client does the
+    same as this while it calls the app."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def fuzz_tokens(personas, environments, admin_user) -> dict[str, str]:
     """Tokens of the administrator and the developer, and rows for the ids to hit: one
     of each kind (fuzzed ids favour small numbers, so id 1 is often asked for)."""
     registry = Registry.objects.create(name="fuzz", url="http://127.0.0.1:1", webhook_secret="s")
-    service = Service.objects.create(name="web", registry=registry, repository="team/web")
+    # With a creator and an actor: without them the answers break the schema, see
+    # test_a_service_and_a_deployment_without_a_user_match_the_schema below.
+    service = Service.objects.create(
+        name="web", registry=registry, repository="team/web", created_by=admin_user
+    )
     for slug in ("dev", "ops"):
         config = ServiceConfig.objects.create(
             service=service,
@@ -75,6 +97,7 @@ def fuzz_tokens(personas, environments, admin_user) -> dict[str, str]:
             digest="sha256:" + "e" * 64,
             strategy="rolling",
             status="succeeded",
+            actor=admin_user,
         )
     repository = Repository.objects.create(registry=registry, name="team/web")
     Image.objects.create(repository=repository, digest="sha256:" + "e" * 64)
@@ -94,9 +117,25 @@ def test_no_input_gets_a_server_error(case, fuzz_tokens):
         )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema bug: ServiceSerializer.created_by and DeploymentSerializer.actor are "
+    "read-only SlugRelatedFields without allow_null=True, so the schema says string while a "
+    "row whose user was deleted (on_delete=SET_NULL) answers null",
+)
+def test_a_service_and_a_deployment_without_a_user_match_the_schema(fuzz_tokens):
+    Service.objects.update(created_by=None)
+    Deployment.objects.update(actor=None)
+    for path in ("/api/services/", "/api/deployments/"):
+        case = schema[path]["GET"].Case()
+        response = case.call(headers={"Authorization": f"Token {fuzz_tokens['admin']}"})
+        case.validate_response(response, checks=[response_schema_conformance])
+
+
 def test_the_fuzz_ran_every_operation():
     """Runs last in this module (pytest keeps file order): every operation had cases."""
     operations = [result.ok().label for result in schema.get_all_operations()]
+    print(f"\nschemathesis: {sum(CASES.values())} cases over {len(CASES)} operations", dict(CASES))
     assert operations
     missing = [label for label in operations if not CASES[label]]
     assert not missing, missing

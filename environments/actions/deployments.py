@@ -1,4 +1,5 @@
-"""Deploying a service's digest, and rolling back: the state changes.
+"""Deploying a service's digest, rolling back, and stopping or restarting what runs:
+the state changes, each a recorded Deployment run by a worker.
 
 ``deploy()`` records a pending Deployment and its first event before anything touches
 an engine, then hands the id to Celery after commit; the runner
@@ -21,7 +22,7 @@ from portal.core.tasks import dispatch_on_commit
 from registry.client import RegistryClient, RegistryError, validate_digest
 from registry.models import Promotion
 
-__all__ = ["DeploymentConflict", "deploy", "rollback"]
+__all__ = ["DeploymentConflict", "deploy", "operate_service", "rollback"]
 
 
 class DeploymentConflict(Conflict):
@@ -92,6 +93,36 @@ def deploy(
             )
         _check_promoted(service, environment, digest)
     _check_digest(service, digest)
+    return _queue(
+        service, environment, digest, config, user=user, action=Deployment.Action.DEPLOY,
+        strategy=config.document["strategy"]["type"], rollback_of=rollback_of,
+        audit_action="deployment.rollback" if rollback_of else "deployment.create",
+    )  # fmt: skip
+
+
+def operate_service(service: Service, environment: Environment, action: str, *, user) -> Deployment:
+    """Stop or restart what runs of ``service`` in ``environment``, as a recorded
+    operation (status, progress, log) that a worker runs like a deployment. On a Swarm
+    the service itself is scaled to 0 or force-updated, so Swarm does not replace what
+    was stopped; on a standalone engine each replica Berth owns is stopped or restarted
+    in turn."""
+    access.require(user, environment, DEPLOY)
+    if action not in (Deployment.Action.STOP, Deployment.Action.RESTART):
+        raise ValidationError({"action": "Operations are stop and restart."})
+    last = Deployment.objects.last_succeeded(service, environment)
+    config = service.current_config(environment)
+    if last is None or config is None:
+        raise ValidationError(f"{service} has never been deployed to {environment.name}.")
+    return _queue(
+        service, environment, last.digest, last.config, user=user, action=action,
+        strategy=action, audit_action=f"service.{action}",
+    )  # fmt: skip
+
+
+def _queue(service, environment, digest, config, *, user, action, strategy, audit_action,
+           rollback_of=None) -> Deployment:  # fmt: skip
+    """The record and its first event, then the task after commit; one active record per
+    service and environment (409 naming it)."""
     try:
         with transaction.atomic():
             active = (
@@ -101,13 +132,12 @@ def deploy(
                 raise DeploymentConflict(active)
             deployment = Deployment.objects.create(
                 service=service, environment=environment, digest=digest, config=config,
-                strategy=config.document["strategy"]["type"], actor=user, rollback_of=rollback_of,
+                action=action, strategy=strategy, actor=user, rollback_of=rollback_of,
             )  # fmt: skip
             record_event(deployment, "step", "Queued", {}, 0)
             audit.record(
-                user, "deployment.rollback" if rollback_of else "deployment.create", deployment,
-                environment=environment,
-                details={"digest": digest, "revision": config.revision, "strategy": deployment.strategy},
+                user, audit_action, deployment, environment=environment,
+                details={"digest": digest, "revision": config.revision, "strategy": strategy},
             )  # fmt: skip
             dispatch_on_commit("environments.tasks.run_deployment", deployment.pk)
     except IntegrityError:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from environments import access, engine
-from environments.actions.deployments import deploy
+from environments import access
+from environments.actions.deployments import deploy, operate_service
 from environments.deploying import config as config_schema
 from environments.deploying import policy
 from environments.models import Deployment, Environment, Service, ServiceConfig
@@ -91,27 +91,12 @@ def scale_service(
     return deploy(service, environment, last.digest, user=user, confirm=confirm, config=revision)
 
 
-def _act_on_replicas(service: Service, environment: Environment, user, verb: str) -> int:
-    access.require(user, environment, DEPLOY)
-    with engine.session(environment, timeout=60) as session:
-        replicas = session.replicas(service.name)
-        for replica in replicas:
-            getattr(session, verb)(replica.id)
-    audit.record(
-        user,
-        f"service.{verb}",
-        service,
-        environment=environment,
-        details={"containers": len(replicas)},
-    )
-    return len(replicas)
+def restart_service(service: Service, environment: Environment, *, user) -> Deployment:
+    """Restart what runs of the service in the environment, as a recorded operation."""
+    return operate_service(service, environment, Deployment.Action.RESTART, user=user)
 
 
-def restart_service(service: Service, environment: Environment, *, user) -> int:
-    """Restart every replica Berth owns for the service in the environment."""
-    return _act_on_replicas(service, environment, user, "restart")
-
-
-def stop_service(service: Service, environment: Environment, *, user) -> int:
-    """Stop every replica Berth owns for the service in the environment."""
-    return _act_on_replicas(service, environment, user, "stop")
+def stop_service(service: Service, environment: Environment, *, user) -> Deployment:
+    """Stop what runs of the service in the environment, as a recorded operation; it
+    serves again after the next deployment or a restart."""
+    return operate_service(service, environment, Deployment.Action.STOP, user=user)

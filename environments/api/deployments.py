@@ -88,7 +88,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deployment
         fields = [
-            "id", "service", "environment", "digest", "revision", "strategy", "status", "progress",
+            "id", "service", "environment", "action", "digest", "revision", "strategy", "status",
+            "progress",
             "reason", "actor", "rollback_of", "created_at", "started_at", "finished_at", "events",
         ]  # fmt: skip
         read_only_fields = fields
@@ -184,21 +185,23 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         )
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=ReplicasSerializer, responses={200: None})
+    @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def restart(self, request, pk=None):
+        """Restart what runs (a recorded operation: follow ``/ws/deployments/<id>/``)."""
         service = self.get_object()
         data = self._environment(request)
-        count = actions.restart_service(service, data["environment"], user=request.user)
-        return Response({"restarted": count})
+        operation = actions.restart_service(service, data["environment"], user=request.user)
+        return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=ReplicasSerializer, responses={200: None})
+    @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
+        """Stop what runs (a recorded operation; on a Swarm the service is scaled to 0)."""
         service = self.get_object()
         data = self._environment(request)
-        count = actions.stop_service(service, data["environment"], user=request.user)
-        return Response({"stopped": count})
+        operation = actions.stop_service(service, data["environment"], user=request.user)
+        return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):

@@ -56,6 +56,7 @@ class ServiceLogConsumer(LogSocket):
             engine.find_swarm_service,
             self.environment,
             engine.swarm_service_name(self.service, self.environment),
+            self.service.name,
         )
 
     async def opened(self) -> None:

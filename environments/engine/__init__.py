@@ -28,7 +28,9 @@ from environments.engine.labels import (
     LABEL_REVISION,
     LABEL_SERVICE,
     LABEL_SLOT,
+    NotOwned,
     owns_container,
+    owns_swarm_service,
     swarm_service_name,
 )
 from environments.engine.probe import ContainerSummary, EndpointState, list_containers, probe
@@ -59,6 +61,7 @@ __all__ = [
     "LABEL_REVISION",
     "LABEL_SERVICE",
     "LABEL_SLOT",
+    "NotOwned",
     "Replica",
     "container_document",
     "container_exit",
@@ -71,6 +74,7 @@ __all__ = [
     "open_client",
     "operate_container",
     "owns_container",
+    "owns_swarm_service",
     "probe",
     "service_containers",
     "service_log_stream",

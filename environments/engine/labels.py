@@ -7,6 +7,7 @@ touches containers whose labels say they are its own.
 
 from __future__ import annotations
 
+from environments.engine.client import EngineUnavailable
 from environments.engine.endpoint import Endpoint
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "LABEL_REVISION",
     "LABEL_SERVICE",
     "LABEL_SLOT",
+    "NotOwned",
     "owns_container",
+    "owns_swarm_service",
     "swarm_service_name",
 ]
 
@@ -38,6 +41,19 @@ def owns_container(environment: Endpoint, labels: dict | None) -> bool:
     if not environment.only_labelled_containers:
         return True
     return (labels or {}).get(LABEL_ENVIRONMENT) == environment.slug
+
+
+class NotOwned(EngineUnavailable):
+    """Something on the engine has the name Berth would use, but not Berth's labels."""
+
+
+def owns_swarm_service(environment: Endpoint, service: str, labels: dict | None) -> bool:
+    """Whether a Swarm service with ``labels`` is Berth's ``service`` of ``environment``:
+    always checked, since a Swarm service name is global on the engine."""
+    labels = labels or {}
+    return (
+        labels.get(LABEL_SERVICE) == service and labels.get(LABEL_ENVIRONMENT) == environment.slug
+    )
 
 
 def swarm_service_name(service, environment: Endpoint) -> str:

@@ -24,11 +24,13 @@ from environments.engine.labels import (
     LABEL_PORT,
     LABEL_SERVICE,
     LABEL_SLOT,
+    NotOwned,
+    owns_swarm_service,
 )
 from environments.engine.probe import health_of
 from environments.engine.units import parse_memory
 
-__all__ = ["CONTAINER_VERBS", "EngineSession", "Replica", "session"]
+__all__ = ["CONTAINER_VERBS", "EngineSession", "NotOwned", "Replica", "session"]
 
 CONTAINER_VERBS = ("restart", "stop", "start")
 
@@ -199,6 +201,38 @@ class EngineSession:
         except docker.errors.DockerException as exc:
             raise self._wrap(exc) from exc
 
+    def owned_swarm_service(self, name: str, service: str):
+        """The Swarm service ``name`` if its labels say it is ``service`` of this
+        environment; None when there is none; :class:`NotOwned` when another owns it."""
+        found = self.swarm_service(name)
+        if found is None:
+            return None
+        labels = (found.attrs.get("Spec") or {}).get("Labels") or {}
+        if not owns_swarm_service(self.environment, service, labels):
+            raise NotOwned(
+                f"A Swarm service named {name} exists on {self.environment.name}'s engine but "
+                f"its labels do not say it is {service} of {self.environment.name}: Berth "
+                "leaves it alone. Rename or remove it, or deploy under another service name."
+            )
+        return found
+
+    def scale_swarm(self, service, replicas: int) -> None:
+        """Set a Swarm service's replica count (0 stops every task)."""
+        try:
+            service.reload()
+            if not service.scale(replicas):
+                raise EngineUnavailable(f"Swarm refused to scale {service.name}.")
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+
+    def restart_swarm(self, service) -> None:
+        """Replace every task of a Swarm service (``docker service update --force``)."""
+        try:
+            service.reload()
+            service.force_update()
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+
     def deploy_swarm(self, *, name: str, image: str, config: dict, labels: dict):
         """Create or update the Swarm service; returns (service, created)."""
         from docker.types import EndpointSpec, Healthcheck, Resources, RollbackConfig, UpdateConfig
@@ -235,8 +269,8 @@ class EngineSession:
             if config["network_mode"] == "host"
             else None,
         }
+        existing = self.owned_swarm_service(name, labels[LABEL_SERVICE])
         try:
-            existing = self.swarm_service(name)
             if existing is None:
                 spec = {k: v for k, v in spec.items() if v is not None}
                 return self.client.services.create(name=name, **spec), True

@@ -14,6 +14,7 @@ from docker.types.daemon import CancellableStream
 
 from environments.engine.client import EngineUnavailable, _reason, open_client
 from environments.engine.endpoint import Endpoint
+from environments.engine.labels import owns_swarm_service
 
 
 def _payloads(response: requests.Response, framed: bool) -> Iterator[bytes]:
@@ -159,13 +160,17 @@ def swarm_service_exists(client: docker.DockerClient, service: str) -> bool:
     return True
 
 
-def find_swarm_service(environment: Endpoint, name: str) -> str | None:
-    """``name`` when a Swarm service of that name runs on the endpoint, else None (also
-    when the engine is no Swarm manager)."""
+def find_swarm_service(environment: Endpoint, name: str, service: str) -> str | None:
+    """``name`` when the Swarm service of that name on the endpoint is Berth's ``service``
+    of ``environment`` (by its labels), else None (also when the engine is no Swarm
+    manager, and when someone else's service has the name)."""
     with open_client(environment) as client:
         try:
-            return name if swarm_service_exists(client, name) else None
+            labels = (client.api.inspect_service(name).get("Spec") or {}).get("Labels")
+        except docker.errors.NotFound:
+            return None
         except docker.errors.APIError as exc:
             if exc.status_code == 503:  # not a swarm manager
                 return None
             raise
+    return name if owns_swarm_service(environment, service, labels) else None

@@ -20,7 +20,8 @@ class DeploymentQuerySet(models.QuerySet):
         return self.filter(status__in=Deployment.ACTIVE)
 
     def succeeded(self) -> DeploymentQuerySet:
-        return self.filter(status=Deployment.Status.SUCCEEDED)
+        """Successful deployments of a digest (stop and restart operations are not)."""
+        return self.filter(status=Deployment.Status.SUCCEEDED, action=Deployment.Action.DEPLOY)
 
     def last_succeeded(
         self, service, environment, *, before: Deployment | None = None
@@ -48,6 +49,11 @@ class Deployment(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Action(models.TextChoices):
+        DEPLOY = "deploy", "Deploy"
+        STOP = "stop", "Stop"
+        RESTART = "restart", "Restart"
+
     ACTIVE = (Status.PENDING, Status.RUNNING)
 
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="deployments")
@@ -56,6 +62,12 @@ class Deployment(models.Model):
     )
     digest = models.CharField(max_length=71)
     config = models.ForeignKey(ServiceConfig, on_delete=models.PROTECT, related_name="deployments")
+    action = models.CharField(
+        max_length=10,
+        choices=Action.choices,
+        default=Action.DEPLOY,
+        help_text="deploy a digest, or stop / restart what runs (an operation on the service).",
+    )
     strategy = models.CharField(max_length=20)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)

@@ -159,7 +159,7 @@ def _panel(
         "history": history,
         "latest": latest,
         "rollback_to": rollback_to,
-        "running": next((d for d in history if d.status == Deployment.Status.SUCCEEDED), None),
+        "running": Deployment.objects.last_succeeded(service, environment),
     }
 
 

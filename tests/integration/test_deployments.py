@@ -268,3 +268,36 @@ def test_an_unreachable_engine_fails_the_deployment_with_the_reason(
     response = _deploy(api_for("developer"), web_service, "dev", versions[0])
     failed = wait_finished(Deployment.objects.get(pk=response.data["id"]))
     assert failed.status == "failed" and "Cannot reach the Docker endpoint of Dev" in failed.reason
+
+
+def test_stop_and_restart_are_recorded_operations_on_every_replica(
+    web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    api = api_for("developer")
+    _first(api, web_service, environments, versions[0])
+    url = reverse("service-stop", args=[web_service.pk])
+    response = api.post(url, {"environment": "dev"}, format="json")
+    assert response.status_code == 202 and response.data["action"] == "stop"
+    stopped = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert stopped.status == "succeeded", stopped.reason
+    assert [c.status for c in owned(environments["dev"], web_service)] == ["exited", "exited"]
+    assert stopped.events.filter(data__state="exited").count() == 2
+
+    response = api.post(
+        reverse("service-restart", args=[web_service.pk]), {"environment": "dev"}, format="json"
+    )
+    assert response.status_code == 202
+    restarted = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert restarted.status == "succeeded", restarted.reason
+    assert all(serving(port) for port in _ports(web_service, environments["dev"]))
+    # Neither operation is a deployment to roll back to.
+    assert Deployment.objects.last_succeeded(web_service, environments["dev"]).action == "deploy"
+
+
+def test_stop_of_a_service_never_deployed_there_is_refused(web_service, environments, api_for):
+    response = api_for("developer").post(
+        reverse("service-stop", args=[web_service.pk]), {"environment": "dev"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "never been deployed" in str(response.data)
+    assert not Deployment.objects.exists()

@@ -82,3 +82,65 @@ def test_a_failing_swarm_update_is_rolled_back_and_reported_failed(
     assert failed.status == "failed"
     assert "roll" in failed.reason.lower()
     assert _swarm_image(swarm_env, web_service).endswith(v1)
+
+
+def _operate(api, service, verb):
+    response = api.post(
+        reverse(f"service-{verb}", args=[service.pk]), {"environment": "stage"}, format="json"
+    )
+    assert response.status_code == 202, response.data
+    assert response.data["action"] == verb
+    return wait_finished(Deployment.objects.get(pk=response.data["id"]), timeout=120)
+
+
+def _running_tasks(environment, service) -> int:
+    client = docker.DockerClient(base_url=environment.endpoint_url, version="auto")
+    try:
+        tasks = client.services.get(f"{service.name}-{environment.slug}").tasks()
+        return sum((t.get("Status") or {}).get("State") == "running" for t in tasks)
+    finally:
+        client.close()
+
+
+def test_stop_stops_the_swarm_service_and_restart_brings_it_back(
+    swarm_env, web_service, versions, personas, api_for, celery_worker_thread
+):
+    import time
+
+    v1, _ = versions
+    actions.save_config(personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"]))
+    api = api_for("developer")
+    assert _deploy(api, web_service, v1).status == "succeeded"
+    stopped = _operate(api, web_service, "stop")
+    assert stopped.status == "succeeded", stopped.reason
+    time.sleep(3)  # Swarm would have replaced stopped task containers by now
+    assert _running_tasks(swarm_env, web_service) == 0
+    restarted = _operate(api, web_service, "restart")
+    assert restarted.status == "succeeded", restarted.reason
+    assert _running_tasks(swarm_env, web_service) == 2
+    # Operations are not deployments: a rollback still goes back to a deployed digest.
+    assert Deployment.objects.last_succeeded(web_service, swarm_env).action == "deploy"
+
+
+def test_a_swarm_service_berth_does_not_own_is_left_alone(
+    swarm_env, web_service, versions, personas, api_for, celery_worker_thread, docker_host
+):
+    from tests import stack
+
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    squatter = client.services.create(
+        stack.TEST_IMAGE, ["sleep", "3600"], name=f"{web_service.name}-{swarm_env.slug}",
+        labels={"owner": "someone else"}, networks=["host"],
+    )  # fmt: skip
+    try:
+        actions.save_config(
+            personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"])
+        )
+        failed = _deploy(api_for("developer"), web_service, versions[0])
+        assert failed.status == "failed"
+        assert "labels do not say" in failed.reason
+        squatter.reload()
+        assert squatter.attrs["Spec"]["Labels"] == {"owner": "someone else"}  # untouched
+    finally:
+        squatter.remove()
+        client.close()

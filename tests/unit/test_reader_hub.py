@@ -13,7 +13,7 @@ from environments import engine
 from environments.live import events as live_events
 from environments.live import stats as live_stats
 from environments.live.events import EventHub, EventSubscription
-from environments.live.hub import Reader, ReaderHub, close_quietly
+from environments.live.hub import Reader, ReaderHub, Subscription, close_quietly
 from environments.live.stats import StatsSubscription
 
 WAIT = 5  # seconds; every wait below ends as soon as its condition holds
@@ -174,6 +174,9 @@ def test_a_reader_left_on_a_closed_loop_is_stopped_and_replaced():
     fresh = asyncio.run(follow())
     assert fresh.reader is not stale.reader and hub.reader_count() == 1
     assert stale.reader.stop_calls == 1 and stale.reader.stream.closed.is_set()
+    hub.unsubscribe(stale)  # the old reader's last viewer leaves after the replacement:
+    assert hub.reader_count() == 1  # the key stays with the fresh reader
+    assert fresh.reader.stop_calls == 0
     fresh.reader.stop()
 
 
@@ -190,6 +193,26 @@ async def test_a_slow_subscriber_loses_the_oldest_items_and_is_told_how_many(mon
     assert await also_slow.get() == (7, 7)  # each subscriber counts its own losses
     hub.unsubscribe(slow)
     hub.unsubscribe(also_slow)
+
+
+async def test_a_full_queue_drops_its_oldest_items_and_hands_each_to_dropped():
+    class Counting(Subscription):
+        def __init__(self, reader):
+            super().__init__(reader, 2)
+            self.lost: list = []
+
+        def dropped(self, item) -> None:
+            self.lost.append(item)
+
+    subscription = Counting(reader=None)
+    for item in "abcde":
+        subscription.offer(item)
+    assert subscription.lost == ["a", "b", "c"]
+    assert [subscription.queue.get_nowait() for _ in range(2)] == ["d", "e"]
+    plain = Subscription(reader=None, size=1)  # by default a dropped item is just gone
+    plain.offer(1)
+    plain.offer(2)
+    assert plain.queue.get_nowait() == 2 and plain.queue.empty()
 
 
 async def test_stats_subscribers_keep_only_the_newest_samples(monkeypatch):

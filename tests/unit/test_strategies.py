@@ -206,9 +206,10 @@ def make_deployment(strategy="rolling", pk=NEW, **document):
     return SimpleNamespace(
         pk=pk,
         digest=DIGEST,
+        action="deploy",
         strategy=config["strategy"]["type"],
         service=service,
-        environment=SimpleNamespace(slug="dev", pk=1),
+        environment=SimpleNamespace(slug="dev", pk=1, mode="standalone"),
         config=SimpleNamespace(document=config, revision=4),
     )  # fmt: skip
 
