@@ -55,7 +55,7 @@ USER_AGENT = "berth-registry-client/1"
 
 def validate_repository(name: str) -> str:
     """Return ``name`` if it is a valid repository name, else raise ValueError saying why."""
-    if not name or len(name) > 255 or not _REPOSITORY.match(name):
+    if not name or len(name) > 255 or not _REPOSITORY.fullmatch(name):
         raise ValueError(
             f"{name!r} is not a valid repository name: use lowercase letters, digits and "
             "separators (. _ -), with / between path components, e.g. team/app."
@@ -64,7 +64,7 @@ def validate_repository(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG.match(tag or ""):
+    if not _TAG.fullmatch(tag or ""):
         raise ValueError(
             f"{tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' or '-', "
             "not starting with '.' or '-'."
@@ -73,7 +73,7 @@ def validate_tag(tag: str) -> str:
 
 
 def validate_digest(digest: str) -> str:
-    if not _DIGEST.match(digest or ""):
+    if not _DIGEST.fullmatch(digest or ""):
         raise ValueError(
             f"{digest!r} is not a sha256 digest (sha256: and 64 lowercase hex digits)."
         )

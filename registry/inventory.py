@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +36,8 @@ from registry.models import Image, Promotion, Registry, Repository, Tag
 __all__ = [
     "DeployedImage",
     "deployed_images",
+    "deployed_images_everywhere",
+    "mark_signed_off",
     "promotions_of",
     "record_image",
     "record_push_events",
@@ -168,19 +171,24 @@ class DeployedImage:
     repository: str
     digest: str
     containers: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
     since: datetime | None = None
+    signed_off: Promotion | None = None  # already promoted onward from this environment
 
     @property
     def reference(self) -> str:
         return f"{self.registry.host}/{self.repository}@{self.digest}"
 
 
-def deployed_images(environment: Environment) -> list[DeployedImage]:
-    """Digests from known registries running in ``environment`` now (one engine call).
+def deployed_images(environment: Environment, registries=None) -> list[DeployedImage]:
+    """Digests from known registries running in ``environment`` now (one engine call),
+    each under the repository its containers run from, with the services they run as
+    and, when it was already signed off onward from here, that promotion.
 
     Raises :class:`environments.engine.EngineUnavailable` when the endpoint is down.
     """
-    by_host = {registry.host: registry for registry in Registry.objects.all()}
+    registries = Registry.objects.all() if registries is None else registries
+    by_host = {registry.host: registry for registry in registries}
     found: dict[str, DeployedImage] = {}
     for container in engine.list_containers(environment):
         reference = container.image_digest
@@ -193,7 +201,46 @@ def deployed_images(environment: Environment) -> list[DeployedImage]:
             continue
         item = found.setdefault(reference, DeployedImage(registry, repository, digest))
         item.containers.append(container.name)
+        service = container.labels.get(engine.LABEL_SERVICE)
+        if service and service not in item.services:
+            item.services.append(service)
     return list(found.values())
+
+
+def mark_signed_off(environment: Environment, items: list[DeployedImage]) -> None:
+    """Set ``signed_off`` on the items already promoted onward from ``environment``, so
+    they are marked rather than offered again (one query)."""
+    if not items:
+        return
+    promotions = Promotion.objects.filter(
+        source_environment=environment,
+        status=Promotion.Status.SUCCEEDED,
+        digest__in=[item.digest for item in items],
+    ).select_related("target_environment", "actor")
+    by_reference = {(p.source_registry_id, p.source_repository, p.digest): p for p in promotions}
+    for item in items:
+        item.signed_off = by_reference.get((item.registry.pk, item.repository, item.digest))
+
+
+def deployed_images_everywhere(environments) -> dict[int, tuple[list[DeployedImage], str]]:
+    """``{environment id: (deployed images, error)}``, asking every engine at once: a hung
+    endpoint costs its own environment its timeout, not the others theirs too."""
+    environments = list(environments)
+    registries = list(Registry.objects.all())
+
+    def one(environment):
+        try:
+            return environment.pk, (deployed_images(environment, registries), "")
+        except engine.EngineUnavailable as exc:
+            return environment.pk, ([], str(exc))
+
+    if not environments:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(len(environments), 8)) as pool:
+        found = dict(pool.map(one, environments))
+    for environment in environments:
+        mark_signed_off(environment, found[environment.pk][0])
+    return found
 
 
 def promotions_of(digest: str, user) -> list[Promotion]:

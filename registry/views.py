@@ -8,7 +8,12 @@ from django.shortcuts import get_object_or_404, render
 
 from environments import access, engine
 from registry.board import build_board, sign_off_targets
-from registry.inventory import deployed_images, promotions_of
+from registry.inventory import (
+    deployed_images,
+    deployed_images_everywhere,
+    mark_signed_off,
+    promotions_of,
+)
 from registry.models import Image, Registry, Repository, Tag
 
 
@@ -36,11 +41,14 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "name", flat=True
     )
     running, sign_offs = [], []
-    for environment in access.visible_environments(request.user):
-        try:
-            items = [d for d in deployed_images(environment) if d.digest == image.digest]
-        except engine.EngineUnavailable:
-            continue
+    environments = list(access.visible_environments(request.user))
+    everywhere = deployed_images_everywhere(environments)
+    for environment in environments:
+        items = [
+            d for d in everywhere[environment.pk][0]
+            if (d.registry.pk, d.repository, d.digest)
+            == (image.repository.registry_id, image.repository.name, image.digest)
+        ]  # fmt: skip
         for item in items:
             running.append((environment, item))
             target = sign_off_targets(request.user, environment)
@@ -67,6 +75,7 @@ def deployed_fragment(request: HttpRequest, slug: str) -> HttpResponse:
         items, error = deployed_images(environment), ""
     except engine.EngineUnavailable as exc:
         items, error = [], str(exc)
+    mark_signed_off(environment, items)
     return render(
         request,
         "registry/_deployed.html",

@@ -10,7 +10,14 @@ from environments.engine.client import EngineUnavailable, _api_versions, open_cl
 from environments.engine.endpoint import SWARM, Endpoint
 from environments.engine.labels import LABEL_ENVIRONMENT
 
-__all__ = ["ContainerSummary", "EndpointState", "health_of", "list_containers", "probe"]
+__all__ = [
+    "ContainerSummary",
+    "EndpointState",
+    "health_of",
+    "image_reference",
+    "list_containers",
+    "probe",
+]
 
 
 @dataclass
@@ -99,6 +106,24 @@ def health_of(status: str) -> str:
     return ""
 
 
+def image_reference(image: str, repo_digests: list[str]) -> str:
+    """``registry/repository@digest`` of what a container runs, or "" when unknown.
+
+    One image may carry the same digest in several repositories (RepoDigests lists them
+    all, in no useful order): the container's own image reference decides which
+    repository it runs from. Berth's containers are created by digest, so their
+    reference is exact; for others, the RepoDigest of the repository they were started
+    from, and nothing when that cannot be told.
+    """
+    if "@sha256:" in image:
+        return image
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    matching = [ref for ref in repo_digests if ref.split("@", 1)[0] == repository]
+    if matching:
+        return matching[0]
+    return repo_digests[0] if len(repo_digests) == 1 and not image else ""
+
+
 def list_containers(environment: Endpoint) -> list[ContainerSummary]:
     """Containers on the endpoint belonging to ``environment`` (all states), newest first.
 
@@ -110,9 +135,7 @@ def list_containers(environment: Endpoint) -> list[ContainerSummary]:
         filters["label"] = f"{LABEL_ENVIRONMENT}={environment.slug}"
     with open_client(environment) as client:
         rows = client.api.containers(all=True, filters=filters)
-        digests = {
-            image["Id"]: (image.get("RepoDigests") or [""])[0] for image in client.api.images()
-        }
+        digests = {image["Id"]: image.get("RepoDigests") or [] for image in client.api.images()}
     summaries = []
     for row in rows:
         status = row.get("Status", "")
@@ -123,7 +146,9 @@ def list_containers(environment: Endpoint) -> list[ContainerSummary]:
                 name=(row.get("Names") or ["/"])[0].lstrip("/"),
                 image=row.get("Image", ""),
                 image_id=row.get("ImageID", ""),
-                image_digest=digests.get(row.get("ImageID", ""), ""),
+                image_digest=image_reference(
+                    row.get("Image", ""), digests.get(row.get("ImageID", ""), [])
+                ),
                 state=row.get("State", ""),
                 status=status,
                 health=health_of(status),

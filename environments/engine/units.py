@@ -13,8 +13,8 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 def parse_memory(value: Any) -> int:
     """``"256m"``, ``"1g"``, ``"512MiB"`` or a number of bytes, as bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a memory size: use e.g. 256m, 1g or 512MiB.")
     match = _MEMORY.match(str(value).strip())
     if not match:
         raise ValueError(f"{value!r} is not a memory size: use e.g. 256m, 1g or 512MiB.")

@@ -155,13 +155,6 @@ def test_other_digests_are_refused(digest):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="product bug: the validators use re.match with a $ anchor, which also matches "
-    "before a trailing newline, so 'latest\\n', 'team/app\\n' and a digest followed by "
-    "'\\n' are accepted (fullmatch or \\Z would refuse them)",
-)
 @pytest.mark.parametrize(
     ("validator", "value"),
     [

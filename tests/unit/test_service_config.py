@@ -244,12 +244,6 @@ def test_memory_sizes_docker_would_refuse_are_refused(value, message):
         parse_memory(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="product bug: parse_memory returns any positive int as is, so validate() accepts "
-    "memory: 100 (bytes) although the same size as a string is refused as below 4m",
-)
 def test_a_memory_size_in_bytes_below_4m_is_refused_like_its_string():
     with pytest.raises(ValueError, match="below Docker's minimum of 4m"):
         parse_memory(100)

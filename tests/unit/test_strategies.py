@@ -455,6 +455,26 @@ def test_rolling_removes_the_new_replicas_and_restarts_the_old_on_a_health_failu
     assert recorder.replica_states()[-2:] == [(0, "removed"), (1, "removed")]
 
 
+def test_rolling_restores_only_the_old_replicas_that_were_running():
+    session = FakeSession(health=lambda c: "unhealthy")
+    old = [session.add(OLD, 0, state="exited"), session.add(OLD, 1)]
+    with pytest.raises(DeploymentFailed):
+        deploy(
+            session,
+            make_deployment({"type": "rolling", "batch_size": 2}, replicas=2, health_check=HEALTH),
+        )
+    new = [run["id"] for run in session.runs]
+    assert session.calls == [
+        ("stop", old[1], 10),
+        ("run", 0, None),
+        ("run", 1, None),
+        ("remove", new[0]),
+        ("remove", new[1]),
+        ("start", old[1]),
+    ]
+    assert session.running() == {old[1]}
+
+
 def test_rolling_to_fewer_replicas_removes_the_slots_no_longer_used():
     session = FakeSession()
     old = [session.add(OLD, slot) for slot in range(3)]
@@ -522,13 +542,6 @@ def test_blue_green_never_touches_the_live_set_when_the_new_one_fails():
     assert "Removing the green set; the live set is untouched" in recorder.messages()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: blue_green starts the new set outside its try, so when the engine "
-    "refuses replica 2 the replica 1 it already started is left running (rolling has the "
-    "same gap within a batch)",
-)
 def test_blue_green_removes_what_it_started_when_the_engine_refuses_a_replica():
     session = FakeSession(fail_run={1})
     old = session.add(OLD, 0, port=8000)
@@ -537,12 +550,6 @@ def test_blue_green_removes_what_it_started_when_the_engine_refuses_a_replica():
     assert set(session.containers) == {old}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: rolling builds a batch in a list comprehension, so a replica started "
-    "before the engine refused the next one of the same batch is never removed",
-)
 def test_rolling_removes_what_it_started_when_the_engine_refuses_a_replica_of_the_batch():
     session = FakeSession(fail_run={1})
     old = [session.add(OLD, slot) for slot in range(2)]
@@ -572,6 +579,7 @@ def test_swarm_waits_until_every_task_runs_the_new_digest():
     session.swarm_script = [
         ("updating", [_task(1, "running", "web@sha256:old"), _task(2, "starting")], ""),
         ("updating", [_task(1, "running"), _task(2, "running")], ""),
+        ("completed", [_task(1, "running"), _task(2, "starting")], ""),  # one still starting
         ("completed", [_task(1, "running"), _task(2, "running")], ""),
     ]
     recorder = deploy(session, make_deployment("swarm", replicas=2, port=8000))

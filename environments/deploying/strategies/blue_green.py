@@ -25,11 +25,12 @@ def blue_green(
     live = [r for r in old if r.state == "running"]
     colour = "green" if live and live[0].colour == "blue" else "blue"
     progress.step(f"Starting the {colour} set next to the live one", progress=35)
-    started = [
-        (slot, start_replica(session, deployment, image, config, slot, colour, progress, n))
-        for slot in range(n)
-    ]
+    started: list[tuple[int, str]] = []
     try:
+        for slot in range(n):  # each one recorded as it starts: a refusal cleans up all
+            started.append(
+                (slot, start_replica(session, deployment, image, config, slot, colour, progress, n))
+            )
         wait_healthy(session, started, config, progress, n)
     except (DeploymentFailed, engine.EngineUnavailable):
         progress.step(f"Removing the {colour} set; the live set is untouched")

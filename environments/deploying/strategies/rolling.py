@@ -40,11 +40,13 @@ def rolling(
                         )
                         session.stop(replica.id, timeout=config["stop_grace_period"])
                         stopped.append(replica)
-            batch_started = [
-                (slot, start_replica(session, deployment, image, config, slot, "blue", progress, n))
-                for slot in slots
-            ]
-            started.extend(batch_started)
+            batch_started = []
+            for slot in slots:  # recorded as each starts: a refusal mid-batch cleans up all
+                replica_id = start_replica(
+                    session, deployment, image, config, slot, "blue", progress, n
+                )
+                batch_started.append((slot, replica_id))
+                started.append((slot, replica_id))
             wait_healthy(session, batch_started, config, progress, n)
             progress.step(
                 f"{len(started)} of {n} replicas replaced",
