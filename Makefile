@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 ARGS ?=
 
-.PHONY: run test lint stack stack-stop bench
+.PHONY: run test test-postgres lint stack stack-stop bench
 
 run:  ## install, start the real stack, migrate, seed the demo, serve on :8000
 	scripts/run.sh
 
 test:  ## the whole test suite against the real stack
 	scripts/test.sh $(ARGS)
+
+test-postgres:  ## the database-bound part of the suite again, on PostgreSQL (CI runs both)
+	scripts/test.sh --postgres $(ARGS)
 
 lint:
 	.venv/bin/ruff check .

@@ -178,10 +178,19 @@ class RegistryClient:
     ) -> requests.Response:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         headers = dict(kwargs.pop("headers", {}) or {})
-        auth = self._cached_auth(scope)
+        # Credentials go to the registry itself (and its token realm) only: an absolute
+        # Location or Link to another host gets none.
+        ours = urlsplit(url)[:2] == urlsplit(self.base_url)[:2]
+        auth = self._cached_auth(scope) if ours else None
         if auth:
             headers["Authorization"] = auth
         response = self._send(method, url, operation, headers=headers, **kwargs)
+        if response.status_code == 401 and not ours:
+            raise RegistryError(
+                self.name, operation,
+                f"{urlsplit(url).netloc} asks for credentials; Berth sends them only to {self.host}",
+                status=401,
+            )  # fmt: skip
         if response.status_code == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
             headers["Authorization"] = self._authorize(challenge, scope, operation)

@@ -4,11 +4,14 @@
 # real services, never fakes.
 #
 #   scripts/stack.sh install                                  Debian packages (no-op when present)
-#   scripts/stack.sh start [all|docker|registry|redis|swarm]  idempotent; all also builds the test image
+#   scripts/stack.sh start [all|docker|registry|redis|swarm|postgres]
+#                                                             idempotent; all also builds the test image
+#                                                             (postgres is separate: the suite's second database)
 #   scripts/stack.sh stop | status | env
 #
 # Config: BERTH_STACK_DIR (/tmp/berth-stack), BERTH_REGISTRY_PORT (5000),
-#         BERTH_REDIS_PORT (6379), BERTH_SWARM_PORT (2377, swarm manager API).
+#         BERTH_REDIS_PORT (6379), BERTH_SWARM_PORT (2377, swarm manager API),
+#         BERTH_PG_PORT (5499).
 #         A DOCKER_HOST that answers is reused.
 # In $BERTH_STACK_DIR: <name>.pid, <name>.log, stack.env (source it),
 #         registry.yml, docker.external (reused DOCKER_HOST), data dirs.
@@ -19,10 +22,12 @@ DIR=${BERTH_STACK_DIR:-/tmp/berth-stack}
 REG_PORT=${BERTH_REGISTRY_PORT:-5000}
 REDIS_PORT=${BERTH_REDIS_PORT:-6379}
 SWARM_PORT=${BERTH_SWARM_PORT:-2377}
+PG_PORT=${BERTH_PG_PORT:-5499}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 SOCK=$DIR/docker.sock
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # curl is used for readiness checks and is not on every fresh image.
-PACKAGES=(docker.io docker-registry redis-server busybox-static skopeo chromium curl)
+PACKAGES=(docker.io docker-registry redis-server busybox-static skopeo chromium curl postgresql)
 
 log() { echo "stack: $*"; }
 die() { echo "stack: error: $*" >&2; exit 1; }
@@ -156,6 +161,37 @@ start_redis() {
     --daemonize no --dir "$DIR"
 }
 
+pg_ok() { [[ -n $PG_BIN ]] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+
+# PostgreSQL as the postgres user (initdb refuses root), trust on loopback only: test
+# infrastructure, never a production setup. Database "berth", user "berth".
+start_postgres() {
+  local data=$DIR/pg/data pid
+  [[ -n $PG_BIN ]] || die "postgres: no /usr/lib/postgresql/*/bin (run '$0 install')"
+  if pg_ok; then log "postgres: running (127.0.0.1:$PG_PORT), reused"; return; fi
+  mkdir -p "$DIR/pg"
+  chown postgres "$DIR/pg"
+  if [[ ! -s $data/PG_VERSION ]]; then
+    su postgres -s /bin/sh -c "$PG_BIN/initdb -D $data -A trust -U berth" >>"$DIR/postgres.log" 2>&1 ||
+      die "postgres: initdb failed; see $DIR/postgres.log"
+  fi
+  su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D $data -l $DIR/pg/server.log -w -o \"-p $PG_PORT -k $DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off\" start" \
+    >>"$DIR/postgres.log" 2>&1 || die "postgres: did not start; see $DIR/pg/server.log"
+  pid=$(head -1 "$data/postmaster.pid")
+  echo "$pid" >"$DIR/postgres.pid"
+  psql -h 127.0.0.1 -p "$PG_PORT" -U berth -d postgres -tAc "select 1 from pg_database where datname='berth'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p "$PG_PORT" -U berth -d postgres -qc "create database berth" >>"$DIR/postgres.log"
+  log "postgres: started (pid $pid, 127.0.0.1:$PG_PORT)"
+}
+
+stop_postgres() {
+  if [[ -n $PG_BIN && -s $DIR/pg/data/postmaster.pid ]]; then
+    su postgres -s /bin/sh -c "$PG_BIN/pg_ctl -D $DIR/pg/data -m fast -w stop" >>"$DIR/postgres.log" 2>&1 || true
+    log "postgres: stopped"
+  fi
+  rm -f "$DIR/postgres.pid"
+}
+
 start_swarm() {
   local host state
   host=$(docker_host)
@@ -178,6 +214,8 @@ write_env() {
     echo "export BERTH_STACK_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
     echo "export BERTH_TEST_IMAGE=berth/testapp:latest"
     echo "export BERTH_TEST_REGISTRY_IMAGE=127.0.0.1:$REG_PORT/demo/app:latest"
+    # Not DATABASE_URL: the suite runs on SQLite unless asked (scripts/test.sh --postgres).
+    echo "export BERTH_STACK_DATABASE_URL=postgres://berth@127.0.0.1:$PG_PORT/berth"
   } >"$DIR/stack.env.tmp"
   mv "$DIR/stack.env.tmp" "$DIR/stack.env" # atomic: a reader never sees half a file
 }
@@ -231,6 +269,7 @@ stop_all() {
   fi
   stop_pid registry docker-registry 10
   stop_pid redis redis-server 10
+  stop_postgres
   rm -f "$DIR/docker.external" "$DIR/stack.env"
 }
 
@@ -250,6 +289,7 @@ status() {
   show docker "$(pid_of docker dockerd || true)" "$host" docker_ok "$host"
   show registry "$(pid_of registry docker-registry || true)" "http://127.0.0.1:$REG_PORT" registry_ok
   show redis "$(pid_of redis redis-server || true)" "127.0.0.1:$REDIS_PORT" redis_ok
+  show postgres "$(cat "$DIR/postgres.pid" 2>/dev/null || true)" "127.0.0.1:$PG_PORT" pg_ok
   state=$(DOCKER_HOST=$host timeout 10 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
   echo "swarm: ${state:-stopped}"
 }
@@ -263,7 +303,7 @@ start)
   case $target in
   all) parts=(docker registry redis swarm) ;;
   swarm) parts=(docker swarm) ;; # swarm needs an engine
-  docker | registry | redis) parts=("$target") ;;
+  docker | registry | redis | postgres) parts=("$target") ;;
   *) usage ;;
   esac
   mkdir -p "$DIR"

@@ -132,4 +132,7 @@ def _tls_config(environment: Endpoint, directory: str) -> TLSConfig:
     ca = write("ca.pem", environment.tls_ca_cert)
     cert = write("cert.pem", environment.tls_client_cert)
     key = write("key.pem", environment.tls_client_key)
-    return TLSConfig(client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=bool(ca))
+    # Always verify the server: against the given CA, or the system's CAs without one.
+    return TLSConfig(
+        client_cert=(cert, key) if cert and key else None, ca_cert=ca, verify=ca or True
+    )

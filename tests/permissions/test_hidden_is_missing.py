@@ -117,8 +117,6 @@ CASES = [
         data={"environment": "dev", "digest": DIGEST},
     ),
     # The rollback's documented request is DeploySerializer(partial=True).
-    Case("deployment-rollback", "post", "environment", "env-slug", args=("deployment:dev",)),
-    Case("deployment-rollback", "post", "service", "service-name", args=("deployment:dev",)),
     # List filters.
     Case("deployment-list", "get", "environment", "env-slug"),
     Case("deployment-list", "get", "service", "service-name"),

@@ -507,3 +507,32 @@ def test_the_client_is_configured_from_its_url():
     assert http.verify is False
     assert http.headers["User-Agent"] == client_module.USER_AGENT
     assert RegistryClient("http://127.0.0.1:5000", session=FakeHTTP()).name == "127.0.0.1:5000"
+
+
+def test_credentials_never_go_to_another_host():
+    """A Location or Link that points elsewhere gets no Authorization header."""
+    import requests
+
+    from registry.client import RegistryClient, RegistryError
+
+    sent = []
+
+    class Session(requests.Session):
+        def request(self, method, url, **kwargs):
+            sent.append((url, (kwargs.get("headers") or {}).get("Authorization")))
+            response = requests.Response()
+            response.status_code = 401 if "elsewhere" in url else 200
+            response.headers["WWW-Authenticate"] = 'Basic realm="x"'
+            response._content = b"{}"
+            return response
+
+    client = RegistryClient("http://127.0.0.1:5000", username="u", password="p")
+    client.session = Session()
+    client._tokens[""] = type("T", (), {"value": "Basic secret", "expires_at": float("inf")})()
+    client._request("GET", "/v2/", "ping")
+    with pytest.raises(RegistryError, match="sends them only to 127.0.0.1:5000"):
+        client._request("GET", "http://elsewhere.example:5000/v2/x", "follow a Location")
+    assert sent == [
+        ("http://127.0.0.1:5000/v2/", "Basic secret"),
+        ("http://elsewhere.example:5000/v2/x", None),
+    ]
