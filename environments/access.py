@@ -9,7 +9,7 @@ it but lacks the action gets "permission denied" with the action named.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from guardian.core import ObjectPermissionChecker
 
@@ -153,15 +153,24 @@ def locate_container(candidates, reference: str, action: str) -> tuple[Environme
 
     found, unreachable = [], None
     if by_endpoint:
-        with ThreadPoolExecutor(max_workers=min(len(by_endpoint), 8)) as pool:
-            for group, container, error in pool.map(inspect, by_endpoint.values()):
+        pool = ThreadPoolExecutor(max_workers=min(len(by_endpoint), 8))
+        try:
+            for future in as_completed([pool.submit(inspect, g) for g in by_endpoint.values()]):
+                group, container, error = future.result()
                 unreachable = unreachable or error
-                if container is not None:
-                    found += [
-                        (environment, actions, container)
-                        for environment, actions in group
-                        if engine.owns_container(environment, container["labels"])
-                    ]
+                if container is None:
+                    continue
+                owners = [
+                    (environment, actions, container)
+                    for environment, actions in group
+                    if engine.owns_container(environment, container["labels"])
+                ]
+                found += owners
+                for environment, actions, _ in owners:
+                    if action in actions:  # the answer: a hung engine elsewhere cannot change it
+                        return environment, container
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     for environment, actions, container in found:
         if action in actions:
             return environment, container

@@ -45,6 +45,11 @@ def validate_endpoint_url(url: str) -> str:
             )
         return url
     if parts.scheme == "tcp":
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "Do not put credentials in the endpoint URL: Docker endpoints authenticate "
+                "with TLS client certificates (the TLS fields)."
+            )
         try:
             port = parts.port
         except ValueError:
