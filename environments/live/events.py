@@ -96,15 +96,8 @@ class _EventReader(Reader):
         if not self.ready.done():
             self.ready.set_result(None)
 
-    def _dispatch(self, message: dict) -> None:
-        for subscriber in list(self.subscribers):
-            subscriber.offer(message)
-
     def _finish(self, outcome: dict | None) -> None:
-        self.finished = True
-        self.hub._forget(self)
-        if outcome is not None:
-            self._dispatch(outcome)
+        super()._finish(outcome)
         self._set_ready()
 
 

@@ -74,6 +74,20 @@ class Reader:
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self.stop()
 
+    # --- on the loop ---
+    def _dispatch(self, item) -> None:
+        """Offer ``item`` to every subscriber (each drops its oldest when full)."""
+        for subscriber in list(self.subscribers):
+            subscriber.offer(item)
+
+    def _finish(self, outcome: dict | None) -> None:
+        """The reader ended: forgotten by its hub, the final ``end`` / ``error`` message
+        (if any) offered to every subscriber."""
+        self.finished = True
+        self.hub._forget(self)
+        if outcome is not None:
+            self._dispatch(outcome)
+
 
 class Subscription:
     """One viewer of a reader: a bounded queue on the loop that never blocks the reader.

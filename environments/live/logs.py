@@ -268,11 +268,7 @@ class _Reader(Reader):
 
     def _finish(self, outcome: dict | None) -> None:
         self._drain()
-        self.finished = True
-        self.hub._forget(self)
-        if outcome is not None:
-            for subscriber in list(self.subscribers):
-                subscriber.offer(outcome)
+        super()._finish(outcome)
         self._set_ready()
 
 

@@ -215,15 +215,7 @@ class _StatsReader(Reader):
         if self.finished:
             return
         self.latest = message
-        for subscriber in list(self.subscribers):
-            subscriber.offer(message)
-
-    def _finish(self, outcome: dict | None) -> None:
-        self.finished = True
-        self.hub._forget(self)
-        if outcome is not None:
-            for subscriber in list(self.subscribers):
-                subscriber.offer(outcome)
+        self._dispatch(message)
 
 
 class StatsHub(ReaderHub):
