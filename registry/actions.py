@@ -8,6 +8,7 @@ from django.db import transaction
 from environments.models import Environment
 from environments.roles import DEPLOY, PROMOTE
 from portal.core import audit
+from portal.core.errors import Conflict
 from portal.core.tasks import dispatch_on_commit
 from registry.models import Registry
 
@@ -51,8 +52,13 @@ def update_registry(user, registry: Registry, **changes) -> Registry:
 @transaction.atomic
 def delete_registry(user, registry: Registry) -> None:
     _require_admin(user, "delete")
-    if registry.environments.exists():
-        raise ValidationError("Environments still use this registry; point them elsewhere first.")
+    users = list(registry.environments.values_list("name", flat=True)[:5])
+    services = list(registry.services.values_list("name", flat=True)[:5])
+    if users or services:
+        named = ", ".join(
+            [*(f"environment {n}" for n in users), *(f"service {n}" for n in services)]
+        )
+        raise Conflict(f"{registry.name} is still used by {named}: point them elsewhere first.")
     audit.record(user, "registry.delete", registry, details={"name": registry.name})
     registry.delete()
 
