@@ -8,14 +8,13 @@ it but lacks the action gets "permission denied" with the action named.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from guardian.core import ObjectPermissionChecker
 
 from environments import engine
 from environments.models import Deployment, Environment, Service
-from environments.roles import ACTION_LABELS, ACTIONS, VIEW
+from environments.roles import ACTION_LABELS, ACTION_PHRASES, ACTIONS, VIEW
 from portal.core.errors import Forbidden, NotFound
 from portal.core.models import AuditEvent
 
@@ -34,7 +33,7 @@ __all__ = [
     "visible_environments",
 ]
 
-CONTAINER_REFERENCE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
+CONTAINER_REFERENCE = engine.CONTAINER_REFERENCE
 
 
 def can(user, environment: Environment, action: str) -> bool:
@@ -54,7 +53,7 @@ def require(user, environment: Environment, action: str) -> None:
         raise NotFound("No such environment.")
     if action != VIEW and not can(user, environment, action):
         raise Forbidden(
-            f"You may not {ACTION_LABELS[action].lower()} in {environment.name}: "
+            f"You may not {ACTION_PHRASES[action]} in {environment.name}: "
             f"ask an environment manager for the '{action}' permission."
         )
 

@@ -20,6 +20,15 @@ MANAGE = "manage_environment"
 #: Every per-environment action, in the order the UI lists them.
 ACTIONS: tuple[str, ...] = (VIEW, LOGS, DEPLOY, PROMOTE, MANAGE)
 
+# For sentences: "You may not <phrase> in Ops".
+ACTION_PHRASES = {
+    VIEW: "see this",
+    LOGS: "read logs",
+    DEPLOY: "deploy or operate containers",
+    PROMOTE: "sign off or promote",
+    MANAGE: "manage the environment",
+}
+
 ACTION_LABELS = {
     VIEW: "View",
     LOGS: "Logs",

@@ -12,6 +12,7 @@ long-lived log, stats and event streams. Callers write ``engine.probe(...)``.
 
 from environments.engine.client import ContainerMissing, EngineUnavailable, open_client
 from environments.engine.containers import (
+    CONTAINER_REFERENCE,
     container_document,
     find_container,
     inspect_container,
@@ -47,6 +48,7 @@ from environments.engine.streams import (
 )
 
 __all__ = [
+    "CONTAINER_REFERENCE",
     "ContainerMissing",
     "ContainerSummary",
     "Endpoint",

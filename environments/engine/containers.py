@@ -3,6 +3,8 @@ environment owns, the containers of a service, and restart, stop and start."""
 
 from __future__ import annotations
 
+import re
+
 import docker
 from django.conf import settings
 
@@ -12,6 +14,7 @@ from environments.engine.labels import owns_container
 from environments.engine.session import CONTAINER_VERBS, session
 
 __all__ = [
+    "CONTAINER_REFERENCE",
     "CONTAINER_VERBS",
     "container_document",
     "find_container",
@@ -21,9 +24,16 @@ __all__ = [
 ]
 
 
+# Docker's container references: an id, an id prefix or a name. Anything else never
+# reaches the engine (".", for one, would make the inspect URL the container list's).
+CONTAINER_REFERENCE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
+
+
 def container_document(environment: Endpoint, reference: str) -> dict | None:
     """Docker's inspect document of the container ``reference`` (id, id prefix or name)
     on ``environment``'s endpoint, whoever owns it; None when there is none."""
+    if not CONTAINER_REFERENCE.fullmatch(reference or ""):
+        return None
     with open_client(environment) as client:
         try:
             return client.api.inspect_container(reference)
