@@ -191,6 +191,8 @@ def deployed_images(environment: Environment, registries=None) -> list[DeployedI
     by_host = {registry.host: registry for registry in registries}
     found: dict[str, DeployedImage] = {}
     for container in engine.list_containers(environment):
+        if container.state != "running":  # a stopped replica runs nothing to sign off
+            continue
         reference = container.image_digest
         if "@" not in reference:
             continue

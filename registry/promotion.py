@@ -138,6 +138,19 @@ def promote(
     target, source_registry, target_registry, target_repository, tags = _plan(
         source, repository, digest, version, target
     )
+    earlier = (
+        Promotion.objects.filter(
+            source_environment=source, target_environment=target,
+            source_registry=source_registry, source_repository=repository, digest=digest,
+            status=Promotion.Status.SUCCEEDED,
+        ).select_related("actor").order_by("-finished_at").first()
+    )  # fmt: skip
+    if earlier is not None and (not version or version in earlier.tags):
+        raise PromotionRefused(
+            f"{repository}@{digest[:19]}… was already signed off into {target.name} "
+            f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
+            "nothing to do. Give a new version to add a release tag."
+        )
     if not was_in_environment(source, source_registry, repository, digest):
         raise PromotionRefused(
             f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "

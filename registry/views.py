@@ -52,7 +52,7 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
         for item in items:
             running.append((environment, item))
             target = sign_off_targets(request.user, environment)
-            if target is not None:
+            if target is not None and item.signed_off is None:
                 sign_offs.append({"source": environment, "target": target, "item": item})
     return render(
         request,

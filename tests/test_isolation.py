@@ -12,7 +12,7 @@ from django.utils import timezone
 from environments import actions
 from environments.deploying import runner
 from environments.deploying.config import validate
-from environments.models import Deployment, DeploymentEvent, Environment, Service
+from environments.models import Deployment, DeploymentEvent, Environment, Service, ServiceConfig
 from portal.core.errors import Forbidden
 from portal.models import AuditEvent
 from registry.models import Registry
@@ -243,3 +243,37 @@ def test_the_data_directory_is_the_owners_alone():
     import os
 
     assert os.stat(settings.DATA_DIR).st_mode & 0o077 == 0
+
+
+# --- operations -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def deployed_in_ops(personas, environments, web, admin_user):
+    revision = ServiceConfig.objects.create(
+        service=web, environment=environments["ops"], revision=1,
+        document=validate({"network_mode": "none"}),
+    )  # fmt: skip
+    return Deployment.objects.create(
+        service=web, environment=environments["ops"], digest=DIGEST, config=revision,
+        strategy="rolling", status=Deployment.Status.SUCCEEDED, finished_at=timezone.now(),
+    )  # fmt: skip
+
+
+def test_stopping_a_protected_environment_needs_a_confirmation(
+    personas, environments, web, deployed_in_ops
+):
+    with pytest.raises(ValidationError) as excinfo:
+        actions.stop_service(web, environments["ops"], user=personas["operator"])
+    assert "confirm" in _errors(excinfo)
+    stop = actions.stop_service(web, environments["ops"], user=personas["operator"], confirm=True)
+    assert (stop.action, stop.digest, stop.status) == ("stop", DIGEST, "pending")
+
+
+def test_an_operation_is_not_something_to_roll_back(personas, environments, web, deployed_in_ops):
+    stop = actions.stop_service(web, environments["ops"], user=personas["operator"], confirm=True)
+    Deployment.objects.filter(pk=stop.pk).update(status=Deployment.Status.SUCCEEDED)
+    stop.refresh_from_db()
+    with pytest.raises(ValidationError, match="roll back a deployment"):
+        actions.rollback(stop, user=personas["operator"], confirm=True)
+    assert Deployment.objects.last_succeeded(web, environments["ops"]) == deployed_in_ops

@@ -100,7 +100,9 @@ def deploy(
     )  # fmt: skip
 
 
-def operate_service(service: Service, environment: Environment, action: str, *, user) -> Deployment:
+def operate_service(
+    service: Service, environment: Environment, action: str, *, user, confirm: bool = False
+) -> Deployment:
     """Stop or restart what runs of ``service`` in ``environment``, as a recorded
     operation (status, progress, log) that a worker runs like a deployment. On a Swarm
     the service itself is scaled to 0 or force-updated, so Swarm does not replace what
@@ -109,6 +111,10 @@ def operate_service(service: Service, environment: Environment, action: str, *, 
     access.require(user, environment, DEPLOY)
     if action not in (Deployment.Action.STOP, Deployment.Action.RESTART):
         raise ValidationError({"action": "Operations are stop and restart."})
+    if environment.protected and not confirm:
+        raise ValidationError(
+            {"confirm": f"{environment.name} is protected: confirm the {action} explicitly."}
+        )
     last = Deployment.objects.last_succeeded(service, environment)
     config = service.current_config(environment)
     if last is None or config is None:
@@ -153,6 +159,10 @@ def rollback(deployment: Deployment, *, user, confirm: bool = False) -> Deployme
     """Redeploy the digest and config revision of the last successful deployment before
     ``deployment``, as a new deployment."""
     access.require(user, deployment.environment, DEPLOY)
+    if deployment.action != Deployment.Action.DEPLOY:
+        raise ValidationError(
+            f"#{deployment.pk} is a {deployment.action}, not a deployment: roll back a deployment."
+        )
     previous = Deployment.objects.last_succeeded(
         deployment.service, deployment.environment, before=deployment
     )

@@ -91,12 +91,18 @@ def scale_service(
     return deploy(service, environment, last.digest, user=user, confirm=confirm, config=revision)
 
 
-def restart_service(service: Service, environment: Environment, *, user) -> Deployment:
+def restart_service(
+    service: Service, environment: Environment, *, user, confirm: bool = False
+) -> Deployment:
     """Restart what runs of the service in the environment, as a recorded operation."""
-    return operate_service(service, environment, Deployment.Action.RESTART, user=user)
+    return operate_service(
+        service, environment, Deployment.Action.RESTART, user=user, confirm=confirm
+    )
 
 
-def stop_service(service: Service, environment: Environment, *, user) -> Deployment:
+def stop_service(
+    service: Service, environment: Environment, *, user, confirm: bool = False
+) -> Deployment:
     """Stop what runs of the service in the environment, as a recorded operation; it
     serves again after the next deployment or a restart."""
-    return operate_service(service, environment, Deployment.Action.STOP, user=user)
+    return operate_service(service, environment, Deployment.Action.STOP, user=user, confirm=confirm)

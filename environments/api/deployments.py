@@ -191,7 +191,9 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """Restart what runs (a recorded operation: follow ``/ws/deployments/<id>/``)."""
         service = self.get_object()
         data = self._environment(request)
-        operation = actions.restart_service(service, data["environment"], user=request.user)
+        operation = actions.restart_service(
+            service, data["environment"], user=request.user, confirm=data["confirm"]
+        )
         return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
@@ -200,7 +202,9 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """Stop what runs (a recorded operation; on a Swarm the service is scaled to 0)."""
         service = self.get_object()
         data = self._environment(request)
-        operation = actions.stop_service(service, data["environment"], user=request.user)
+        operation = actions.stop_service(
+            service, data["environment"], user=request.user, confirm=data["confirm"]
+        )
         return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
 

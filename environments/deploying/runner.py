@@ -74,8 +74,13 @@ def _finish(deployment: Deployment, status: str, reason: str = "") -> bool:
                 "Deployment %s was already finished; %s not recorded.", deployment.pk, status
             )
             return False
+        noun = (
+            "Deployment"
+            if deployment.action == Deployment.Action.DEPLOY
+            else deployment.get_action_display()
+        )
         record_event(deployment, "done" if status == Deployment.Status.SUCCEEDED else "failed",
-               "Deployment succeeded" if status == Deployment.Status.SUCCEEDED else f"Deployment {status}: {reason}",
+               f"{noun} succeeded" if status == Deployment.Status.SUCCEEDED else f"{noun} {status}: {reason}",
                {"status": status}, 100 if status == Deployment.Status.SUCCEEDED else None)  # fmt: skip
         audit.record(
             deployment.actor, f"deployment.{status}", deployment, environment=deployment.environment,

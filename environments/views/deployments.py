@@ -140,7 +140,11 @@ def _panel(
         deployment.duration_text = _duration(deployment)
     latest = history[0] if history else None
     rollback_to = None
-    if latest and latest.status in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED):
+    if (
+        latest
+        and latest.action == Deployment.Action.DEPLOY
+        and latest.status in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED)
+    ):
         rollback_to = Deployment.objects.last_succeeded(service, environment, before=latest)
     diff = None
     if current:
@@ -160,6 +164,10 @@ def _panel(
         "latest": latest,
         "rollback_to": rollback_to,
         "running": Deployment.objects.last_succeeded(service, environment),
+        # A stop after the last deployment: what was deployed no longer runs.
+        "stopped": next(
+            (d.action == Deployment.Action.STOP for d in history if d.status == "succeeded"), False
+        ),
     }
 
 

@@ -30,6 +30,7 @@ function follow(root) {
   const percent = root.querySelector("[data-progress-text]");
   const current = root.querySelector("[data-current-step]");
   const outcome = root.querySelector("[data-outcome]");
+  const noun = root.dataset.noun || "Deployment"; // or "Stop", "Restart": an operation
   const steps = document.querySelector("[data-steps]");
   const replicas = document.querySelector("[data-replicas]");
   const note = document.querySelector("[data-replicas-note]");
@@ -62,10 +63,10 @@ function follow(root) {
     current.textContent = "";
     if (value === "succeeded") {
       outcome.className = "msg success outcome";
-      outcome.textContent = "Deployment succeeded" + (took ? " in " + took : "") + ".";
+      outcome.textContent = noun + " succeeded" + (took ? " in " + took : "") + ".";
     } else {
       outcome.className = "msg error outcome";
-      outcome.textContent = "Deployment " + value + (reason ? ": " + reason : ".");
+      outcome.textContent = noun + " " + value + (reason ? ": " + reason : ".");
     }
     setLive("", "");
   }

@@ -84,6 +84,19 @@ def test_a_tester_signs_off_the_digest_running_in_test(
     assert event.environment == environments["test"] and event.details["digest"] == digest
 
 
+def test_a_digest_already_signed_off_is_not_signed_off_again(
+    running_in_test, environments, api_for
+):
+    repository, digest = running_in_test
+    version = _version()
+    first = _sign_off(api_for("tester"), environments, repository, digest, version=version)
+    assert first.status_code == 201
+    again = _sign_off(api_for("tester"), environments, repository, digest, version=version)
+    assert again.status_code == 400
+    assert "already signed off into Ops" in str(again.data)
+    assert Promotion.objects.count() == 1
+
+
 def test_a_release_version_cannot_be_moved_to_another_digest(
     running_in_test, environments, api_for, local_registry
 ):

@@ -225,7 +225,9 @@ def swarm_service(engine_client, service):
         name=f"{service.name}-dev",
         mode=docker.types.ServiceMode("replicated", replicas=2),
         networks=["host"],
-        labels={engine.LABEL_SERVICE: service.name},
+        # Berth's labels, as a Swarm deployment sets them: a service without them is
+        # not Berth's, and its logs are never read.
+        labels={engine.LABEL_SERVICE: service.name, engine.LABEL_ENVIRONMENT: "dev"},
     )
     yield created
     created.remove()

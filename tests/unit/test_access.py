@@ -166,9 +166,7 @@ def test_not_found_while_an_engine_was_down_is_the_engine_error(engine_calls):
     assert access.locate_container(candidates, "web-1", LOGS)[0] is up
 
 
-@pytest.mark.parametrize(
-    "url", ["tcp://user:secret@127.0.0.1:2376", "tcp://token@127.0.0.1:2376"]
-)
+@pytest.mark.parametrize("url", ["tcp://user:secret@127.0.0.1:2376", "tcp://token@127.0.0.1:2376"])
 def test_credentials_in_an_endpoint_url_are_refused(url):
     from environments.engine import validate_endpoint_url
 
