@@ -116,10 +116,21 @@ def test_yaml_config_limits_answer_400_naming_the_problem(admin_api, deployment,
     assert all(word in message for word in words), message
 
 
-def test_deep_json_config_text_is_refused(admin_api, deployment):
-    response = _save_config(admin_api, deployment, "[" * 50_000 + "]" * 50_000, "json")
+@pytest.mark.parametrize("depth", [33, 5_000, 30_000])
+def test_deep_json_config_text_is_refused(admin_api, deployment, depth):
+    text = '{"labels": {"a": ' + "[" * depth + "]" * depth + "}}"
+    response = _save_config(admin_api, deployment, text, "json")
     assert response.status_code == 400
     assert "nested" in _message(response).lower()
+
+
+@pytest.mark.parametrize("memory", ["9" * 400 + "g", "1e400", 2**70])
+def test_an_endless_memory_size_is_a_400_naming_memory(admin_api, deployment, memory):
+    url = reverse("service-configs", args=[deployment.service.pk])
+    body = {"environment": "ops", "document": {"memory": memory}}
+    response = admin_api.post(url, body, format="json")
+    assert response.status_code == 400, response.content
+    assert "memory" in response.json()
 
 
 def test_a_plain_yaml_config_is_still_saved(admin_api, deployment):
@@ -200,12 +211,16 @@ def test_every_list_caps_the_page_and_checks_limit_and_offset(admin_api, deploym
         assert "whole number" in response.json()[param][0]
 
 
-def test_the_largest_page_is_500(admin_api, environments):
-    for n in range(3):
-        AuditEvent.objects.create(action="test.bulk", actor_name=f"n{n}")
+def test_the_largest_page_is_500_and_the_next_link_goes_on(admin_api, admin_user):
+    AuditEvent.objects.bulk_create(
+        AuditEvent(action="test.bulk", actor=admin_user, actor_name=f"n{n}") for n in range(520)
+    )
     response = admin_api.get(reverse("audit-event-list"), {"limit": "100000"})
     assert response.status_code == 200
-    assert response.json()["count"] >= 3
+    page = response.json()
+    assert page["count"] >= 520
+    assert len(page["results"]) == 500
+    assert "limit=500" in page["next"] and "offset=500" in page["next"]
 
 
 # --- 4. Ids in query strings: ASCII digits only ----------------------------------------
@@ -234,6 +249,15 @@ def test_pages_ignore_an_id_filter_that_is_not_an_id(client, admin_user, deploym
     export = reverse("page-service-config-json", args=[deployment.service.name, "ops"])
     assert client.get(export, {"revision": "²"}).status_code == 404
     assert client.get(export, {"revision": "9" * 30}).status_code == 404
+
+
+def test_the_audit_action_filter_refuses_nul_and_very_long_text(admin_api, environments):
+    url = reverse("audit-event-list")
+    for value in ("deploy\x00", "x" * 201):
+        response = admin_api.get(url, {"action": value})
+        assert response.status_code == 400
+        assert "action" in response.json()
+    assert admin_api.get(url, {"action": "environment.create"}).status_code == 200
 
 
 # --- 5. Log times at the calendar's ends ------------------------------------------------
@@ -290,6 +314,12 @@ def test_times_before_the_epoch_and_after_9999_are_clamped():
     assert normalize_ts("2024-05-01T12:00:00.5+02:00") == "2024-05-01T10:00:00.500000000Z"
     with pytest.raises(ValueError, match="not a valid time"):
         normalize_ts("2024-13-45T10:00:00Z")
+
+
+@pytest.mark.parametrize("value", ["0", "0.000001", "1970-01-01T00:00:00Z", "1"])
+def test_since_goes_to_docker_as_a_plain_decimal(value):
+    since = docker_since(normalize_ts(value))
+    assert "e" not in repr(since) and since > 0
 
 
 @pytest.mark.parametrize("value", EDGE_TIMES)

@@ -3,13 +3,15 @@ WSGI app: every operation, as an administrator's token and as a developer's, wit
 positive and negative (schema-breaking) data. No answer may be a 5xx, and a documented
 answer must match its schema.
 
-Bounded: ``FUZZ_EXAMPLES`` generated cases per operation (plus the schema's explicit
-examples and schemathesis' coverage cases), no shrinking, no example database, so the
-whole module runs in about a minute. ``BERTH_FUZZ_EXAMPLES=200`` digs deeper by hand.
+Bounded: ``FUZZ_EXAMPLES`` generated cases per operation (plus schemathesis' coverage
+cases for boundaries and wrong types), no shrinking, no example database, the same cases
+on every run (derandomized), so the module runs in about a minute and fails the same way
+twice. ``BERTH_FUZZ_EXAMPLES=200`` digs deeper by hand, with random cases.
 
-Operations that act on the engine (restart, stop, start a container; restart, stop a
-service) are left out: a fuzzed container id could be a prefix of a real container's id
-on the shared test engine.
+Restarting, stopping and starting a container are left out: they act on the engine at
+once, and a fuzzed container id could be a prefix of a real container's id on the shared
+test engine. A service's restart and stop are recorded operations whose work a task does
+after commit, which never comes inside a test's transaction: they are fuzzed.
 """
 
 from __future__ import annotations
@@ -33,9 +35,13 @@ from registry.models import Image, Registry, Repository
 pytestmark = pytest.mark.django_db
 
 FUZZ_EXAMPLES = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "12"))
-ENGINE_WRITES = (
-    r"/containers/\{container_id\}/(restart|stop|start)/$|/services/\{id\}/(restart|stop)/$"
-)
+ENGINE_WRITES = r"/containers/\{container_id\}/(restart|stop|start)/$"
+# Answers that do not match their documented schema, each with a strict xfail below;
+# their other checks (no 5xx) still run.
+SCHEMA_BUGS = {
+    "GET /api/environments/{id}/containers/": "documented as a paginated list, answers a list",
+    "GET /api/services/{id}/configs/": "documented as a paginated list, answers a list",
+}
 
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -45,6 +51,7 @@ CONFIG = schemathesis.Config.from_dict(
             "max-examples": FUZZ_EXAMPLES,
             "no-shrink": True,
             "database": "none",
+            "deterministic": "BERTH_FUZZ_EXAMPLES" not in os.environ,
         },
         "phases": {
             "stateful": {"enabled": False},
@@ -109,12 +116,25 @@ def fuzz_tokens(personas, environments, admin_user) -> dict[str, str]:
 
 @schema.parametrize()
 def test_no_input_gets_a_server_error(case, fuzz_tokens):
-    CASES[case.operation.label] += 1
-    for secret in fuzz_tokens.values():
-        case.call_and_validate(
-            headers={"Authorization": f"Token {secret}"},
-            checks=[not_a_server_error, response_schema_conformance],
-        )
+    """Each case as one of the two personas, in turn: both meet every operation, at half
+    the cost of sending every case twice."""
+    label = case.operation.label
+    persona = ("admin", "developer")[CASES[label] % 2]
+    CASES[label] += 1
+    checks = [not_a_server_error]
+    if label not in SCHEMA_BUGS:
+        checks.append(response_schema_conformance)
+    case.call_and_validate(
+        headers={"Authorization": f"Token {fuzz_tokens[persona]}"}, checks=checks
+    )
+
+
+def _conforms(path: str, secret: str, **path_parameters) -> None:
+    case = schema[path]["GET"].Case(path_parameters=path_parameters)
+    response = case.call(headers={"Authorization": f"Token {secret}"})
+    if response.status_code != 200:
+        pytest.skip(f"{path} answered {response.status_code}: {response.text[:200]}")
+    case.validate_response(response, checks=[response_schema_conformance])
 
 
 @pytest.mark.xfail(
@@ -123,19 +143,38 @@ def test_no_input_gets_a_server_error(case, fuzz_tokens):
     "read-only SlugRelatedFields without allow_null=True, so the schema says string while a "
     "row whose user was deleted (on_delete=SET_NULL) answers null",
 )
-def test_a_service_and_a_deployment_without_a_user_match_the_schema(fuzz_tokens):
+@pytest.mark.parametrize("path", ["/api/services/", "/api/deployments/"])
+def test_a_service_and_a_deployment_without_a_user_match_the_schema(fuzz_tokens, path):
     Service.objects.update(created_by=None)
     Deployment.objects.update(actor=None)
-    for path in ("/api/services/", "/api/deployments/"):
-        case = schema[path]["GET"].Case()
-        response = case.call(headers={"Authorization": f"Token {fuzz_tokens['admin']}"})
-        case.validate_response(response, checks=[response_schema_conformance])
+    _conforms(path, fuzz_tokens["admin"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema bug: the configs action of ServiceViewSet answers a plain list, the "
+    "schema (drf-spectacular paginates list answers of a paginated viewset) says "
+    "{count, next, previous, results}",
+)
+def test_the_configs_of_a_service_match_the_schema(fuzz_tokens):
+    _conforms("/api/services/{id}/configs/", fuzz_tokens["admin"], id=Service.objects.get().pk)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema bug: the containers action of EnvironmentViewSet answers a plain list, "
+    "the schema says {count, next, previous, results}",
+)
+def test_the_containers_of_an_environment_match_the_schema(fuzz_tokens, docker_host, environments):
+    _conforms("/api/environments/{id}/containers/", fuzz_tokens["admin"], id=environments["dev"].pk)
 
 
 def test_the_fuzz_ran_every_operation():
-    """Runs last in this module (pytest keeps file order): every operation had cases."""
+    """Runs after the fuzz in this module (pytest keeps file order): every operation
+    had cases, and the figures are printed (``-s``)."""
+    if not CASES:
+        pytest.skip("the fuzz did not run in this session")
     operations = [result.ok().label for result in schema.get_all_operations()]
-    print(f"\nschemathesis: {sum(CASES.values())} cases over {len(CASES)} operations", dict(CASES))
-    assert operations
+    print(f"\nschemathesis: {sum(CASES.values())} cases, {len(CASES)} operations", dict(CASES))
     missing = [label for label in operations if not CASES[label]]
     assert not missing, missing

@@ -79,7 +79,10 @@ def ts_seconds(ts: str) -> float:
 
 
 def docker_since(ts: str | None) -> float | None:
-    return max(ts_seconds(ts) - 1e-6, 1e-6) if ts else None
+    """``since`` for Docker: a microsecond before ``ts``, and at least a millisecond,
+    since docker-py sends the float's repr and Docker cannot parse ``1e-06`` (it
+    answered a since of 0 with a 500)."""
+    return max(ts_seconds(ts) - 1e-6, 0.001) if ts else None
 
 
 class LineSplitter:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from environments import access
-from portal.api.params import query_id
+from portal.api.params import query_id, query_text
 from portal.api.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
@@ -81,6 +81,14 @@ class ApiTokenViewSet(
         tokens.revoke_token(self.request.user, instance.pk)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("environment", int, description="Only events of this environment."),
+            OpenApiParameter("action", str, description="Only this action, e.g. deployment.start."),
+        ]
+    )
+)
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log: only events of environments the user can view (and their own)."""
 
@@ -92,7 +100,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         environment = query_id(self.request, "environment")
         if environment is not None:
             events = events.filter(environment_id=environment)
-        action = self.request.query_params.get("action")
-        if action:
+        action = query_text(self.request, "action")
+        if action is not None:
             events = events.filter(action=action)
         return events
