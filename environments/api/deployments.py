@@ -18,7 +18,9 @@ from registry.models import Registry
 
 class ServiceSerializer(serializers.ModelSerializer):
     registry = RestrictedSlugRelatedField(slug_field="name", queryset=Registry.objects.all())
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Service
@@ -28,7 +30,9 @@ class ServiceSerializer(serializers.ModelSerializer):
 
 class ServiceConfigSerializer(serializers.ModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     document = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,7 +85,7 @@ class ReplicasSerializer(serializers.Serializer):
 class DeploymentSerializer(serializers.ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="name", read_only=True)
     environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     revision = serializers.IntegerField(source="config.revision", read_only=True)
     events = serializers.SerializerMethodField()
 
@@ -132,7 +136,7 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         request=SaveConfigSerializer,
         responses={200: ServiceConfigSerializer(many=True), 201: ServiceConfigSerializer},
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def configs(self, request, pk=None):
         """GET: revisions in the environments you can view (newest first); POST: a new one."""
         service = self.get_object()

@@ -80,7 +80,7 @@ class EnvironmentViewSet(RestrictedModelViewSet):
         actions.delete_environment(self.request.user, instance)
 
     @extend_schema(responses={200: ContainerSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def containers(self, request, pk=None):
         """Containers on this environment's endpoint (read-only)."""
         environment = self.get_object()

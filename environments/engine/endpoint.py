@@ -58,6 +58,8 @@ def validate_endpoint_url(url: str) -> str:
             raise ValueError(f"{url!r} has no host: write tcp://host:2376.")
         if port is None:
             raise ValueError(f"{url!r} has no port: write tcp://{parts.hostname}:2376.")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{url!r}: the port must be between 1 and 65535.")
         if parts.path not in ("", "/") or parts.query:
             raise ValueError(f"{url!r}: a tcp:// endpoint is just host and port.")
         return f"tcp://{parts.netloc}"

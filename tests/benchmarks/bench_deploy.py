@@ -131,6 +131,9 @@ class Berth:
         return self._call(
             "POST", "/api/environments/", 201, name="Bench Swarm", slug=SWARM_SLUG, position=99,
             endpoint_url=os.environ["DOCKER_HOST"], mode="swarm", registry=registry_id,
+            # Its services use the host's network; new environments refuse that unless an
+            # administrator allows it (the seeded ones, like dev, do).
+            allow_host_network=True,
         )  # fmt: skip
 
     def create_service(self, name: str) -> int:
