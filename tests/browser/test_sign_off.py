@@ -11,15 +11,19 @@ from playwright.sync_api import expect
 from environments.engine import LABEL_ENVIRONMENT
 from registry.client import RegistryClient
 from tests import stack
+from tests.registries import image_variant
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 @pytest.fixture
 def running_in_test(docker_host, registry_url):
-    """The stack's test image, pulled by digest from the registry, running in Test."""
+    """A digest of demo/app no test signed off yet (the stack's image with a new config
+    label), pulled by digest from the registry and running in Test."""
     host = registry_url.split("://", 1)[1]
-    digest = RegistryClient(registry_url).resolve("demo/app", "latest")
+    client = RegistryClient(registry_url)
+    latest = client.resolve("demo/app", "latest")
+    digest = image_variant(client, "demo/app", latest, uuid.uuid4().hex).digest
     engine = docker.DockerClient(base_url=docker_host, version="auto")
     reference = f"{host}/demo/app@{digest}"
     engine.images.pull(reference)
@@ -39,12 +43,12 @@ def test_qa_signs_off_in_test_and_the_board_shows_it_in_ops(login_as, running_in
     page.goto("/environments/test/")
     item = page.locator(f'.deployed-item[data-digest="{digest}"]')
     expect(
-        item.get_by_role("button", name=re.compile(r"Sign off demo/app \w+ and promote to Ops"))
+        item.get_by_role("button", name=re.compile(r"Sign off demo.app \w+ and promote to Ops"))
     ).to_be_visible()
     item.locator("input[name=version]").fill(version)
     item.locator("input[name=note]").fill("smoke and regression passed")
     page.once("dialog", lambda dialog: dialog.accept())
-    item.get_by_role("button", name=re.compile(r"Sign off demo/app \w+ and promote to Ops")).click()
+    item.get_by_role("button", name=re.compile(r"Sign off demo.app \w+ and promote to Ops")).click()
     result = item.locator("[data-result]")
     expect(result).to_contain_text("Promoted to Ops", timeout=15_000)
     expect(result).to_contain_text("qa-passed")
