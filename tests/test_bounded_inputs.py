@@ -552,3 +552,17 @@ def test_a_nul_character_in_the_address_is_a_400(api_for, url):
     response = api_for("developer").get(url)
     assert response.status_code == 400
     assert "NUL" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"service": "web\u0000", "environment": "dev", "digest": "sha256:" + "a" * 64},
+        {"service": "web", "environment": "dev", "digest": "sha256:" + "a" * 64, "x\u0000": 1},
+        {"service": ["web", {"deep": "a\u0000"}]},
+    ],
+)
+def test_a_nul_character_in_a_json_body_is_a_400(api_for, body):
+    response = api_for("developer").post(reverse("deployment-list"), body, format="json")
+    assert response.status_code == 400
+    assert "NUL" in str(response.data)
