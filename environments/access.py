@@ -170,10 +170,7 @@ def locate_container(candidates, reference: str, action: str) -> tuple[Environme
                         return environment, container
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-    for environment, actions, container in found:
-        if action in actions:
-            return environment, container
-    if found:
+    if found:  # owned where the action is missing (where it is held, it returned above)
         raise Forbidden("You may not do this with that container.")
     if unreachable is not None:
         raise unreachable

@@ -18,7 +18,7 @@ from environments.models import (
     Service,
     ServiceConfig,
 )
-from portal.admin import ReadOnlyAdmin
+from portal.admin import DomainAdmin, ReadOnlyAdmin
 
 
 class EnvironmentForm(forms.ModelForm):
@@ -38,29 +38,16 @@ class EnvironmentForm(forms.ModelForm):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(DomainAdmin):
     form = EnvironmentForm
     list_display = ["name", "slug", "position", "tier", "protected", "mode", "endpoint_url"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["endpoint_state", "endpoint_checked_at"]
 
-    def save_model(self, request, obj, form, change):
-        fields = {
-            f: form.cleaned_data[f] for f in Environment.EDITABLE_FIELDS if f in form.cleaned_data
-        }
-        if change:
-            changed = {f: fields[f] for f in form.changed_data if f in fields}
-            saved = actions.update_environment(request.user, Environment(pk=obj.pk), **changed)
-        else:
-            saved = actions.create_environment(request.user, **fields)
-        obj.pk = saved.pk
-
-    def delete_model(self, request, obj):
-        actions.delete_environment(request.user, obj)
-
-    def delete_queryset(self, request, queryset):
-        for environment in queryset:
-            actions.delete_environment(request.user, environment)
+    domain_fields = Environment.EDITABLE_FIELDS
+    domain_create = staticmethod(actions.create_environment)
+    domain_update = staticmethod(actions.update_environment)
+    domain_delete = staticmethod(actions.delete_environment)
 
 
 @admin.register(RoleGrant)

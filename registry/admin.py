@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from portal.admin import ReadOnlyAdmin
+from portal.admin import DomainAdmin, ReadOnlyAdmin
 from registry import actions
 from registry.models import Image, Promotion, Registry, Repository, Tag, TagLock
 
@@ -24,30 +24,17 @@ class RegistryForm(forms.ModelForm):
 
 
 @admin.register(Registry)
-class RegistryAdmin(admin.ModelAdmin):
+class RegistryAdmin(DomainAdmin):
     """Writes go through the domain functions, so the admin validates and audits like
     the API."""
 
     form = RegistryForm
     list_display = ["name", "url", "username", "verify_tls"]
 
-    def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data[f] for f in RegistryForm.Meta.fields}
-        if change:
-            changed = {f: fields[f] for f in form.changed_data if f in fields}
-            saved = actions.update_registry(
-                request.user, Registry.objects.get(pk=obj.pk), **changed
-            )
-        else:
-            saved = actions.create_registry(request.user, **fields)
-        obj.pk = saved.pk
-
-    def delete_model(self, request, obj):
-        actions.delete_registry(request.user, obj)
-
-    def delete_queryset(self, request, queryset):
-        for registry in queryset:
-            actions.delete_registry(request.user, registry)
+    domain_fields = tuple(RegistryForm.Meta.fields)
+    domain_create = staticmethod(actions.create_registry)
+    domain_update = staticmethod(actions.update_registry)
+    domain_delete = staticmethod(actions.delete_registry)
 
 
 @admin.register(Repository)

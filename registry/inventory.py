@@ -214,11 +214,11 @@ def mark_signed_off(environment: Environment, items: list[DeployedImage]) -> Non
     they are marked rather than offered again (one query)."""
     if not items:
         return
-    promotions = Promotion.objects.filter(
-        source_environment=environment,
-        status=Promotion.Status.SUCCEEDED,
-        digest__in=[item.digest for item in items],
-    ).select_related("target_environment", "actor")
+    promotions = (
+        Promotion.objects.signed_off_from(environment)
+        .filter(digest__in=[item.digest for item in items])
+        .select_related("target_environment", "actor")
+    )
     by_reference = {(p.source_registry_id, p.source_repository, p.digest): p for p in promotions}
     for item in items:
         item.signed_off = by_reference.get((item.registry.pk, item.repository, item.digest))

@@ -13,12 +13,14 @@ from portal.core.crypto import EncryptedTextField
 
 class RegistryQuerySet(models.QuerySet):
     def restrict(self, user, action: str = "view_environment") -> RegistryQuerySet:
-        """Registries of environments the user can view (all of them for superusers)."""
+        """Registries of environments the user can view; all of them for the
+        administrators who manage registries (they create registries no environment
+        uses yet)."""
         from environments.models import Environment
 
         if user is None or not user.is_authenticated:
             return self.none()
-        if user.is_superuser:
+        if user.is_superuser or user.has_perm("registry.change_registry"):
             return self
         visible = Environment.objects.restrict(user, action)
         return self.filter(environments__in=visible).distinct()
@@ -181,6 +183,11 @@ class PromotionQuerySet(models.QuerySet):
         return self.filter(
             models.Q(source_environment__in=visible) | models.Q(target_environment__in=visible)
         )
+
+    def signed_off_from(self, environment):
+        """Successful promotions out of ``environment``: what was already signed off
+        there (and is not offered, nor accepted, again)."""
+        return self.filter(source_environment=environment, status=Promotion.Status.SUCCEEDED)
 
     def succeeded_into(self, environment, registry, repository: str, digest: str):
         """Successful promotions of ``repository@digest`` in ``registry`` into

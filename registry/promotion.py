@@ -139,11 +139,12 @@ def promote(
         source, repository, digest, version, target
     )
     earlier = (
-        Promotion.objects.filter(
-            source_environment=source, target_environment=target,
-            source_registry=source_registry, source_repository=repository, digest=digest,
-            status=Promotion.Status.SUCCEEDED,
-        ).select_related("actor").order_by("-finished_at").first()
+        Promotion.objects.signed_off_from(source)
+        .filter(
+            target_environment=target, source_registry=source_registry,
+            source_repository=repository, digest=digest,
+        )
+        .select_related("actor").order_by("-finished_at").first()
     )  # fmt: skip
     if earlier is not None and (not version or version in earlier.tags):
         raise PromotionRefused(

@@ -29,7 +29,6 @@ class DeploymentConflict(Conflict):
     """Another deployment of the service is active in the environment (HTTP 409)."""
 
     def __init__(self, active: Deployment):
-        self.active = active
         super().__init__(
             f"Deployment #{active.pk} of {active.service} to {active.environment} is still "
             f"{active.status}; wait for it to finish.",

@@ -116,10 +116,8 @@ def delete_environment(user, environment: Environment) -> None:
         environment=None,
         details={"name": environment.name, "slug": environment.slug},
     )
-    members = RoleGrant.objects.filter(environment=environment)
-    users = {g.user_id for g in members if g.user_id}
-    for grant in members.filter(group__isnull=False).select_related("group"):
-        users.update(grant.group.user_set.values_list("pk", flat=True))
+    grants = RoleGrant.objects.filter(environment=environment).select_related("user", "group")
+    users = {pk for grant in grants for pk in _members(grant.user, grant.group)}
     environment.delete()
     notify_access_changed(users)
 

@@ -1,4 +1,4 @@
-"""The base of Berth's Celery tasks: dispatched only once the transaction commits.
+"""Queueing Celery tasks from domain code: only once the transaction commits.
 
 A task that reads a row written in the same transaction must not run before the row is
 visible, and must not run at all when the transaction rolls back.
@@ -6,20 +6,10 @@ visible, and must not run at all when the transaction rolls back.
 
 from __future__ import annotations
 
-from celery import Task, current_app
+from celery import current_app
 from django.db import transaction
 
-__all__ = ["OnCommitTask", "dispatch_on_commit"]
-
-
-class OnCommitTask(Task):
-    """``task.delay(...)`` queues the task after the surrounding commit (at once outside
-    a transaction); ``apply_async`` stays immediate for callers that need it."""
-
-    abstract = True
-
-    def delay(self, *args, **kwargs):
-        transaction.on_commit(lambda: self.apply_async(args, kwargs))
+__all__ = ["dispatch_on_commit"]
 
 
 def dispatch_on_commit(task_name: str, *args) -> None:

@@ -69,9 +69,6 @@ class RegistryViewSet(RestrictedModelViewSet):
     def update_object(self, user, instance: Registry, data: dict) -> Registry:
         return actions.update_registry(user, instance, **data)
 
-    def _recheck(self, instance):
-        return instance  # only administrators write registries, and they see them all
-
     def perform_destroy(self, instance):
         actions.delete_registry(self.request.user, instance)
 
