@@ -277,3 +277,14 @@ def test_an_operation_is_not_something_to_roll_back(personas, environments, web,
     with pytest.raises(ValidationError, match="roll back a deployment"):
         actions.rollback(stop, user=personas["operator"], confirm=True)
     assert Deployment.objects.last_succeeded(web, environments["ops"]) == deployed_in_ops
+
+
+def test_an_operation_page_reads_as_the_operation(
+    client, personas, environments, web, deployed_in_ops
+):
+    stop = actions.stop_service(web, environments["ops"], user=personas["operator"], confirm=True)
+    Deployment.objects.filter(pk=stop.pk).update(status=Deployment.Status.SUCCEEDED)
+    client.force_login(personas["operator"])
+    page = client.get(reverse("page-deployment", args=[stop.pk])).content.decode()
+    assert f"Stop of web #{stop.pk}" in page and "Stop succeeded" in page
+    assert "Deployment succeeded" not in page
