@@ -26,11 +26,11 @@ protected environment then needs --confirm ENV.
 """
 
 
-def _app(fmt: str):
+def _app(fmt: str, context: str | None):
     from berth_cli.app import App
 
     ctx = click.get_current_context()
-    return App(ctx.find_root().params.get("context"), fmt)
+    return App(context or ctx.find_root().params.get("context"), fmt)
 
 
 def command(group, name: str | None = None, **kwargs):
@@ -38,9 +38,12 @@ def command(group, name: str | None = None, **kwargs):
 
     def decorate(function):
         @wraps(function)
-        def wrapper(fmt, **params):
-            return function(_app(fmt), **params)
+        def wrapper(fmt, context_option, **params):
+            return function(_app(fmt, context_option), **params)
 
+        wrapper = click.option(
+            "--context", "context_option", metavar="NAME", help="Use this saved context."
+        )(wrapper)
         wrapper = click.option(
             "-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table",
             show_default=True, help="Output: a table for people, or JSON.",
