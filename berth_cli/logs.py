@@ -20,7 +20,15 @@ from berth_cli.errors import FAILED, UNREACHABLE, CliError
 
 __all__ = ["LogFollower"]
 
+FIXED_WIDTH = len("2026-01-01T00:00:00.000000000Z")
 RECONNECT_FOR = 120  # seconds of failed reconnects before giving up
+
+
+def fixed_width(ts: str) -> str:
+    """Docker's RFC3339Nano with nine decimals, so times compare as strings (Berth sends
+    them so; a shorter fraction, as ``docker logs`` prints, is padded)."""
+    head, dot, rest = ts.rstrip("Z").partition(".")
+    return f"{head}.{(rest if dot else '').ljust(9, '0')[:9]}Z"
 
 
 class LogFollower:
@@ -134,6 +142,8 @@ class LogFollower:
             name = line.get("replica", replica) or ""
             stream = line.get("stream", "stdout")
             ts = line.get("ts", "")
+            if ts and len(ts) != FIXED_WIDTH:
+                ts = fixed_width(ts)
             key = (name, stream)
             if ts and ts <= cursors.get(key, ""):
                 continue  # already printed before a reconnect

@@ -10,7 +10,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("portal", "environments", "registry", "pipelines")
+PACKAGES = ("portal", "environments", "registry", "pipelines", "berth_cli")
 
 
 def _cycles(graph) -> list[list[str]]:
