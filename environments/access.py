@@ -171,7 +171,9 @@ def locate_container(candidates, reference: str, action: str) -> tuple[Environme
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
     if found:  # owned where the action is missing (where it is held, it returned above)
-        raise Forbidden("You may not do this with that container.")
+        raise Forbidden(
+            f"You may not {ACTION_PHRASES[action]} in the environment of that container."
+        )
     if unreachable is not None:
         raise unreachable
     raise NotFound("No such container.")

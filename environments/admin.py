@@ -14,6 +14,7 @@ from environments.models import (
     Environment,
     EnvironmentGroupObjectPermission,
     EnvironmentUserObjectPermission,
+    ExecSession,
     RoleGrant,
     Service,
     ServiceConfig,
@@ -134,3 +135,19 @@ class DeploymentAdmin(RecordAdmin):
 @admin.register(DeploymentEvent)
 class DeploymentEventAdmin(RecordAdmin):
     list_display = ["deployment", "seq", "at", "kind", "message"]
+
+
+@admin.register(ExecSession)
+class ExecSessionAdmin(RecordAdmin):
+    list_display = [
+        "id",
+        "username",
+        "environment",
+        "container_name",
+        "command",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "end_reason",
+    ]
+    list_filter = ["environment"]

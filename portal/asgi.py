@@ -13,7 +13,6 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
@@ -26,9 +25,7 @@ http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else dja
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": track_server_loop(
-            AllowedHostsOriginValidator(BerthAuthStack(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": track_server_loop(BerthAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

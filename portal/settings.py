@@ -231,6 +231,10 @@ ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum
 REGISTRY_REFRESH_INTERVAL = env_int("BERTH_REGISTRY_REFRESH_INTERVAL", 300, minimum=10)
 # A running deployment whose worker has not reported for this long is failed (seconds).
 DEPLOYMENT_STALE_AFTER = env_int("BERTH_DEPLOYMENT_STALE_AFTER", 60, minimum=5, maximum=3600)
+# Exec sessions (the Console tab, berth exec): closed after this many seconds with no
+# input and no output; at most this many open at once per user.
+EXEC_IDLE_TIMEOUT = env_int("BERTH_EXEC_IDLE_TIMEOUT", 900, minimum=10, maximum=86400)
+EXEC_SESSIONS_PER_USER = env_int("BERTH_EXEC_SESSIONS_PER_USER", 4, minimum=1, maximum=100)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)
 # The engine the demo environments use; scripts/stack.sh exports it.

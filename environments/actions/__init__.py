@@ -2,7 +2,7 @@
 
 One module per noun: ``environments`` (environments, grants, endpoint state),
 ``services`` (services, configs, scale, restart, stop), ``deployments`` (deploy,
-rollback), ``containers`` (inspect, restart, stop, start, log). Each checks permission
+rollback), ``containers`` (inspect, restart, stop, start, log), ``exec_sessions`` (exec). Each checks permission
 through :mod:`environments.access`, runs in a transaction, writes the audit log and
 sends its events after commit. Browser, API, consumers, tasks and tests call these.
 """
@@ -26,6 +26,12 @@ from environments.actions.environments import (
     revoke_grant,
     update_environment,
 )
+from environments.actions.exec_sessions import (
+    TooManySessions,
+    finish_exec_session,
+    start_exec_session,
+    touch_exec_session,
+)
 from environments.actions.services import (
     create_service,
     restart_service,
@@ -37,7 +43,11 @@ from environments.actions.services import (
 __all__ = [
     "ContainerNotFound",
     "DeploymentConflict",
+    "TooManySessions",
     "create_environment",
+    "finish_exec_session",
+    "start_exec_session",
+    "touch_exec_session",
     "create_service",
     "delete_environment",
     "deploy",

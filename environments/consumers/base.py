@@ -2,17 +2,25 @@
 
 A socket subclasses :class:`BerthConsumer` and implements :meth:`authorize`, which asks
 :mod:`environments.access` (never a model manager directly) for what the URL names and
-raises the core domain errors. The base maps them to close codes before accept:
+raises the core domain errors. The base accepts the handshake and then closes
+with a code, so that every client (a browser's ``CloseEvent.code``, the CLI) can tell
+why:
 
-* 4401 not signed in (or the account is inactive);
-* 4404 no such object in an environment the user can view (whether it exists or not);
-* 4403 visible, but the action is missing there;
+* 4401 not signed in (or the account is inactive, or the token is not one);
+* 4404 no such object in an environment the user can view (whether it exists or not:
+  hidden and missing are the same answer);
+* 4403 visible, but the action is missing there (or the environment's settings refuse
+  it, e.g. exec turned off);
 * 4400 bad parameters (``ValueError``);
+* 4409 the object is in no state for it (``Conflict``, e.g. exec in a stopped container);
+* 4429 too many at once (``Refused(4429)``, e.g. exec sessions per user);
 * 4503 the engine needed to find the object could not be asked.
 
-(Through Daphne any refusal before accept is an HTTP 403 answer to the handshake: a
-browser sees a failed connection, not the code.) After accept, :meth:`opened` runs;
-tasks started with :meth:`start_task` are cancelled when the socket closes.
+The close reason carries a sentence a person can act on (never more than whether the
+object is visible already says). Only a browser whose Origin is not allowed is refused
+at the handshake itself (HTTP 403, see :mod:`portal.core.ws_auth`). After accept,
+:meth:`opened` runs; tasks started with :meth:`start_task` are cancelled when the
+socket closes.
 
 Access is checked again whenever it may have changed (a grant given or revoked, the
 account deactivated, the password changed: ``access.changed`` on the user's group): the
@@ -30,7 +38,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from environments import access, engine
 from environments.live.io import run_io
-from portal.core.errors import Forbidden, NotFound
+from portal.core.errors import Conflict, Forbidden, NotFound
 from portal.core.events import user_group
 from portal.core.tokens import user_still_signed_in
 
@@ -66,11 +74,30 @@ async def locate_container(user, reference: str, action: str):
 
 
 class Refused(Exception):
-    """Refuse the socket before accept with ``code``."""
+    """Refuse the socket with ``code`` (and ``reason``, a sentence for the person)."""
 
-    def __init__(self, code: int):
-        super().__init__(code)
+    def __init__(self, code: int, reason: str = ""):
+        super().__init__(code, reason)
         self.code = code
+        self.reason = reason
+
+
+# Close reasons are at most 123 bytes (RFC 6455); these say no more than the code does.
+REASONS = {
+    4400: "Bad parameters.",
+    4401: "Sign in, or send 'Authorization: Token <key>'.",
+    4403: "You may not do this here.",
+    4404: "No such object.",
+    4409: "Not possible in this state.",
+    4429: "Too many at once.",
+    4503: "The engine could not be asked.",
+}
+
+
+def _reason(code: int, message: str) -> str:
+    reason = (message or REASONS.get(code, "")).strip()
+    encoded = reason.encode()
+    return encoded[:123].decode(errors="ignore") if len(encoded) > 123 else reason
 
 
 class BerthConsumer(AsyncJsonWebsocketConsumer):
@@ -79,39 +106,57 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
 
     user = None
     user_group = ""
+    is_open = False
+    #: Send ``{"type": "error", "message"}`` before a refusal's close (Daphne drops the
+    #: close frame's reason); never for 4404, so hidden and missing stay one answer.
+    explains_refusals = False
 
     async def connect(self) -> None:
         self.tasks: list[asyncio.Task] = []
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=4401)
+            await self.refuse(4401)
             return
         self.user = user
-        code = await self._refusal(self.authorize(user, **self.scope["url_route"]["kwargs"]))
+        code, message = await self._refusal(
+            self.authorize(user, **self.scope["url_route"]["kwargs"])
+        )
         if code:
-            await self.close(code=code)
+            await self.refuse(code, message)
             return
         self.user_group = user_group(user.pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
+        self.is_open = True
         await self.opened()
 
+    async def refuse(self, code: int, message: str = "") -> None:
+        """Accept, then close at once with ``code``: a refusal at the handshake would be
+        a bare HTTP 403 in which no client can read why."""
+        await self.accept()
+        if self.explains_refusals and message and code != 4404:
+            await self.send_json({"type": "error", "message": message})
+        await self.close(code=code, reason=_reason(code, message))
+
     @staticmethod
-    async def _refusal(check) -> int:
-        """The close code for what ``check`` raises, 0 when it passes."""
+    async def _refusal(check) -> tuple[int, str]:
+        """The close code and reason for what ``check`` raises, ``(0, "")`` when it
+        passes. Not-found messages are the generic one, so they reveal nothing."""
         try:
             await check
         except Refused as exc:
-            return exc.code
+            return exc.code, exc.reason
         except NotFound:
-            return 4404
-        except Forbidden:
-            return 4403
-        except ValueError:
-            return 4400
-        except engine.EngineUnavailable:
-            return 4503
-        return 0
+            return 4404, ""
+        except Forbidden as exc:
+            return 4403, str(exc)
+        except Conflict as exc:
+            return 4409, str(exc)
+        except ValueError as exc:
+            return 4400, str(exc)
+        except engine.EngineUnavailable as exc:
+            return 4503, str(exc)
+        return 0, ""
 
     async def access_changed(self, event: dict) -> None:
         """Someone changed this user's access: close the socket if it would be refused now.
@@ -120,12 +165,12 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
             self.user.pk, token_hash=self.scope.get("token_hash"), session=self.scope.get("session")
         )
         if user is None:
-            await self.close(code=4401)
+            await self.close(code=4401, reason=_reason(4401, ""))
             return
         self.user = user
-        code = await self._refusal(self.recheck(user))
+        code, message = await self._refusal(self.recheck(user))
         if code and code != 4503:
-            await self.close(code=code)
+            await self.close(code=code, reason=_reason(code, message))
 
     async def recheck(self, user) -> None:
         """Raise as :meth:`authorize` would, for the user's access as it is now."""
@@ -152,4 +197,5 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
                 task.cancel()
         if self.user_group:
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
-        await self.closed()
+        if self.is_open:
+            await self.closed()

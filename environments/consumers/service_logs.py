@@ -1,6 +1,6 @@
 """Merged logs of a service in one environment: ``/ws/services/<id>/environments/<id>/logs/``.
 
-Needs ``view_logs`` in the environment (4404 before accept otherwise, as for an unknown
+Needs ``view_logs`` in the environment (4404 at once otherwise, as for an unknown
 service or environment). Query: ``tail`` (per replica, default 500) and ``since`` as for
 a container's log (:func:`environments.consumers.container_logs.parse_log_options`).
 

@@ -7,7 +7,7 @@ of one container, for anyone who can view an environment that owns it.
   :func:`environments.live.stats.stats_message`); ``{"type": "end", "reason": "container exited
   (code N)"}`` (or ``container is not running`` at connect, ``container removed``) or
   ``{"type": "error", "message"}``, then the server closes.
-* Close codes before accept, as for logs: 4401 not signed in, 4404 no such container in an
+* Refusal close codes (right after accept), as for logs: 4401 not signed in, 4404 no such container in an
   environment the user can view, 4503 the engine could not be asked.
 * One Docker reader per container per process (:mod:`environments.live.stats`), shared by all
   viewers.

@@ -7,7 +7,7 @@ act on, naming the environment and its endpoint, so callers show a state instead
 crashing. ``client`` is the one client factory, ``endpoint`` validates URLs, ``labels``
 says what Berth owns, ``probe`` reads an endpoint's state, ``containers`` inspects and
 operates one container, ``session`` runs a deployment's calls, ``streams`` holds
-long-lived log, stats and event streams. Callers write ``engine.probe(...)``.
+long-lived log, stats and event streams, ``exec`` runs a command with ``docker exec``. Callers write ``engine.probe(...)``.
 """
 
 from environments.engine.client import ContainerMissing, EngineUnavailable, open_client
@@ -20,6 +20,7 @@ from environments.engine.containers import (
     service_containers,
 )
 from environments.engine.endpoint import Endpoint, validate_endpoint_url
+from environments.engine.exec import ExecProcess, NotRunning
 from environments.engine.labels import (
     LABEL_COLOUR,
     LABEL_DEPLOYMENT,
@@ -55,6 +56,7 @@ __all__ = [
     "EndpointState",
     "EngineSession",
     "EngineUnavailable",
+    "ExecProcess",
     "LABEL_COLOUR",
     "LABEL_DEPLOYMENT",
     "LABEL_ENVIRONMENT",
@@ -64,6 +66,7 @@ __all__ = [
     "LABEL_SERVICE",
     "LABEL_SLOT",
     "NotOwned",
+    "NotRunning",
     "Replica",
     "container_document",
     "container_exit",

@@ -1,5 +1,5 @@
 """The environments app's models: environments and grants, services and their configs,
-deployments and their events, each with its QuerySet (``restrict(user, action)`` first)."""
+deployments and their events, exec sessions, each with its QuerySet (``restrict(user, action)`` first)."""
 
 from environments.models.deployments import Deployment, DeploymentEvent
 from environments.models.environments import (
@@ -8,6 +8,7 @@ from environments.models.environments import (
     EnvironmentUserObjectPermission,
     RoleGrant,
 )
+from environments.models.exec_sessions import ExecSession
 from environments.models.services import Service, ServiceConfig
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Environment",
     "EnvironmentGroupObjectPermission",
     "EnvironmentUserObjectPermission",
+    "ExecSession",
     "RoleGrant",
     "Service",
     "ServiceConfig",

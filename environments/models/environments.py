@@ -116,6 +116,14 @@ class Environment(models.Model):
         "are never allowed.",
     )
 
+    allow_exec = models.BooleanField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Deployers may run commands in containers (the Console tab, berth exec). "
+        "Empty: allowed unless the environment is protected.",
+    )
+
     endpoint_state = models.JSONField(default=dict, blank=True, editable=False)
     endpoint_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -144,6 +152,7 @@ class Environment(models.Model):
         "require_version",
         "allow_host_network",
         "allowed_bind_mounts",
+        "allow_exec",
     )
     # What an environment manager may change; every other field decides isolation
     # (where containers run, what reaches Ops, what a deployer may ask of the host) and
@@ -196,6 +205,12 @@ class Environment(models.Model):
             value = getattr(self, field)
             if value and "-----BEGIN" not in value:
                 raise ValidationError({field: "Paste the PEM text, starting with -----BEGIN."})
+
+    @property
+    def exec_allowed(self) -> bool:
+        """Whether deployers may exec into containers here: ``allow_exec`` when set,
+        else only when the environment is not protected."""
+        return self.allow_exec if self.allow_exec is not None else not self.protected
 
     @property
     def uses_tls(self) -> bool:

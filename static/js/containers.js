@@ -1,10 +1,11 @@
 // Berth: one container's page. The header's badges follow the environment's events
 // (berth/live.js); this wires the page's own parts:
 // - tabs (containers/tabs.js), stats sparklines (containers/stats.js), the inspect
-//   document (containers/inspect.js);
+//   document (containers/inspect.js), the console (containers/console.js);
 // - when the container starts again, the stats and a log viewer that ended (the old run
 //   exited) follow the new run.
 
+import { consolePanel } from "./containers/console.js";
 import { inspect } from "./containers/inspect.js";
 import { stats } from "./containers/stats.js";
 import { tabs } from "./containers/tabs.js";
@@ -12,6 +13,7 @@ import { tabs } from "./containers/tabs.js";
 const head = document.querySelector(".container-head[data-container]");
 const statsRoots = Array.from(document.querySelectorAll("[data-stats-socket]")).map(stats);
 document.querySelectorAll("[data-inspect-url]").forEach(inspect);
+document.querySelectorAll("[data-exec-socket]").forEach(consolePanel);
 document.querySelectorAll("[data-tabs]").forEach(tabs);
 document.addEventListener("berth:container-event", (event) => {
   if (!head || event.detail.id !== head.dataset.container || event.detail.action !== "start") return;

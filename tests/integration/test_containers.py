@@ -10,7 +10,6 @@ import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
@@ -22,6 +21,7 @@ from portal.asgi import application
 from portal.models import AuditEvent
 from registry.models import Registry
 from tests.integration.test_logs import _EngineProxy
+from tests.ws import WebsocketCommunicator
 
 pytestmark = [
     pytest.mark.integration,

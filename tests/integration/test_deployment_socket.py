@@ -3,11 +3,11 @@ events, each exactly once."""
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from portal.asgi import application
 from portal.core.tokens import create_token
+from tests.ws import WebsocketCommunicator
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -12,12 +12,12 @@ import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
 from environments.live import logs
 from portal.asgi import application
+from tests.ws import WebsocketCommunicator
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -11,13 +11,13 @@ import uuid
 import docker
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from environments import engine
 from environments.live import logs
 from environments.models import Service
 from portal.asgi import application
 from tests import stack
+from tests.ws import WebsocketCommunicator
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +14,7 @@ from environments.models import Deployment, RoleGrant, Service, ServiceConfig
 from portal.asgi import application
 from portal.core.tokens import create_token
 from registry.models import Registry
+from tests.ws import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

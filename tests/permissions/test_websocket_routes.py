@@ -1,4 +1,4 @@
-"""Every websocket route: its consumer is a BerthConsumer, and it refuses before accept
+"""Every websocket route: its consumer is a BerthConsumer, and it refuses (accept, then close with a code)
 whoever may not see what its URL names, exactly as when that object does not exist.
 
 The routes are read from ``portal.routing.websocket_urlpatterns``; each URL parameter is
@@ -25,17 +25,18 @@ import uuid
 
 import docker
 import pytest
-from channels.testing import WebsocketCommunicator
+from channels.db import database_sync_to_async
 
 from environments import engine
 from environments.consumers.base import BerthConsumer
 from environments.deploying.config import validate
-from environments.models import Deployment, Service, ServiceConfig
+from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.asgi import application
 from portal.core.tokens import create_token
 from portal.routing import websocket_urlpatterns
 from registry.models import Registry
 from tests import stack
+from tests.ws import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,6 +90,10 @@ def objects(environments, personas) -> dict[str, dict]:
     a service configured and deployed there, a deployment; containers default to a
     reference that does not exist."""
     registry = Registry.objects.create(name="ws-registry", url="http://127.0.0.1:1")
+    # Exec is off by default in protected Ops; an administrator turned it on, so that the
+    # operator's positive control reaches the exec socket too (the default refusal is
+    # in tests/integration/test_exec.py).
+    Environment.objects.filter(pk=environments["ops"].pk).update(allow_exec=True)
     found = {}
     for slug in ("dev", "ops"):
         environment = environments[slug]
@@ -257,3 +262,44 @@ async def test_a_bad_token_is_anonymous(objects):
     path = _path(OBJECT_ROUTES[0], objects["dev"])
     connected, code, _, crash = await _attempt(path, "berth_not-a-token")
     assert (connected, code, crash) == (False, 4401, None)
+
+
+def _session_cookie(client, user) -> bytes:
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _open(path: str, headers: list[tuple[bytes, bytes]]):
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    try:
+        return await communicator.connect(timeout=15)
+    finally:
+        await communicator.disconnect()
+
+
+async def test_a_token_client_needs_no_origin(secrets, environments):
+    """The CLI sends a token and no Origin: the Origin check guards cookies, not tokens."""
+    headers = [(b"authorization", f"Token {secrets['developer']}".encode())]
+    assert (await _open("/ws/environments/status/", headers))[0] is True
+
+
+async def test_a_cookie_without_an_allowed_origin_is_refused_at_the_handshake(
+    client, personas, environments
+):
+    """Another site's page cannot use the user's session: no Origin, or a foreign one,
+    and the handshake itself is refused (a 403, before any code of Berth's runs)."""
+    cookie = await database_sync_to_async(_session_cookie)(client, personas["developer"])
+    for origin in (None, b"http://evil.example"):
+        headers = [(b"cookie", cookie)] + ([(b"origin", origin)] if origin else [])
+        # Closed before accept: Channels' denier, which Daphne answers with HTTP 403.
+        assert await _open("/ws/environments/status/", headers) == (False, 1000), origin
+    allowed = [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")]
+    assert (await _open("/ws/environments/status/", allowed))[0] is True
+
+
+async def test_a_bad_token_never_falls_back_to_the_cookie(client, personas, environments):
+    """With an Authorization header only the token counts: a wrong one is 4401 even
+    beside a valid session cookie, so the header is no way around the Origin check."""
+    cookie = await database_sync_to_async(_session_cookie)(client, personas["developer"])
+    headers = [(b"cookie", cookie), (b"authorization", b"Token berth_not-a-token")]
+    assert await _open("/ws/environments/status/", headers) == (False, 4401)

@@ -143,7 +143,7 @@ def test_an_unlabelled_environment_owns_whatever_its_engine_runs(engine_calls):
 def test_a_container_seen_only_without_the_action_is_forbidden(engine_calls):
     dev = environment("dev")
     engine_calls["containers"][("unix:///engines/a.sock", "web-1")] = container("dev")
-    with pytest.raises(Forbidden, match="You may not do this with that container."):
+    with pytest.raises(Forbidden, match="You may not read logs in the environment of that"):
         access.locate_container([(dev, frozenset({VIEW}))], "web-1", LOGS)
 
 

@@ -1,5 +1,6 @@
 // Berth: the one reconnecting websocket behind every live page (status, events, stats,
-// deployment progress, logs). No other file opens a WebSocket.
+// deployment progress, logs), and openStreamSocket for the exec console, which never
+// reconnects. No other file opens a WebSocket.
 //
 //   const socket = openSocket({
 //     url: "/ws/..." or () => "/ws/...?cursor=…",   // called at every connect
@@ -141,4 +142,12 @@ export class LiveSocket {
 
 export function openSocket(options) {
   return new LiveSocket(options).connect();
+}
+
+// A plain websocket for a stream that cannot resume (the exec console): binary frames as
+// ArrayBuffers, no reconnection. Here so that every socket still opens in this file.
+export function openStreamSocket(path) {
+  const ws = new WebSocket(socketUrl(path));
+  ws.binaryType = "arraybuffer";
+  return ws;
 }
