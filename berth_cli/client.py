@@ -20,6 +20,9 @@ CLOSE_CODES = {
     4401: ("not signed in (is the token still valid?)", NOT_FOUND),
     4403: ("not allowed", NOT_FOUND),
     4404: ("not found", NOT_FOUND),
+    4408: ("idle for too long", FAILED),
+    4409: ("not possible in its state", FAILED),
+    4429: ("too many at once", FAILED),
     4503: ("the engine could not be reached", FAILED),
 }
 
@@ -145,8 +148,6 @@ class Client:
         from websockets.sync.client import connect
 
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
-        # Browsers send an Origin; servers before the token-client change needed one.
-        headers["Origin"] = self.url
         try:
             return connect(
                 self.ws_url(path, query),

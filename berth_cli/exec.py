@@ -74,6 +74,7 @@ class _Session:
         self.collected = {1: bytearray(), 2: bytearray()}
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.error = ""
 
     def send(self, data) -> None:
         with self.lock:
@@ -85,9 +86,13 @@ class _Session:
         saved = None
         old_winch = None
         try:
-            first = json.loads(self.socket.recv(timeout=30))
-            if first.get("type") != "started":
-                raise CliError(f"{self.what}: unexpected answer {first.get('type')!r}.", FAILED)
+            while True:  # a refusal sends an error, then closes with its code
+                first = json.loads(self.socket.recv(timeout=30))
+                if first.get("type") == "started":
+                    break
+                if first.get("type") != "error":
+                    raise CliError(f"{self.what}: unexpected answer {first.get('type')!r}.", FAILED)
+                self.error = str(first.get("message", ""))
             if self.tty:
                 import termios
                 import tty as ttymod
@@ -136,10 +141,14 @@ class _Session:
             message = json.loads(frame)
             if message.get("type") == "exit":
                 code = message.get("code")
-                return int(code) if isinstance(code, int) else FAILED
+                # -1: Docker could not tell (the command outlived the session).
+                return code if isinstance(code, int) and 0 <= code <= 255 else FAILED
             if message.get("type") == "error":
-                raise CliError(f"{self.what}: {message.get('message')}", FAILED)
-        raise CliError(f"{self.what}: the connection closed before the command ended.", FAILED)
+                self.error = str(message.get("message", ""))  # the close code follows
+        raise CliError(
+            f"{self.what}: {self.error or 'the connection closed before the command ended'}.",
+            FAILED,
+        )
 
     def _pump_stdin(self) -> None:
         """Forward stdin as it comes (raw keystrokes with a TTY), then ``eof``."""

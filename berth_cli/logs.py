@@ -44,6 +44,7 @@ class LogFollower:
         self.tail = tail
         self.timestamps = timestamps
         self.cursors: dict[tuple[str, str], str] = {}
+        self.error = ""
         self.stdout = sys.stdout
         self.stderr = sys.stderr
 
@@ -95,7 +96,10 @@ class LogFollower:
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in CLOSE_CODES:
-                    raise ws_refusal(code, exc.rcvd.reason, self.what) from None
+                    raise ws_refusal(code, exc.rcvd.reason or self.error, self.what) from None
+            if self.error and not self.follow:
+                raise CliError(f"{self.what}: {self.error}", FAILED)
+            self.error = ""
             self.out.note(f"the connection to {self.what} dropped; reconnecting")
             time.sleep(0.3)
 
@@ -126,11 +130,10 @@ class LogFollower:
                 self.out.note(str(message.get("reason", "the stream ended")))
                 return True
             elif kind == "error":
-                if not self.follow:
-                    raise CliError(f"{self.what}: {message.get('message')}", FAILED)
-                self.out.note(f"{message.get('message')}; reconnecting", style="yellow")
-                time.sleep(1)
-                return False
+                # A refusal says why, then closes with its code (raised by the caller);
+                # after a plain close, a follower reconnects.
+                self.error = str(message.get("message", ""))
+                self.out.note(self.error, style="yellow")
         return False
 
     def _print(self, replica: str | None, lines: list[dict]) -> None:

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 
+from berth_cli.client import CLOSE_CODES, ws_refusal
 from berth_cli.errors import TIMEOUT, UNREACHABLE, CliError
 
 __all__ = ["FINISHED", "follow_deployment"]
@@ -128,7 +129,10 @@ def follow_deployment(
                             final = (event.get("data") or {}).get("status")
                             if event.get("kind") in ("done", "failed") and final:
                                 status = final
-            except ConnectionClosed:
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in CLOSE_CODES:
+                    raise ws_refusal(code, exc.rcvd.reason, f"deployment {deployment_id}") from None
                 _pause(deadline, deployment_id)  # a server restart: reconnect, replay skips seen
     finally:
         display.close()
