@@ -50,6 +50,7 @@ CASES = [
     # The schema and its UI describe the API, not anyone's data: public, as in most portals.
     Case("api-schema", "get", s(200, 200, 200, 200, anonymous=200)),
     Case("api-docs", "get", s(200, 200, 200, 200, anonymous=200)),
+    Case("api-redoc", "get", s(200, 200, 200, 200, anonymous=200)),
     Case("environment-list", "get", s(200, 200, 200, 200)),
     Case(
         "environment-list",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -133,8 +133,10 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         return self.validated(ReplicasSerializer, request.data)
 
     @extend_schema(
-        request=SaveConfigSerializer,
-        responses={200: ServiceConfigSerializer(many=True), 201: ServiceConfigSerializer},
+        methods=["GET"], request=None, responses={200: ServiceConfigSerializer(many=True)}
+    )
+    @extend_schema(
+        methods=["POST"], request=SaveConfigSerializer, responses={201: ServiceConfigSerializer}
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
     def configs(self, request, pk=None):
@@ -212,6 +214,24 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "service", str, description="Only deployments of this service (name)."
+            ),
+            OpenApiParameter(
+                "environment", str, description="Only deployments to this environment (slug)."
+            ),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=Deployment.Status.values,
+                description="Only deployments in this state.",
+            ),
+        ]
+    )
+)
 class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Deployments in environments you can view. POST deploys (202, then follow
     ``/ws/deployments/<id>/``); 409 names the deployment still active."""

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -164,6 +169,13 @@ class EnvironmentViewSet(RestrictedModelViewSet):
         return Response(EndpointStateSerializer(state).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("environment", int, description="Only grants of this environment."),
+        ]
+    )
+)
 class RoleGrantViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

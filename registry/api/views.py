@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -21,6 +26,13 @@ from registry.models import Image, Promotion, Registry, Tag
 from registry.promotion import promote
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("digest", str, description="Only promotions of this digest."),
+        ]
+    )
+)
 class PromotionViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Promotions out of or into environments the user can view. POST signs off and
     promotes: 201 when the tags landed, 424 with the failed record when the registry
@@ -37,7 +49,8 @@ class PromotionViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         return promotions.filter(digest=digest) if digest else promotions
 
     @extend_schema(
-        request=PromoteSerializer, responses={201: PromotionSerializer, 424: PromotionSerializer}
+        request=PromoteSerializer,
+        responses={201: PromotionSerializer, 202: PromotionSerializer, 424: PromotionSerializer},
     )
     def create(self, request, *args, **kwargs):
         data = self.validated(PromoteSerializer, request.data)
@@ -72,7 +85,10 @@ class RegistryViewSet(RestrictedModelViewSet):
     def perform_destroy(self, instance):
         actions.delete_registry(self.request.user, instance)
 
-    @extend_schema(request=None, responses={202: None})
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("RefreshQueued", {"queued": serializers.BooleanField()})},
+    )
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         """Queue a read of every repository's tags (needs deploy or sign-off rights in an
@@ -81,6 +97,15 @@ class RegistryViewSet(RestrictedModelViewSet):
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "repository", str, description="Only images of this repository, e.g. team/app."
+            ),
+        ]
+    )
+)
 class ImageViewSet(RestrictedReadOnlyViewSet):
     """Image digests in the registries the user can see, with their tags and promotions.
     ``?repository=team/app`` narrows to one repository."""
