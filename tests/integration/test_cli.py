@@ -130,6 +130,19 @@ def web(server, admin, digests):
     return name, deployed
 
 
+@pytest.fixture(scope="module")
+def inventory(server, admin, digests):
+    """The registry's tags read into Berth (a queued refresh), so tags resolve."""
+    api(server, admin, "POST", "/api/registries/1/refresh/")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        images = api(server, admin, "GET", "/api/images/", params={"repository": "demo/app"})
+        if any("latest" in image["tags"] for image in images["results"]):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the registry refresh never showed demo/app:latest")
+
+
 # Help, usage, sign-in, contexts -----------------------------------------------------------
 
 
@@ -208,15 +221,9 @@ def test_deploy_shows_progress_and_exits_0_when_it_succeeds(web):
 
 
 def test_every_read_command_answers_a_table_and_json_of_its_schema(
-    server, admin, web, digests, tmp_path
+    server, admin, web, digests, inventory
 ):
     name, _ = web
-    api(server, admin, "POST", "/api/registries/1/refresh/")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if validated(run_berth("images", "demo/app", "-o", "json", env=admin, check=0))["items"]:
-            break
-        time.sleep(0.5)
     commands = [
         ("envs",),
         ("ps", "dev"),
@@ -267,7 +274,7 @@ def test_config_pull_diff_push_and_up(server, admin, web, tmp_path):
     assert "replicas" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_operations_rollback_and_wait(server, admin, digests):
+def test_operations_rollback_and_wait(server, admin, digests, inventory):
     name = make_service(server, admin, "test", replicas=1)
     first = run_berth("deploy", name, "--env", "test", "--tag", "latest", "-o", "json", env=admin, check=0)  # fmt: skip
     assert validated(first)["deployment"]["digest"] == digests[0]
