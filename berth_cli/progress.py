@@ -37,8 +37,7 @@ class _Display:
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-            )
+            )  # the steps print above it, whole
             self.task = self.progress.add_task("", total=100)
             self.live = Live(self._render(), console=out.err, refresh_per_second=8, transient=False)
             self.live.start()
@@ -46,12 +45,13 @@ class _Display:
     def _render(self):
         from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=False, pad_edge=False)
         for slot in sorted(self.replicas):
             state = self.replicas[slot]
             style = {"healthy": "green", "failed": "red", "removed": "dim"}.get(state, "yellow")
-            table.add_row(f"  replica {slot + 1}", f"[{style}]{state}[/]")
+            table.add_row(Text(f"  replica {slot + 1}"), Text(state, style=style))
         return Group(self.progress, table)
 
     def event(self, event: dict, progress: int | None) -> None:
@@ -61,10 +61,8 @@ class _Display:
         if self.quiet:
             return
         if self.progress is not None:
-            update = {"description": event.get("message", "")}
             if progress is not None:
-                update["completed"] = progress
-            self.progress.update(self.task, **update)
+                self.progress.update(self.task, completed=progress)
             if event.get("kind") != "pull":
                 self.out.err.print(
                     f"  {event.get('message', '')}", style="dim", markup=False, highlight=False

@@ -250,13 +250,14 @@ def main() -> None:
         berth_ms = cold_start([str(BERTH), "--help"], args.runs)
         docker_ms = cold_start(["docker", "--help"], args.runs)
         python_ms = cold_start([sys.executable, "-c", "pass"], args.runs)
-        for name, times in (
+        for name, (times, cpu) in (
             ("berth --help", berth_ms),
             ("docker --help", docker_ms),
             ("python -c pass", python_ms),  # the interpreter's own start, in the same venv
         ):
             print(
-                f"   {name:<16} median {percentile(times, 0.5):6.1f} ms  p90 {percentile(times, 0.9):6.1f} ms"
+                f"   {name:<16} median {percentile(times, 0.5):6.1f} ms  p90 "
+                f"{percentile(times, 0.9):6.1f} ms  (CPU median {percentile(cpu, 0.5):5.1f} ms)"
             )
 
         print("starting daphne (embedded worker): migrate + seed_demo")
