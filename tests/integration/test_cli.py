@@ -6,10 +6,12 @@ restart."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -272,6 +274,34 @@ def test_config_pull_diff_push_and_up(server, admin, web, tmp_path):
     bad.write_text('{"replicas": "many"}')
     refused = run_berth("config", "push", name, "--env", "dev", str(bad), env=admin, check=1)
     assert "replicas" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_at_a_terminal_an_operation_shows_a_progress_bar_and_each_replica(admin, web):
+    name, _ = web
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")} | admin
+    berth = subprocess.Popen(
+        [str(BERTH), "restart", name, "--env", "dev"], stdin=slave, stdout=slave, stderr=slave, env=environ,
+    )  # fmt: skip
+    os.close(slave)
+    seen = bytearray()
+    deadline = time.monotonic() + 90
+    while berth.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):
+                seen.extend(os.read(master, 65536))
+    with contextlib.suppress(OSError):
+        while select.select([master], [], [], 0.2)[0] and (chunk := os.read(master, 65536)):
+            seen.extend(chunk)
+    os.close(master)
+    assert berth.wait(timeout=10) == 0
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    assert "100%" in screen and "━" in screen, screen  # the bar
+    assert re.search(r"replica 1 +healthy", screen) and re.search(r"replica 2 +healthy", screen), (
+        screen
+    )
+    assert "Restart" in screen and "succeeded" in screen
 
 
 def test_operations_rollback_and_wait(server, admin, digests, inventory):

@@ -108,3 +108,21 @@ def test_the_log_follower_resumes_after_what_it_printed_and_prints_nothing_twice
         ("cursor", "web-1/stdout,2026-01-01T00:00:03.000000000Z"),
         ("cursor", "web-2/stdout,2026-01-01T00:00:01.500000000Z"),
     ]
+
+
+def test_help_imports_no_http_websocket_or_rich_library():
+    """``berth --help`` stays fast: the heavy libraries load on first use."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from berth_cli.main import cli\n"
+        "try:\n    cli.main(['--help'], prog_name='berth')\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('requests', 'websockets', 'rich', 'yaml', 'django') if m in sys.modules]\n"
+        "print(heavy, file=sys.stderr)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Exit codes" in result.stdout
