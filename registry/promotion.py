@@ -304,11 +304,10 @@ def _write_tags(
     ordered = sorted(tags, key=lambda tag: tag == promotion.version)
     written: list[tuple[str, str | None]] = []
     with transaction.atomic():
-        for tag in sorted(tags):
-            lock, _ = TagLock.objects.get_or_create(
+        for tag in sorted(tags):  # read with FOR UPDATE, or created (and so held) here
+            TagLock.objects.select_for_update().get_or_create(
                 registry=promotion.target_registry, repository=repository, tag=tag
             )
-            TagLock.objects.select_for_update().get(pk=lock.pk)
         current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
         for tag, previous in zip(ordered, current, strict=True):
             if tag == promotion.version and previous and previous != manifest.digest:
@@ -369,7 +368,7 @@ def _finish(promotion: Promotion, user, status: str, error: str = "") -> Promoti
     promotion.finished_at = timezone.now()
     if error:
         _step(promotion, f"failed: {error}")
-    promotion.save()
+    promotion.save(update_fields=["status", "error", "finished_at", "log"])
     if status == Promotion.Status.SUCCEEDED:
         _record_tags(promotion)
     audit.record(
