@@ -36,22 +36,25 @@ __all__ = [
 CONTAINER_REFERENCE = engine.CONTAINER_REFERENCE
 
 
-def can(user, environment: Environment, action: str) -> bool:
-    """Whether ``user`` may perform ``action`` in ``environment``."""
+def can(user, environment: Environment, action: str, checker=None) -> bool:
+    """Whether ``user`` may perform ``action`` in ``environment``. ``checker`` (an
+    ``ObjectPermissionChecker`` of ``user``) reuses permissions it has already read."""
     if action not in ACTIONS:
         raise ValueError(f"Unknown environment action {action!r}.")
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    return ObjectPermissionChecker(user).has_perm(action, environment)
+    return (checker or ObjectPermissionChecker(user)).has_perm(action, environment)
 
 
 def require(user, environment: Environment, action: str) -> None:
     """Raise 404 when ``user`` cannot see ``environment``, 403 when it lacks ``action``."""
-    if not can(user, environment, VIEW):
+    # One checker: it reads the user's permissions on the environment once for both checks.
+    checker = ObjectPermissionChecker(user) if getattr(user, "is_active", False) else None
+    if not can(user, environment, VIEW, checker):
         raise NotFound("No such environment.")
-    if action != VIEW and not can(user, environment, action):
+    if action != VIEW and not can(user, environment, action, checker):
         raise Forbidden(
             f"You may not {ACTION_PHRASES[action]} in {environment.name}: "
             f"ask an environment manager for the '{action}' permission."

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 
 from portal.core.errors import DependencyUnavailable
 
@@ -121,6 +124,41 @@ class Manifest:
         return [d for d in [document.get("config"), *document.get("layers", [])] if d]
 
 
+class _Session(requests.Session):
+    """A session that asks the environment for proxies once per scheme, host and port.
+
+    requests reads the proxy variables (and no_proxy) again on every request, about a
+    millisecond each time with a large environment, several times per promotion. A
+    client lives for one operation, in which the environment does not change; the rest
+    is merged exactly as ``requests.Session.merge_environment_settings`` does it."""
+
+    def __init__(self):
+        super().__init__()
+        self._environ_proxies: dict[tuple, dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        key = (*urlsplit(url)[:2], no_proxy)
+        found = self._environ_proxies.get(key)
+        if found is None:
+            found = self._environ_proxies[key] = get_environ_proxies(url, no_proxy=no_proxy)
+        if proxies is not None:
+            for name, value in found.items():
+                proxies.setdefault(name, value)
+        if verify is True or verify is None:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+
 @dataclass
 class _Token:
     value: str
@@ -138,7 +176,7 @@ class RegistryClient:
     password: str = ""
     verify_tls: bool = True
     timeout: float = 15.0
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=_Session)
     _tokens: dict[str, _Token] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -395,9 +433,10 @@ class RegistryClient:
 
     # --- writing ----------------------------------------------------------------------
 
-    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str | None:
         """PUT the manifest's exact bytes and media type; returns the digest the registry
-        reports, after checking it is the manifest's own."""
+        reports it stored at ``reference`` (``Docker-Content-Digest``), after checking it
+        is the manifest's own, or None when the registry reports none."""
         operation = f"write manifest {repository}:{reference}"
         response = self._request(
             "PUT",
@@ -408,8 +447,8 @@ class RegistryClient:
             data=manifest.body,
             headers={"Content-Type": manifest.media_type},
         )
-        stored = response.headers.get("Docker-Content-Digest", manifest.digest)
-        if stored != manifest.digest:
+        stored = response.headers.get("Docker-Content-Digest")
+        if stored is not None and stored != manifest.digest:
             raise RegistryError(
                 self.name,
                 operation,

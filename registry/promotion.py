@@ -3,12 +3,23 @@
 ``promote()`` is the one way in, for the browser, the API and pipelines. Refusals
 (permission, lifecycle, bad input, an immutable tag) are raised before anything is
 recorded or written. Once the checks pass, a Promotion row exists before the first
-registry call and ends as succeeded or failed, with its log.
+registry write and ends as succeeded or failed, with its log.
+
+A promotion waits on the registry more than on anything else, so registry reads that
+do not depend on each other run at the same time: the version tag's lookup and the
+manifest's read while the database checks the evidence; the current digest of every
+tag at once, under the tags' locks. Writes stay one at a time, the moving tag first.
+A write is verified by the digest the registry answers it with (``Docker-Content-Digest``
+of the PUT: what it stored at the tag), or by reading the tag back when it sends none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,6 +49,30 @@ log = logging.getLogger(__name__)
 
 class PromotionRefused(ValidationError):
     """The promotion may not happen as asked; nothing was recorded or written."""
+
+
+# Registry reads of promotions, run beside the request's own thread. They touch no
+# database; a few at a time are enough (a promotion has at most three at once).
+_reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-registry-read")
+
+
+def _read_later(call: Callable, *args) -> Future:
+    return _reads.submit(call, *args)
+
+
+def _read_all(calls: list[Callable]) -> list:
+    """Results of independent registry reads run at the same time, in order. Every read
+    has ended when this returns or raises (the first failure, in order)."""
+    later = [_reads.submit(call) for call in calls[1:]]
+    results, failure = [], None
+    for read in [None, *later]:
+        try:
+            results.append(calls[0]() if read is None else read.result())
+        except Exception as exc:  # noqa: BLE001 - re-raised below once all have ended
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return results
 
 
 def was_in_environment(
@@ -138,6 +173,18 @@ def promote(
     target, source_registry, target_registry, target_repository, tags = _plan(
         source, repository, digest, version, target
     )
+    source_client = RegistryClient.for_registry(source_registry)
+    target_client = (
+        source_client
+        if target_registry.pk == source_registry.pk
+        else RegistryClient.for_registry(target_registry)
+    )
+    copies = (source_registry.pk, repository) != (target_registry.pk, target_repository)
+    # Reads only, started now so that they run while the database is asked below.
+    manifest_read = None if copies else _read_later(source_client.get_manifest, repository, digest)
+    version_read = (
+        _read_later(target_client.resolve, target_repository, version) if version else None
+    )
     earlier = (
         Promotion.objects.signed_off_from(source)
         .filter(
@@ -157,10 +204,8 @@ def promote(
             f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
             f"only what ran in {source.name} can leave it."
         )
-    source_client = RegistryClient.for_registry(source_registry)
-    target_client = RegistryClient.for_registry(target_registry)
-    if version:
-        current = _resolve_or_refuse(target_client, target_repository, version)
+    if version_read is not None:
+        current = _resolved_or_refuse(version_read)
         if current and current != digest:
             raise PromotionRefused(
                 {
@@ -168,6 +213,10 @@ def promote(
                     "release tags are immutable, choose a new version."
                 }
             )
+    manifest = None
+    if manifest_read is not None:
+        with contextlib.suppress(RegistryError):  # read again by the run, which records why
+            manifest = manifest_read.result()
 
     promotion = Promotion.objects.create(
         digest=digest, source_environment=source, target_environment=target,
@@ -182,22 +231,24 @@ def promote(
         promotion.save(update_fields=["log"])
         dispatch_on_commit("registry.tasks.run_promotion", promotion.pk)
         return promotion
-    return run_promotion(promotion, source_client, target_client)
+    return run_promotion(promotion, source_client, target_client, manifest)
 
 
 def run_promotion(
     promotion: Promotion,
     source_client: RegistryClient | None = None,
     target_client: RegistryClient | None = None,
+    manifest: Manifest | None = None,
 ) -> Promotion:
-    """Copy (if needed) and retag for a running ``promotion``; finishes the record."""
+    """Copy (if needed) and retag for a running ``promotion``; finishes the record.
+    ``manifest``: the source manifest when it was read already (a retag in place)."""
     if promotion.status != Promotion.Status.RUNNING:
         return promotion  # a redelivered task: already done
     source_client = source_client or RegistryClient.for_registry(promotion.source_registry)
     target_client = target_client or RegistryClient.for_registry(promotion.target_registry)
     user = promotion.actor
     try:
-        _retag(promotion, source_client, target_client, promotion.tags)
+        _retag(promotion, source_client, target_client, promotion.tags, manifest)
     except RegistryError as exc:
         return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
     except PromotionRefused as exc:
@@ -205,9 +256,9 @@ def run_promotion(
     return _finish(promotion, user, Promotion.Status.SUCCEEDED)
 
 
-def _resolve_or_refuse(client: RegistryClient, repository: str, reference: str) -> str | None:
+def _resolved_or_refuse(read: Future) -> str | None:
     try:
-        return client.resolve(repository, reference)
+        return read.result()
     except RegistryError as exc:
         raise PromotionRefused(str(exc)) from None
 
@@ -217,11 +268,15 @@ def _step(promotion: Promotion, message: str) -> None:
 
 
 def _retag(
-    promotion: Promotion, source: RegistryClient, target: RegistryClient, tags: list[str]
+    promotion: Promotion,
+    source: RegistryClient,
+    target: RegistryClient,
+    tags: list[str],
+    manifest: Manifest | None = None,
 ) -> None:
     repository, digest = promotion.source_repository, promotion.digest
     if not promotion.copies_blobs:
-        manifest = source.get_manifest(repository, digest)
+        manifest = manifest or source.get_manifest(repository, digest)
         _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
     else:
         manifest, report = copy_image(
@@ -233,46 +288,55 @@ def _retag(
             f"{len(report.streamed)} streamed ({report.bytes_streamed} bytes), "
             f"{len(report.present)} already there",
         )
-    # The moving tag first: if a later tag fails, it can be put back where it was.
+    _write_tags(promotion, target, tags, manifest)
+
+
+def _write_tags(
+    promotion: Promotion, client: RegistryClient, tags: list[str], manifest: Manifest
+) -> None:
+    """Lock every (registry, repository, tag), re-check, PUT one tag at a time, verify.
+
+    The locks are taken in one order (by tag name), so two promotions of the same tags
+    wait for each other and never deadlock. The tags' current digests are read at once; the moving tag is written first:
+    if a later tag fails, the tags written are put back where they were, under the locks.
+    """
+    repository = promotion.target_repository
     ordered = sorted(tags, key=lambda tag: tag == promotion.version)
     written: list[tuple[str, str | None]] = []
-    try:
-        for tag in ordered:
-            previous = _write_tag(promotion, target, tag, manifest)
-            written.append((tag, previous))
-    except (RegistryError, PromotionRefused):
-        _restore(promotion, target, written)
-        raise
-
-
-def _write_tag(
-    promotion: Promotion, client: RegistryClient, tag: str, manifest: Manifest
-) -> str | None:
-    """Lock (registry, repository, tag), re-check, PUT, verify. Returns the previous digest."""
-    repository = promotion.target_repository
     with transaction.atomic():
-        lock, _ = TagLock.objects.get_or_create(
-            registry=promotion.target_registry, repository=repository, tag=tag
+        for tag in sorted(tags):  # read with FOR UPDATE, or created (and so held) here
+            TagLock.objects.select_for_update().get_or_create(
+                registry=promotion.target_registry, repository=repository, tag=tag
+            )
+        current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
+        for tag, previous in zip(ordered, current, strict=True):
+            if tag == promotion.version and previous and previous != manifest.digest:
+                raise PromotionRefused(
+                    f"{repository}:{tag} was just set to {previous[:19]}… by someone else."
+                )
+        try:
+            for tag, previous in zip(ordered, current, strict=True):
+                _write_tag(client, repository, tag, manifest)
+                written.append((tag, previous))
+                _step(
+                    promotion,
+                    f"tagged {client.host}/{repository}:{tag} → {manifest.digest[:19]}… (was {previous[:19] + '…' if previous else 'absent'})",
+                )
+        except (RegistryError, PromotionRefused):
+            _restore(promotion, client, written)
+            raise
+
+
+def _write_tag(client: RegistryClient, repository: str, tag: str, manifest: Manifest) -> None:
+    """PUT ``manifest`` at ``tag`` and check that the tag now points at it: by the digest
+    the registry answers the PUT with, or, when it sends none, by reading the tag."""
+    landed = client.put_manifest(repository, tag, manifest) or client.resolve(repository, tag)
+    if landed != manifest.digest:
+        raise RegistryError(
+            client.name,
+            f"verify {repository}:{tag}",
+            f"it resolves to {landed}, not {manifest.digest}",
         )
-        TagLock.objects.select_for_update().get(pk=lock.pk)
-        previous = client.resolve(repository, tag)
-        if tag == promotion.version and previous and previous != manifest.digest:
-            raise PromotionRefused(
-                f"{repository}:{tag} was just set to {previous[:19]}… by someone else."
-            )
-        client.put_manifest(repository, tag, manifest)
-        landed = client.resolve(repository, tag)
-        if landed != manifest.digest:
-            raise RegistryError(
-                client.name,
-                f"verify {repository}:{tag}",
-                f"it resolves to {landed}, not {manifest.digest}",
-            )
-    _step(
-        promotion,
-        f"tagged {client.host}/{repository}:{tag} → {manifest.digest[:19]}… (was {previous[:19] + '…' if previous else 'absent'})",
-    )
-    return previous
 
 
 def _restore(
@@ -304,7 +368,7 @@ def _finish(promotion: Promotion, user, status: str, error: str = "") -> Promoti
     promotion.finished_at = timezone.now()
     if error:
         _step(promotion, f"failed: {error}")
-    promotion.save()
+    promotion.save(update_fields=["status", "error", "finished_at", "log"])
     if status == Promotion.Status.SUCCEEDED:
         _record_tags(promotion)
     audit.record(

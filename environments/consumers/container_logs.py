@@ -132,20 +132,28 @@ class LogSocket(BerthConsumer):
 
     async def follow(self, subscription, cursors: dict, replica: str | None = None) -> dict:
         """Forward live batches newer than ``cursors`` until the reader ends; returns the
-        final ``end`` or ``error`` message (not sent)."""
+        final ``end`` or ``error`` message (not sent). Batches that queued up while this
+        socket was busy go together, as one message."""
         while True:
             skipped, item = await subscription.get()
             if skipped:
                 await self.send_json({"type": "skipped", **skipped} | ({"replica": replica} if replica else {}))  # fmt: skip
             if not isinstance(item, logs.Batch):
                 return item
-            fresh = item.newer_than(cursors)
-            for key, ts in item.last.items():
-                cursors[key] = max(ts, cursors.get(key, ""))
-            if fresh is None:
-                await self._send_lines(item.json(), replica)
-            elif fresh:
-                await self._send_lines(json.dumps(fresh, ensure_ascii=False), replica)
+            parts = []
+            more = subscription.take_ready(
+                logs.BATCH_LINES - len(item.lines), logs.BATCH_BYTES - item.size
+            )
+            for batch in (item, *more):
+                fresh = batch.newer_than(cursors)
+                for key, ts in batch.last.items():
+                    cursors[key] = max(ts, cursors.get(key, ""))
+                if fresh is None:
+                    parts.append(batch.json()[1:-1])  # the lines of a JSON list, encoded once
+                elif fresh:
+                    parts.append(json.dumps(fresh, ensure_ascii=False)[1:-1])
+            if parts:
+                await self._send_lines(f"[{','.join(parts)}]", replica)
 
 
 class ContainerLogConsumer(LogSocket):

@@ -8,16 +8,21 @@
   through the channel layer (no capacity drops, no per-line messages).
 * A reader reads in threads of its own (one per stream: Docker logs have no demux, so
   stdout and stderr are two requests) with a DockerClient of its own, never on the event
-  loop. Lines are parsed there and handed to the loop with ``call_soon_threadsafe`` in
-  batches: at once when the reader has sent nothing for 50 ms (a quiet container's line
-  is not held back), else every 50 ms, or at 500 lines / 256 KiB. If the loop falls
-  behind, the threads wait (bounded pending buffer): that pushes back on Docker instead
-  of growing memory. They also wait while *every* subscriber has half its queue or more
+  loop. Lines are parsed there and handed to the loop with ``call_soon_threadsafe``: at
+  once while every viewer is idle (waiting for lines, nothing queued), so a line reaches
+  a viewer that can take it within a millisecond or two (at most one such hand-over per
+  4 ms: a fast writer's lines go a few milliseconds' worth at a time); batched only under
+  load, when a viewer is still busy with earlier lines: then at once when the reader has
+  sent nothing for 50 ms, else every 50 ms, or at 500 lines / 256 KiB, and as soon as
+  every viewer is idle again. If the loop falls behind, the threads wait
+  (bounded pending buffer): that pushes back on Docker instead of growing memory. They also wait while *every* subscriber has half its queue or more
   unread: when all viewers are behind (a burst, a busy server) nobody is left to keep up
   for, and Docker holds the lines instead of the queues dropping them; one slow viewer
   among others never pauses the reader, its own queue drops instead.
 * Each subscriber has a bounded queue of batches; batches are shared between subscribers,
-  not copied. Slow-subscriber policy: when a subscriber's queue is full its *oldest*
+  not copied. A viewer that finds several batches queued takes them together
+  (:meth:`Subscription.take_ready`, up to 500 lines / 256 KiB): one message for what
+  piled up while it was busy, in order. Slow-subscriber policy: when a subscriber's queue is full its *oldest*
   batch is dropped and, just before the next batch it takes, it is told
   ``{"type": "skipped", "count": N, "since": ts, "until": ts}``: the dropped range, both
   ends inclusive, which ``GET .../logs/download/?since=&until=`` returns. The view stays
@@ -64,6 +69,9 @@ STREAMS = ("stdout", "stderr")
 BATCH_LINES = 500
 BATCH_BYTES = 256 * 1024
 FLUSH_SECONDS = 0.05
+# Lines for idle viewers go at once, but not more often than this: a fast writer's
+# lines then go a few milliseconds' worth at a time, not one message per line.
+IDLE_GAP_SECONDS = 0.004
 PENDING_LINES = 20 * BATCH_LINES  # reader threads wait for the loop beyond this
 QUEUE_BATCHES = 64  # per subscriber: at most 64 x 256 KiB, shared with the others
 LIVE_TAIL = 200  # a new reader re-reads these lines, so its start can leave no gap
@@ -73,16 +81,18 @@ MAX_TAIL = 10_000
 class Batch:
     """Lines handed to subscribers at once; encoded to JSON once for all of them."""
 
-    __slots__ = ("lines", "first", "last", "_json")
+    __slots__ = ("lines", "first", "last", "size", "_json")
 
     def __init__(self, lines: list[dict]):
         self.lines = lines
         self.first: dict[str, str] = {}
         self.last: dict[str, str] = {}
+        self.size = 0
         for line in lines:
             key = cursor_key(line)
             self.first.setdefault(key, line["ts"])
             self.last[key] = max(line["ts"], self.last.get(key, ""))
+            self.size += len(line["text"]) + 64
         self._json: str | None = None
 
     def json(self) -> str:
@@ -121,6 +131,8 @@ class Subscription(hub_base.Subscription):
     def __init__(self, reader: _Reader):
         super().__init__(reader, QUEUE_BATCHES)
         self.skipped: dict | None = None
+        self.waiting = False  # the viewer waits for lines and has none queued
+        self._final: dict | None = None  # end/error met by take_ready, for the next get
 
     @property
     def ready(self) -> asyncio.Future:
@@ -137,13 +149,48 @@ class Subscription(hub_base.Subscription):
         skipped["until"] = max([skipped.get("until", ""), *item.last.values()])
         self.skipped = skipped
 
+    def offer(self, item) -> None:
+        self.waiting = False
+        super().offer(item)
+
     async def get(self) -> tuple[dict | None, Batch | dict]:
         """(what was skipped just before, if anything; the next batch or final message)."""
-        item = await self.queue.get()
+        if self._final is not None:
+            return None, self._final
+        if self.queue.empty():
+            self.waiting = True
+            self.reader.viewer_waiting()  # lines held back for a busy viewer go now
+            try:
+                item = await self.queue.get()
+            finally:
+                self.waiting = False
+        else:
+            item = self.queue.get_nowait()
         skipped, self.skipped = self.skipped, None
+        self._rebalance()
+        return skipped, item
+
+    def take_ready(self, lines: int, size: int) -> list[Batch]:
+        """The batches already queued behind one just taken, without waiting, while they
+        hold fewer than ``lines`` lines and ``size`` bytes together: what piled up while
+        the viewer was busy, to send as one message. An end or error message met here is
+        kept for the next :meth:`get`."""
+        taken: list[Batch] = []
+        while lines > 0 and size > 0 and self._final is None and not self.queue.empty():
+            item = self.queue.get_nowait()
+            if not isinstance(item, Batch):
+                self._final = item
+                break
+            taken.append(item)
+            lines -= len(item.lines)
+            size -= item.size
+        if taken:
+            self._rebalance()
+        return taken
+
+    def _rebalance(self) -> None:
         if self.reader.held and not self.behind:
             self.reader.balance()
-        return skipped, item
 
 
 class _Reader(Reader):
@@ -160,6 +207,7 @@ class _Reader(Reader):
         self._urgent = self._timer = self._stopping = False
         self._last_drain = 0.0
         self.held = False  # every subscriber is behind: the threads wait
+        self.idle = False  # every subscriber waits for lines: hand each one over at once
         self._streams: list = []
 
     def stop(self) -> None:
@@ -231,7 +279,9 @@ class _Reader(Reader):
             self._pending.append(line)
             self._pending_bytes += len(line["text"]) + 64
             full = len(self._pending) >= BATCH_LINES or self._pending_bytes >= BATCH_BYTES
-            wait = self._last_drain + FLUSH_SECONDS - time.monotonic()
+            since = time.monotonic() - self._last_drain
+            window = IDLE_GAP_SECONDS if self.idle else FLUSH_SECONDS
+            wait = window - since
             urgent = (full or wait <= 0) and not self._urgent
             timer = not urgent and not self._timer and not self._urgent
             self._urgent |= urgent
@@ -245,6 +295,18 @@ class _Reader(Reader):
     def _set_ready(self) -> None:
         if not self.ready.done():
             self.ready.set_result(None)
+
+    def viewer_waiting(self) -> None:
+        """On the loop: a subscriber waits for lines with none queued. Once every one
+        does, lines go at once, and those held back meanwhile go now."""
+        idle = bool(self.subscribers) and all(s.waiting for s in self.subscribers)
+        self.idle = idle
+        if idle and self._pending:
+            wait = self._last_drain + IDLE_GAP_SECONDS - time.monotonic()
+            if wait <= 0:
+                self._drain()
+            else:
+                self.loop.call_later(wait, self._drain)
 
     def balance(self) -> None:
         """On the loop: hold the reader threads while every subscriber is behind."""
@@ -260,6 +322,8 @@ class _Reader(Reader):
             self._urgent = self._timer = False
             self._last_drain = time.monotonic()
             self._cond.notify_all()
+        if lines:
+            self.idle = False  # until the subscribers have taken these and wait again
         for batch in batches(lines):
             for subscriber in list(self.subscribers):
                 subscriber.offer(batch)

@@ -33,7 +33,9 @@ class PromotionSerializer(serializers.ModelSerializer):
 class PromoteSerializer(serializers.Serializer):
     """A sign-off: promote ``repository@digest`` from an environment to the next one."""
 
-    source_environment = RestrictedPrimaryKeyRelatedField(queryset=Environment.objects.all())
+    source_environment = RestrictedPrimaryKeyRelatedField(
+        queryset=Environment.objects.select_related("registry")  # promote() reads it
+    )
     target_environment = RestrictedPrimaryKeyRelatedField(
         queryset=Environment.objects.all(), required=False, allow_null=True
     )

@@ -244,6 +244,61 @@ async def test_when_every_viewer_is_behind_the_reader_waits_and_nothing_is_lost(
     assert [line["text"] for line in lines["stdout"]] == [str(i) for i in range(1, total + 1)]
 
 
+async def _messages(communicator, count: int, timeout: float = 20) -> list[list[str]]:
+    """The texts of each ``lines`` message until ``count`` lines came, acking each at once."""
+    messages, total = [], 0
+    while total < count:
+        message = await communicator.receive_json_from(timeout=timeout)
+        assert message["type"] == "lines", message
+        messages.append([line["text"] for line in message["lines"]])
+        total += len(message["lines"])
+        await communicator.send_json_to({"type": "ack", "seq": message["seq"]})
+    return messages
+
+
+# ~50 lines/s: a line every 20 ms or so, closer than the 50 ms a batch could wait.
+PACED = f"{WAIT_FOR_GO}; i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo $i; sleep 0.02; done"
+
+
+async def test_a_line_goes_to_an_idle_viewer_at_once_not_in_a_batch(run_container, secret_for):
+    container = run_container(PACED + "; sleep 30")
+    viewer = _socket(await secret_for("developer"), container.id, "tail=0")
+    try:
+        assert (await viewer.connect(timeout=10))[0]
+        assert (await viewer.receive_json_from(timeout=10)) == {"type": "live"}
+        await _go(container)
+        messages = await _messages(viewer, 60)
+    finally:
+        await viewer.disconnect()
+    sizes = sorted(len(texts) for texts in messages)
+    # A viewer that takes each message at once is idle when the next line is written:
+    # the line is not held for a batch window (which would put 2-3 lines in each).
+    assert sizes[len(sizes) // 2] == 1, sizes
+    assert [text for texts in messages for text in texts][:60] == [str(i) for i in range(1, 61)]
+
+
+async def test_lines_that_pile_up_for_a_busy_viewer_go_together_in_order(run_container, secret_for):
+    container = run_container(PACED + "; sleep 30")
+    viewer = _socket(await secret_for("developer"), container.id, "tail=0")
+    try:
+        assert (await viewer.connect(timeout=10))[0]
+        assert (await viewer.receive_json_from(timeout=10)) == {"type": "live"}
+        await _go(container)
+        prompt = await _messages(viewer, 20)
+        await asyncio.sleep(2)  # busy: its window of unacknowledged messages fills, then
+        late = await _messages(viewer, 300 - sum(map(len, prompt)))  # the rest queues
+        others = []
+        while not await viewer.receive_nothing(timeout=0.5):
+            others.append(await viewer.receive_json_from())
+    finally:
+        await viewer.disconnect()
+    texts = [text for texts in prompt + late for text in texts]
+    assert texts == [str(i) for i in range(1, 301)]  # in order, none lost, none twice
+    assert all(message["type"] != "skipped" for message in others)
+    # What queued while it was busy came as one message of many lines, not one per line.
+    assert max(len(texts) for texts in late) >= 20, [len(t) for t in late]
+
+
 def _reader_threads(container_id: str) -> list[threading.Thread]:
     prefix = f"berth-logs-{container_id[:12]}"
     return [t for t in threading.enumerate() if t.name.startswith(prefix)]

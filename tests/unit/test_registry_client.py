@@ -536,3 +536,47 @@ def test_credentials_never_go_to_another_host():
         ("http://127.0.0.1:5000/v2/", "Basic secret"),
         ("http://elsewhere.example:5000/v2/x", None),
     ]
+
+
+def test_put_manifest_reports_no_digest_when_the_registry_sends_none():
+    body = json.dumps(IMAGE_MANIFEST).encode()
+    manifest = Manifest(digest=sha256(body), media_type=OCI_MANIFEST, body=body)
+    client, _ = make_client(response(201))
+    assert client.put_manifest("prod/app", "1.0", manifest) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5000/v2/a/manifests/1",
+        "https://registry.example/v2/a/manifests/1",
+        "https://registry.example:8443/v2/",
+        "https://auth.example/token?scope=x",
+    ],
+)
+def test_the_session_merges_the_environment_exactly_as_requests_does(monkeypatch, url):
+    """Proxies (with no_proxy), the CA bundle and explicit arguments give what a plain
+    requests.Session gives, while the environment is read once per scheme and host."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,auth.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/berth-ca.pem")
+    plain, ours = requests.Session(), client_module._Session()
+    calls = []
+    original = client_module.get_environ_proxies
+    monkeypatch.setattr(
+        client_module,
+        "get_environ_proxies",
+        lambda *args, **kwargs: calls.append(args) or original(*args, **kwargs),
+    )
+    for proxies, verify in (({}, None), ({}, True), ({}, False), ({"https": "http://x:1"}, None)):
+        for _ in range(3):
+            expected = plain.merge_environment_settings(url, dict(proxies), None, verify, None)
+            assert (
+                ours.merge_environment_settings(url, dict(proxies), None, verify, None) == expected
+            )
+    assert len(calls) == 1
+    ours.trust_env = plain.trust_env = False
+    assert ours.merge_environment_settings(url, {}, None, None, None) == (
+        plain.merge_environment_settings(url, {}, None, None, None)
+    )
