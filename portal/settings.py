@@ -231,6 +231,14 @@ ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum
 REGISTRY_REFRESH_INTERVAL = env_int("BERTH_REGISTRY_REFRESH_INTERVAL", 300, minimum=10)
 # A running deployment whose worker has not reported for this long is failed (seconds).
 DEPLOYMENT_STALE_AFTER = env_int("BERTH_DEPLOYMENT_STALE_AFTER", 60, minimum=5, maximum=3600)
+# The traffic proxy (HAProxy) Berth runs for entry points: "embedded" starts and
+# supervises it on this host; "off" runs none (entry points are then only records).
+PROXY_MODE = env_str("BERTH_PROXY_MODE", "embedded")
+if PROXY_MODE not in ("embedded", "off"):
+    raise ImproperlyConfigured(f"BERTH_PROXY_MODE={PROXY_MODE!r}: use embedded or off.")
+PROXY_DIR = Path(env_str("BERTH_PROXY_DIR", str(DATA_DIR / "proxy")))
+PROXY_BIND = env_str("BERTH_PROXY_BIND", "127.0.0.1")
+PROXY_WAIT = env_int("BERTH_PROXY_WAIT", 15, minimum=1, maximum=600)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)
 # The engine the demo environments use; scripts/stack.sh exports it.

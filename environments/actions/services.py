@@ -13,7 +13,7 @@ from django.db import transaction
 from environments import access
 from environments.actions.deployments import deploy, operate_service
 from environments.deploying import config as config_schema
-from environments.deploying import policy
+from environments.deploying import policy, traffic
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
 from portal.core import audit
@@ -60,6 +60,7 @@ def save_config(
         })  # fmt: skip
     normalised = config_schema.validate(document)
     policy.check_config(environment, normalised)
+    traffic.claim_entry_points(service, environment, normalised)
     if previous and previous.document == normalised:
         return previous
     revision = ServiceConfig.objects.create(
