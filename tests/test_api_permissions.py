@@ -248,6 +248,7 @@ CASES = [
     ),
     Case("deployment-detail", "get", s(200, 200, 200, 404), args=("deployment:dev",)),
     Case("deployment-rollback", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
+    Case("deployment-switch-back", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 

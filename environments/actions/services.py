@@ -84,12 +84,19 @@ def _last_success(service: Service, environment: Environment) -> Deployment:
 def scale_service(
     service: Service, environment: Environment, replicas: int, *, user, confirm: bool = False
 ) -> Deployment:
-    """A new config revision with ``replicas``, deployed with the running digest."""
+    """A new config revision with ``replicas``, deployed with the running digest: the
+    replicas that run are not touched."""
     access.require(user, environment, DEPLOY)
     last = _last_success(service, environment)
     document = dict(service.current_config(environment).document, replicas=replicas)
     revision = save_config(user, service, environment, document, comment=f"scale to {replicas}")
-    return deploy(service, environment, last.digest, user=user, confirm=confirm, config=revision)
+    # On a standalone engine only the missing replicas start and the extra ones go; a
+    # Swarm service is updated with the new count by the swarm strategy.
+    strategy = None if revision.document["strategy"]["type"] == "swarm" else "scale"
+    return deploy(
+        service, environment, last.digest, user=user, confirm=confirm, config=revision,
+        strategy=strategy,
+    )  # fmt: skip
 
 
 def restart_service(

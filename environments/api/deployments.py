@@ -250,3 +250,11 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         confirm = self.validated(RollbackSerializer, request.data)["confirm"]
         new = actions.rollback(deployment, user=request.user, confirm=confirm)
         return Response(DeploymentSerializer(new).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: DeploymentSerializer})
+    @action(detail=True, methods=["post"], url_path="switch-back")
+    def switch_back(self, request, pk=None):
+        """Blue-green: send the entry points back to the previous colour while it is kept
+        (``keep_old_for``); the deployment becomes cancelled. 400 once it is gone."""
+        deployment = actions.switch_back(self.get_object(), user=request.user)
+        return Response(DeploymentSerializer(deployment).data)

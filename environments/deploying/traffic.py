@@ -38,6 +38,7 @@ __all__ = [
     "retire_standby",
     "server_name",
     "supervise_forever",
+    "switch_back",
     "sync_frontends",
 ]
 
@@ -321,6 +322,16 @@ class Traffic:
         if away:
             self._wait_idle([r.name for r in away], drain_timeout)
 
+    def standby_ids(self) -> list[str]:
+        """Container ids of a colour kept out of rotation for switching back."""
+        if not self.enabled:
+            return []
+        return list(
+            self._rows()
+            .filter(state=ProxyServer.State.MAINT, retire_after__isnull=False)
+            .values_list("container_id", flat=True)
+        )
+
     def stand_by(self, container_ids: list[str], keep_for: float) -> None:
         """Keep drained replicas out of rotation until ``keep_for`` seconds from now, for
         an instant switch back; :func:`retire_standby` removes them afterwards."""
@@ -355,9 +366,11 @@ def release_deployment(deployment) -> None:
         log.warning("Could not update the proxy after deployment %s: %s", deployment.pk, exc)
 
 
-def retire_standby(now=None) -> list[str]:
-    """Container ids of blue-green colours kept for switching back whose time is up:
-    their rows are removed from the proxy (the caller stops the containers)."""
+def retire_standby(now=None) -> int:
+    """Retire blue-green colours kept for switching back whose time is up: out of the
+    proxy, then their containers stopped and removed. Returns how many."""
+    from environments import engine
+
     now = now or timezone.now()
     due = list(
         ProxyServer.objects.filter(retire_after__lte=now).select_related("service", "environment")
@@ -372,7 +385,38 @@ def retire_standby(now=None) -> list[str]:
                 )
             except proxy.ProxyUnavailable as exc:
                 log.warning("Could not remove %s from the proxy: %s", row.name, exc)
-    return due
+        try:
+            with engine.session(row.environment, timeout=30) as session:
+                owned = {r.id for r in session.replicas(row.service.name)}
+                if row.container_id in owned:  # only Berth's own containers
+                    session.stop(row.container_id, timeout=5)
+                    session.remove(row.container_id)
+        except engine.EngineUnavailable as exc:
+            log.warning("Could not retire %s: %s", row.name, exc)
+    return len(due)
+
+
+def switch_back(service: Service, environment, deployment) -> list[str]:
+    """Put the colour kept for switching back into rotation and take ``deployment``'s
+    replicas out, in one Runtime API message; the latter retire at once (the periodic
+    retirement stops them). Returns the names put back; empty when none is kept."""
+    rows = ProxyServer.objects.filter(service=service, environment=environment)
+    kept = list(rows.filter(state=ProxyServer.State.MAINT, retire_after__gt=timezone.now()))
+    if not kept:
+        return []
+    current = list(rows.filter(deployment=deployment))
+    with transaction.atomic():
+        rows.filter(pk__in=[r.pk for r in kept]).update(
+            state=ProxyServer.State.READY, retire_after=None
+        )
+        rows.filter(pk__in=[r.pk for r in current]).update(
+            state=ProxyServer.State.MAINT, retire_after=timezone.now()
+        )
+    process = ensure_proxy()
+    if process is not None:
+        backend = proxy.backend_name(environment.slug, service.name)
+        process.runtime.switch(backend, [r.name for r in kept], [r.name for r in current])
+    return [r.name for r in kept]
 
 
 _supervisor_started = threading.Event()

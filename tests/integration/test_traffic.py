@@ -22,7 +22,7 @@ from environments import actions, engine
 from environments.deploying import traffic
 from environments.models import Deployment, EntryPoint, ProxyServer, Service
 from tests import stack
-from tests.integration.conftest import wait_finished
+from tests.integration.conftest import owned, wait_finished
 from tests.traffic_client import Load
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -244,3 +244,97 @@ def test_an_entry_point_claimed_by_another_service_is_refused_naming_it(
     assert f"The host name shop.example.com is already the entry point of {second.name}" in str(
         refused.value
     )
+
+
+def test_blue_green_switches_once_and_switches_back_while_the_old_colour_is_kept(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    dev = environments["dev"]
+    service = make_service(2, {"type": "blue-green", "keep_old_for": 120})
+    api = api_for("developer")
+    _succeeded(_deploy(api, service, v1))
+    url = _url(service, dev)
+    assert _answers(url) == "v1"
+
+    _set_version(service, dev, personas, "v2")
+    with Load(url, rate=200) as load:
+        deployment = _succeeded(_deploy(api, service, v2))
+        time.sleep(0.5)
+    _assert_no_failure(load)
+    assert load.versions() == ["v1", "v2"]  # one switch, in one step
+    kept = ProxyServer.objects.filter(service=service, environment=dev, state="maint")
+    assert kept.count() == 2 and all(r.retire_after for r in kept)
+
+    with Load(url, rate=200) as load:
+        time.sleep(0.5)
+        response = api.post(reverse("deployment-switch-back", args=[deployment.pk]))
+        assert response.status_code == 200, response.data
+        time.sleep(1)
+    _assert_no_failure(load)
+    assert load.versions() == ["v2", "v1"]
+    deployment.refresh_from_db()
+    assert deployment.status == "cancelled" and "switched back" in deployment.reason
+    again = api.post(reverse("deployment-switch-back", args=[deployment.pk]))
+    assert again.status_code == 400
+
+    # The switched-away colour is retired (a task queued by the switch, and the periodic
+    # one); v1 keeps serving.
+    deadline = time.monotonic() + 30
+    while ProxyServer.objects.filter(service=service, state="maint").exists():
+        traffic.retire_standby()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    running = [c for c in owned(dev, service) if c.status == "running"]
+    assert len(running) == 2, [c.name for c in running]
+    assert _answers(url) == "v1"
+    assert set(ProxyServer.objects.filter(service=service).values_list("state", flat=True)) == {
+        "ready"
+    }
+
+
+def test_scale_up_and_down_touches_no_running_replica_and_drops_no_request(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    dev = environments["dev"]
+    service = make_service(1)
+    api = api_for("developer")
+    _succeeded(_deploy(api, service, v1))
+    url = _url(service, dev)
+    first = ProxyServer.objects.get(service=service).container_id
+    for replicas in (3, 1):
+        with Load(url, rate=200) as load:
+            response = api.post(
+                reverse("service-scale", args=[service.pk]),
+                {"environment": "dev", "replicas": replicas},
+                format="json",
+            )
+            assert response.status_code == 202, response.data
+            scaled = _succeeded(Deployment.objects.get(pk=response.data["id"]))
+            time.sleep(0.3)
+        _assert_no_failure(load)
+        assert scaled.strategy == "scale"
+        rows = ProxyServer.objects.filter(service=service, environment=dev)
+        assert rows.count() == replicas and first in {r.container_id for r in rows}
+
+
+def test_rollback_behind_the_entry_point_drops_no_request(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, v2 = versions
+    dev = environments["dev"]
+    service = make_service(1)
+    api = api_for("developer")
+    _succeeded(_deploy(api, service, v1))
+    _set_version(service, dev, personas, "v2")
+    second = _succeeded(_deploy(api, service, v2))
+    url = _url(service, dev)
+    assert _answers(url) == "v2"
+    with Load(url, rate=200) as load:
+        response = api.post(reverse("deployment-rollback", args=[second.pk]), {}, format="json")
+        assert response.status_code == 202, response.data
+        _succeeded(Deployment.objects.get(pk=response.data["id"]))
+        time.sleep(0.5)
+    _assert_no_failure(load)
+    assert load.versions() == ["v2", "v1"]
