@@ -199,6 +199,13 @@ CASES = [
         data={"environment": "dev", "syntax": "yaml"},
     ),
     Case(
+        "service-traffic",
+        "get",
+        s(200, 200, 200, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+    ),  # fmt: skip
+    Case(
         "service-configs",
         "post",
         s(201, 403, 403, 404),

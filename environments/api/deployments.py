@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from environments import access, actions
 from environments.deploying import config as config_schema
+from environments.deploying.traffic import entry_point_state
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
@@ -74,6 +75,10 @@ class ExportSerializer(serializers.Serializer):
     # Not "format": DRF reserves that query parameter for choosing a renderer.
     environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     syntax = serializers.ChoiceField(choices=["json", "yaml"], default="json")
+
+
+class EnvironmentQuerySerializer(serializers.Serializer):
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
 
 
 class ReplicasSerializer(serializers.Serializer):
@@ -172,6 +177,19 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
             content_type="application/yaml" if fmt == "yaml" else "application/json",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
+
+    @extend_schema(parameters=[EnvironmentQuerySerializer], responses={200: dict})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def traffic(self, request, pk=None):
+        """The service's entry points in one environment: URL, and each backend (replica)
+        with its state (ready, drain, maint), weight, the proxy's health check and
+        connections. The service page polls it during a deployment."""
+        service = self.get_object()
+        environment = self.validated(EnvironmentQuerySerializer, request.query_params)[
+            "environment"
+        ]
+        access.require(request.user, environment, "view_environment")
+        return Response({"entry_points": entry_point_state(service, environment)})
 
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])

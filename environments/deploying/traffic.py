@@ -32,11 +32,13 @@ __all__ = [
     "backend_of",
     "claim_entry_points",
     "ensure_proxy",
+    "entry_point_state",
     "proxy_process",
     "release_deployment",
     "render_config",
     "retire_standby",
     "server_name",
+    "standby_until",
     "supervise_forever",
     "switch_back",
     "sync_frontends",
@@ -342,6 +344,70 @@ class Traffic:
                 retire_after=timezone.now() + timezone.timedelta(seconds=keep_for),
             )
             self._call(lambda api: [api.set_state(self.backend, r.name, "maint") for r in rows])
+
+
+def standby_until(service: Service, environment):
+    """Until when a colour is kept for switching back (None: none is)."""
+    row = (
+        ProxyServer.objects.filter(
+            service=service,
+            environment=environment,
+            state=ProxyServer.State.MAINT,
+            retire_after__gt=timezone.now(),
+        )  # fmt: skip
+        .order_by("retire_after")
+        .first()
+    )
+    return row.retire_after if row else None
+
+
+def entry_point_state(service: Service, environment) -> list[dict]:
+    """Each entry point of ``service`` in ``environment`` with its URL and backends: the
+    records (state, weight, colour, deployment) and, while the proxy runs, what it says
+    of each (its check status, current connections)."""
+    entries = list(EntryPoint.objects.filter(service=service, environment=environment))
+    if not entries:
+        return []
+    live: dict[str, proxy.ServerStat] = {}
+    proxy_state = "off" if settings.PROXY_MODE == "off" else "down"
+    process = proxy_process()
+    if settings.PROXY_MODE != "off" and process.running():
+        backend = proxy.backend_name(environment.slug, service.name)
+        try:
+            live = {s.name: s for s in process.runtime.stats() if s.backend == backend}
+            proxy_state = "up"
+        except proxy.ProxyUnavailable:
+            pass
+    backends = []
+    for row in ProxyServer.objects.filter(service=service, environment=environment).order_by(
+        "slot", "name"
+    ):
+        stat = live.get(row.name)
+        backends.append(
+            {
+                "name": row.name,
+                "port": row.port,
+                "slot": row.slot + 1,
+                "colour": row.colour,
+                "deployment": row.deployment_id,
+                "state": row.state,
+                "weight": row.weight,
+                "health": stat.status if stat else "unknown",
+                "check": stat.check if stat else "",
+                "sessions": stat.sessions if stat else 0,
+                "retire_after": row.retire_after.isoformat() if row.retire_after else None,
+            }  # fmt: skip
+        )
+    return [
+        {
+            "url": entry.url,
+            "port": entry.port,
+            "host": entry.host,
+            "proxy": proxy_state,
+            "backends": backends,
+        }  # fmt: skip
+        for entry in entries
+    ]
 
 
 def release_deployment(deployment) -> None:
