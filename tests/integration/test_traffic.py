@@ -338,3 +338,29 @@ def test_rollback_behind_the_entry_point_drops_no_request(
         time.sleep(0.5)
     _assert_no_failure(load)
     assert load.versions() == ["v2", "v1"]
+
+
+def test_a_replica_failing_its_health_check_after_joining_leaves_the_rotation_in_time(
+    make_service, versions, environments, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    dev = environments["dev"]
+    service = make_service(2)  # checked every 0.5 s, 2 failures make it unhealthy
+    _succeeded(_deploy(api_for("developer"), service, v1))
+    row = ProxyServer.objects.filter(service=service, environment=dev).order_by("slot").first()
+    client = docker.DockerClient(base_url=dev.endpoint_url, version="auto")
+    try:
+        result = client.containers.get(row.container_id).exec_run(["busybox", "rm", "/www/health"])
+        assert result.exit_code == 0, result.output
+    finally:
+        client.close()
+    broke = time.monotonic()
+    runtime = traffic.proxy_process().runtime
+    while True:
+        stat = next(s for s in runtime.stats() if s.name == row.name)
+        if stat.status.startswith("DOWN"):
+            break
+        assert time.monotonic() - broke < 3, f"still {stat.status} after 3 s"
+        time.sleep(0.1)
+    state = traffic.entry_point_state(service, dev)[0]["backends"]
+    assert {b["name"]: b["health"].split()[0] for b in state}[row.name] == "DOWN"
