@@ -364,3 +364,25 @@ def test_a_replica_failing_its_health_check_after_joining_leaves_the_rotation_in
         time.sleep(0.1)
     state = traffic.entry_point_state(service, dev)[0]["backends"]
     assert {b["name"]: b["health"].split()[0] for b in state}[row.name] == "DOWN"
+
+
+def test_a_new_entry_point_reloads_the_proxy_without_dropping_a_request(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    dev = environments["dev"]
+    service = make_service(1)
+    _succeeded(_deploy(api_for("developer"), service, v1))
+    url = _url(service, dev)
+    assert _answers(url) == "v1"
+    master = traffic.proxy_process().pid()
+    added = _free_port()
+    with Load(url, rate=200) as load:
+        time.sleep(0.3)
+        document = dict(service.current_config(dev).document)
+        document["entry_points"] = [*document["entry_points"], {"port": added, "host": ""}]
+        actions.save_config(personas["developer"], service, dev, document)  # reloads on commit
+        assert _answers(f"http://127.0.0.1:{added}/") == "v1"
+        time.sleep(0.3)
+    _assert_no_failure(load)
+    assert traffic.proxy_process().pid() == master  # the same master, new workers
