@@ -4,7 +4,9 @@ Screenshots (desktop and phone) land in tests/artifacts/ for a human to look at.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 import uuid
 
@@ -14,6 +16,7 @@ import requests
 from playwright.sync_api import expect
 
 from environments.engine import LABEL_SERVICE
+from environments.proxy import ProxyProcess
 from registry.client import RegistryClient
 from tests.registries import image_variant
 from tests.stack import free_port
@@ -100,6 +103,23 @@ def test_the_service_page_shows_the_entry_point_and_its_backends_during_a_deploy
             expect(rows.nth(index)).to_contain_text("ready")
             expect(rows.nth(index)).to_contain_text("UP")
         page.screenshot(path=str(artifacts / "traffic-after-deploy.png"), full_page=False)
+
+        # The proxy dies: the server's supervisor starts it again from Berth's records.
+        proxy = ProxyProcess(demo_server.workdir / "proxy")
+        killed = proxy.pid()
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{entry}/", timeout=1).text.strip() == "v2":
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the proxy did not come back within 10 s"
+            time.sleep(0.1)
+        assert proxy.pid() not in (None, killed)
+        expect(panel.locator("[data-proxy]")).to_have_text("proxy up")
+        expect(panel.locator("[data-backends] tr")).to_have_count(3)
     finally:
         for container in engine.containers.list(
             all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
