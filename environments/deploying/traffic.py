@@ -125,8 +125,8 @@ def sync_frontends() -> None:
     if settings.PROXY_MODE == "off":
         return
     process = proxy_process()
-    if not EntryPoint.objects.exists():
-        return
+    if not EntryPoint.objects.exists() and not process.running():
+        return  # nothing to serve, and nothing served that must stop
     signature = _frontend_signature()
     with process.lock():
         marker = process.run_dir / "frontends"
@@ -170,6 +170,8 @@ def claim_entry_points(service: Service, environment, config: dict) -> None:
             row.delete()
     for port, host in keep - set(current):
         EntryPoint.objects.create(service=service, environment=environment, port=port, host=host)
+    if not keep:  # no entry point left: its replicas are no longer behind the proxy
+        ProxyServer.objects.filter(service=service, environment=environment).delete()
     if set(current) != keep:
         transaction.on_commit(_sync_quietly)
 

@@ -386,3 +386,18 @@ def test_a_new_entry_point_reloads_the_proxy_without_dropping_a_request(
         time.sleep(0.3)
     _assert_no_failure(load)
     assert traffic.proxy_process().pid() == master  # the same master, new workers
+
+
+def test_removing_the_last_entry_point_closes_its_port(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    dev = environments["dev"]
+    service = make_service(1)
+    _succeeded(_deploy(api_for("developer"), service, v1))
+    url = _url(service, dev)
+    assert _answers(url) == "v1"
+    document = dict(service.current_config(dev).document, entry_points=[])
+    actions.save_config(personas["developer"], service, dev, document)
+    assert not ProxyServer.objects.filter(service=service).exists()
+    assert not Load(url).get().ok  # the frontend is gone after the reload
