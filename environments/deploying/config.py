@@ -304,6 +304,10 @@ def validate(document: Any) -> dict:
         errors.add("port", "Replicas on host networking need a base port so each binds its own.")
 
     config["entry_points"] = _entry_points(errors, config["entry_points"], config)
+    if config["entry_points"] and not config["port"]:
+        errors.add("port", "Entry points forward to the replicas' ports: set the base port.")
+    if config["entry_points"] and config["network_mode"] == "none":
+        errors.add("entry_points", "Replicas without a network (network_mode none) cannot serve.")
 
     if errors.errors:
         raise ValidationError(errors.errors)

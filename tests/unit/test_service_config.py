@@ -207,7 +207,9 @@ def test_strategies_are_normalised_with_their_own_defaults(strategy, expected):
         ({"strategy": {"type": "rolling", "max_surge": 0}}, "strategy.max_surge", "max_surge and max_unavailable cannot both be 0."),
         ({"replicas": 3, "strategy": {"type": "rolling", "batch_size": 3, "max_surge": 1}}, "strategy.batch_size", "A batch of 3 needs max_surge + max_unavailable of at least 3."),
         ({"entry_points": {"port": 8080}}, "entry_points", "Use a list"),
-        ({"entry_points": [{"port": 0}]}, "entry_points.0.port", "out of range: use 1 to 65535."),
+        ({"entry_points": [8080]}, "port", "Entry points forward to the replicas' ports"),
+        ({"port": 9000, "network_mode": "none", "entry_points": [8080]}, "entry_points", "network_mode none"),
+        ({"port": 9000, "entry_points": [{"port": 0}]}, "entry_points.0.port", "out of range: use 1 to 65535."),
         ({"entry_points": [{}]}, "entry_points.0.port", "An entry point needs a port."),
         ({"entry_points": [{"port": 8080, "host": "http://x"}]}, "entry_points.0.host", "Use a host name"),
         ({"entry_points": [{"port": 8080, "tls": True}]}, "entry_points.0.tls", "Unknown field"),
@@ -354,3 +356,13 @@ def test_an_unreadable_import_is_one_config_error(text, fmt, message):
 def test_an_empty_yaml_import_is_an_empty_document():
     assert load("", "yaml") == {}
     assert validate(load("", "yaml")) == DEFAULTS
+
+
+def test_entry_points_are_normalised_to_port_and_lowercase_host():
+    config = validate(
+        {"port": 9000, "entry_points": [8080, {"port": 80, "host": "Shop.Example.com"}]}
+    )
+    assert config["entry_points"] == [
+        {"port": 8080, "host": ""},
+        {"port": 80, "host": "shop.example.com"},
+    ]
