@@ -44,6 +44,22 @@ ROUNDS = {
 }
 
 
+def free_base(replicas: int) -> int:
+    """A base port whose blue and green replica ports are all free now (other work on
+    this host binds ports in the same range)."""
+    import socket
+
+    while True:
+        base = random.randrange(20000, 40000, 200)
+        try:
+            for port in [base + o + s for o in (0, 100) for s in range(replicas)]:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0)
@@ -112,7 +128,7 @@ def main() -> None:
             services.append(service)
             actions.save_config(admin, service, dev, {
                 "replicas": replicas, "command": command, "env": {"VERSION": "v1"},
-                "port": random.randrange(20000, 40000, 200),
+                "port": free_base(replicas),
                 "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2},
                 "strategy": strategy, "stop_grace_period": 1,
                 "entry_points": [{"port": free_port()}],
