@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from environments.actions import refresh_endpoint_state
+from environments.deploying import traffic
 from environments.deploying.runner import reap_stale_deployments, run_deployment
 from environments.models import Environment
 
@@ -34,3 +35,9 @@ def run_deployment_task(deployment_id: int) -> None:
 @shared_task(name="environments.tasks.reap_stale_deployments", ignore_result=True)
 def reap_stale_deployments_task() -> None:
     reap_stale_deployments()
+
+
+@shared_task(name="environments.tasks.retire_standby", ignore_result=True)
+def retire_standby_task() -> None:
+    """Retire blue-green colours whose switch-back time is over."""
+    traffic.retire_standby()

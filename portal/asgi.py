@@ -33,3 +33,8 @@ if settings.EMBEDDED_WORKER and os.environ.get("BERTH_SERVER") == "1":
     from portal.worker import start_embedded_worker
 
     start_embedded_worker()
+
+if os.environ.get("BERTH_SERVER") == "1":
+    from environments.deploying.traffic import supervise_forever
+
+    supervise_forever()  # the traffic proxy of entry points, restarted if it dies

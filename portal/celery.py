@@ -38,3 +38,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.signature("environments.tasks.reap_stale_deployments"),
         name="fail deployments whose worker died",
     )
+    sender.add_periodic_task(
+        5.0,
+        sender.signature("environments.tasks.retire_standby"),
+        name="retire blue-green colours whose switch-back time is over",
+    )

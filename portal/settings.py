@@ -240,6 +240,14 @@ DEPLOYMENT_STALE_AFTER = env_int("BERTH_DEPLOYMENT_STALE_AFTER", 60, minimum=5, 
 # input and no output; at most this many open at once per user.
 EXEC_IDLE_TIMEOUT = env_int("BERTH_EXEC_IDLE_TIMEOUT", 900, minimum=10, maximum=86400)
 EXEC_SESSIONS_PER_USER = env_int("BERTH_EXEC_SESSIONS_PER_USER", 4, minimum=1, maximum=100)
+# The traffic proxy (HAProxy) Berth runs for entry points: "embedded" starts and
+# supervises it on this host; "off" runs none (entry points are then only records).
+PROXY_MODE = env_str("BERTH_PROXY_MODE", "embedded")
+if PROXY_MODE not in ("embedded", "off"):
+    raise ImproperlyConfigured(f"BERTH_PROXY_MODE={PROXY_MODE!r}: use embedded or off.")
+PROXY_DIR = Path(env_str("BERTH_PROXY_DIR", str(DATA_DIR / "proxy")))
+PROXY_BIND = env_str("BERTH_PROXY_BIND", "127.0.0.1")
+PROXY_WAIT = env_int("BERTH_PROXY_WAIT", 15, minimum=1, maximum=600)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)
 # The engine the demo environments use; scripts/stack.sh exports it.

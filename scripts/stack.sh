@@ -27,7 +27,7 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true
 SOCK=$DIR/docker.sock
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # curl is used for readiness checks and is not on every fresh image.
-PACKAGES=(docker.io docker-registry redis-server busybox-static skopeo chromium curl postgresql)
+PACKAGES=(docker.io docker-registry redis-server busybox-static skopeo chromium curl postgresql haproxy)
 
 log() { echo "stack: $*"; }
 die() { echo "stack: error: $*" >&2; exit 1; }

@@ -115,6 +115,10 @@ class PortalServer:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        # The traffic proxy daemonizes (it outlives a server by design): stop this one's.
+        from environments.proxy import ProxyProcess
+
+        ProxyProcess(self.workdir / "proxy").stop()
 
     def token(self, username: str, password: str) -> str:
         response = requests.post(

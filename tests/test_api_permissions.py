@@ -200,6 +200,13 @@ CASES = [
         data={"environment": "dev", "syntax": "yaml"},
     ),
     Case(
+        "service-traffic",
+        "get",
+        s(200, 200, 200, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+    ),  # fmt: skip
+    Case(
         "service-configs",
         "post",
         s(201, 403, 403, 404),
@@ -249,6 +256,7 @@ CASES = [
     ),
     Case("deployment-detail", "get", s(200, 200, 200, 404), args=("deployment:dev",)),
     Case("deployment-rollback", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
+    Case("deployment-switch-back", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 

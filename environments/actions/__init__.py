@@ -15,7 +15,7 @@ from environments.actions.containers import (
     start_container,
     stop_container,
 )
-from environments.actions.deployments import DeploymentConflict, deploy, rollback
+from environments.actions.deployments import DeploymentConflict, deploy, rollback, switch_back
 from environments.actions.environments import (
     create_environment,
     delete_environment,
@@ -61,6 +61,7 @@ __all__ = [
     "restart_service",
     "revoke_grant",
     "rollback",
+    "switch_back",
     "save_config",
     "scale_service",
     "start_container",

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from environments import access
-from environments.deploying import policy
+from environments.deploying import policy, traffic
 from environments.deploying.runner import record_event
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
@@ -22,7 +22,7 @@ from portal.core.tasks import dispatch_on_commit
 from registry.client import RegistryClient, RegistryError, validate_digest
 from registry.models import Promotion
 
-__all__ = ["DeploymentConflict", "deploy", "operate_service", "rollback"]
+__all__ = ["DeploymentConflict", "deploy", "operate_service", "rollback", "switch_back"]
 
 
 class DeploymentConflict(Conflict):
@@ -75,8 +75,10 @@ def deploy(
     confirm: bool = False,
     config: ServiceConfig | None = None,
     rollback_of: Deployment | None = None,
+    strategy: str | None = None,
 ) -> Deployment:
-    """Deploy ``service@digest`` with its current (or the given) config revision."""
+    """Deploy ``service@digest`` with its current (or the given) config revision, by
+    the config's strategy (or ``strategy``: scale)."""
     access.require(user, environment, DEPLOY)
     config = config or service.current_config(environment)
     if config is None:
@@ -94,7 +96,7 @@ def deploy(
     _check_digest(service, digest)
     return _queue(
         service, environment, digest, config, user=user, action=Deployment.Action.DEPLOY,
-        strategy=config.document["strategy"]["type"], rollback_of=rollback_of,
+        strategy=strategy or config.document["strategy"]["type"], rollback_of=rollback_of,
         audit_action="deployment.rollback" if rollback_of else "deployment.create",
     )  # fmt: skip
 
@@ -171,3 +173,40 @@ def rollback(deployment: Deployment, *, user, confirm: bool = False) -> Deployme
         deployment.service, deployment.environment, previous.digest, user=user,
         confirm=confirm, config=previous.config, rollback_of=deployment,
     )  # fmt: skip
+
+
+def switch_back(deployment: Deployment, *, user) -> Deployment:
+    """Blue-green: send the entry points back to the colour the deployment replaced,
+    while it still runs out of rotation (``keep_old_for``). Instant: one Runtime API
+    message. The deployment then no longer counts as what runs (cancelled, with who
+    switched back), so rollback and operations see the previous one again."""
+    access.require(user, deployment.environment, DEPLOY)
+    service, environment = deployment.service, deployment.environment
+    last = Deployment.objects.last_succeeded(service, environment)
+    if last is None or last.pk != deployment.pk or deployment.strategy != "blue-green":
+        raise ValidationError(
+            f"#{deployment.pk} is not the blue-green deployment that serves now: only that one "
+            "can be switched back."
+        )
+    active = Deployment.objects.active().filter(service=service, environment=environment).first()
+    if active:
+        raise DeploymentConflict(active)
+    with transaction.atomic():
+        names = traffic.switch_back(service, environment, deployment)
+        if not names:
+            raise ValidationError(
+                "The previous colour is no longer kept (its switch-back time is over): "
+                "roll back instead."
+            )
+        reason = f"switched back to the previous version by {user}"
+        Deployment.objects.filter(pk=deployment.pk).update(
+            status=Deployment.Status.CANCELLED, reason=reason
+        )
+        record_event(deployment, "step", f"Switched back: {', '.join(names)} serve again", {}, None)
+        audit.record(
+            user, "deployment.switch_back", deployment, environment=environment,
+            details={"digest": deployment.digest, "servers": names},
+        )  # fmt: skip
+        dispatch_on_commit("environments.tasks.retire_standby")
+    deployment.refresh_from_db()
+    return deployment

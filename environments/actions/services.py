@@ -13,7 +13,7 @@ from django.db import transaction
 from environments import access
 from environments.actions.deployments import deploy, operate_service
 from environments.deploying import config as config_schema
-from environments.deploying import policy
+from environments.deploying import policy, traffic
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
 from portal.core import audit
@@ -60,6 +60,7 @@ def save_config(
         })  # fmt: skip
     normalised = config_schema.validate(document)
     policy.check_config(environment, normalised)
+    traffic.claim_entry_points(service, environment, normalised)
     if previous and previous.document == normalised:
         return previous
     revision = ServiceConfig.objects.create(
@@ -83,12 +84,19 @@ def _last_success(service: Service, environment: Environment) -> Deployment:
 def scale_service(
     service: Service, environment: Environment, replicas: int, *, user, confirm: bool = False
 ) -> Deployment:
-    """A new config revision with ``replicas``, deployed with the running digest."""
+    """A new config revision with ``replicas``, deployed with the running digest: the
+    replicas that run are not touched."""
     access.require(user, environment, DEPLOY)
     last = _last_success(service, environment)
     document = dict(service.current_config(environment).document, replicas=replicas)
     revision = save_config(user, service, environment, document, comment=f"scale to {replicas}")
-    return deploy(service, environment, last.digest, user=user, confirm=confirm, config=revision)
+    # On a standalone engine only the missing replicas start and the extra ones go; a
+    # Swarm service is updated with the new count by the swarm strategy.
+    strategy = None if revision.document["strategy"]["type"] == "swarm" else "scale"
+    return deploy(
+        service, environment, last.digest, user=user, confirm=confirm, config=revision,
+        strategy=strategy,
+    )  # fmt: skip
 
 
 def restart_service(

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from environments import access, actions
 from environments.deploying import config as config_schema
+from environments.deploying.traffic import entry_point_state
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
@@ -74,6 +75,10 @@ class ExportSerializer(serializers.Serializer):
     # Not "format": DRF reserves that query parameter for choosing a renderer.
     environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     syntax = serializers.ChoiceField(choices=["json", "yaml"], default="json")
+
+
+class EnvironmentQuerySerializer(serializers.Serializer):
+    environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
 
 
 class ReplicasSerializer(serializers.Serializer):
@@ -175,6 +180,19 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
+    @extend_schema(parameters=[EnvironmentQuerySerializer], responses={200: dict})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def traffic(self, request, pk=None):
+        """The service's entry points in one environment: URL, and each backend (replica)
+        with its state (ready, drain, maint), weight, the proxy's health check and
+        connections. The service page polls it during a deployment."""
+        service = self.get_object()
+        environment = self.validated(EnvironmentQuerySerializer, request.query_params)[
+            "environment"
+        ]
+        access.require(request.user, environment, "view_environment")
+        return Response({"entry_points": entry_point_state(service, environment)})
+
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def scale(self, request, pk=None):
@@ -270,3 +288,11 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         confirm = self.validated(RollbackSerializer, request.data)["confirm"]
         new = actions.rollback(deployment, user=request.user, confirm=confirm)
         return Response(DeploymentSerializer(new).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: DeploymentSerializer})
+    @action(detail=True, methods=["post"], url_path="switch-back")
+    def switch_back(self, request, pk=None):
+        """Blue-green: send the entry points back to the previous colour while it is kept
+        (``keep_old_for``); the deployment becomes cancelled. 400 once it is gone."""
+        deployment = actions.switch_back(self.get_object(), user=request.user)
+        return Response(DeploymentSerializer(deployment).data)

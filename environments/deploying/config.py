@@ -48,8 +48,21 @@ DEFAULTS: dict[str, Any] = {
     "stop_grace_period": 10,
     "network_mode": "host",
     "health_check": None,
-    "strategy": {"type": "rolling", "batch_size": 1},
+    "strategy": {
+        "type": "rolling",
+        "batch_size": 1,
+        "max_surge": 1,
+        "max_unavailable": 0,
+        "drain_timeout": 10.0,
+    },  # fmt: skip
+    "entry_points": [],
 }
+MAX_ENTRY_POINTS = 8
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_ROLLING_DEFAULTS = {"batch_size": 1, "max_surge": 1, "max_unavailable": 0, "drain_timeout": 10.0}
+_BLUE_GREEN_DEFAULTS = {"keep_old_for": 300.0, "drain_timeout": 10.0}
 _HEALTH_DEFAULTS = {"interval": 2.0, "timeout": 2.0, "retries": 3, "start_period": 0.0}
 _SWARM_DEFAULTS = {
     "parallelism": 1,
@@ -150,14 +163,41 @@ def _strategy(errors: _Errors, value: Any, replicas: int) -> dict:
     strategy: dict[str, Any] = {"type": kind}
     allowed = {"type"}
     if kind == "rolling":
-        allowed.add("batch_size")
+        # As Swarm's update config: batch_size replicas per step (its parallelism), at
+        # most max_surge above the replica count and max_unavailable below it meanwhile.
+        allowed |= set(_ROLLING_DEFAULTS)
+        merged = {**_ROLLING_DEFAULTS, **{k: v for k, v in value.items() if k in allowed}}
         strategy["batch_size"] = _number(
-            errors,
-            "strategy.batch_size",
-            value.get("batch_size", 1),
-            1,
-            max(replicas, 1),
-            integer=True,
+            errors, "strategy.batch_size", merged["batch_size"], 1, max(replicas, 1), integer=True
+        )
+        if "max_surge" not in value and isinstance(strategy["batch_size"], int):
+            merged["max_surge"] = strategy["batch_size"]  # a whole batch starts first
+        for key in ("max_surge", "max_unavailable"):
+            strategy[key] = _number(errors, f"strategy.{key}", merged[key], 0, 50, integer=True)
+        strategy["drain_timeout"] = _number(
+            errors, "strategy.drain_timeout", merged["drain_timeout"], 0, 3600
+        )
+        surge, unavailable = strategy["max_surge"], strategy["max_unavailable"]
+        if isinstance(surge, int) and isinstance(unavailable, int):
+            if surge + unavailable < 1:
+                errors.add("strategy.max_surge", "max_surge and max_unavailable cannot both be 0.")
+            elif (
+                isinstance(strategy["batch_size"], int)
+                and strategy["batch_size"] > surge + unavailable
+            ):
+                errors.add(
+                    "strategy.batch_size",
+                    f"A batch of {strategy['batch_size']} needs max_surge + max_unavailable "
+                    f"of at least {strategy['batch_size']}.",
+                )
+    if kind == "blue-green":
+        allowed |= set(_BLUE_GREEN_DEFAULTS)
+        merged = {**_BLUE_GREEN_DEFAULTS, **{k: v for k, v in value.items() if k in allowed}}
+        strategy["keep_old_for"] = _number(
+            errors, "strategy.keep_old_for", merged["keep_old_for"], 0, 86400
+        )
+        strategy["drain_timeout"] = _number(
+            errors, "strategy.drain_timeout", merged["drain_timeout"], 0, 3600
         )
     if kind == "swarm":
         allowed |= set(_SWARM_DEFAULTS)
@@ -263,9 +303,66 @@ def validate(document: Any) -> dict:
     ):
         errors.add("port", "Replicas on host networking need a base port so each binds its own.")
 
+    config["entry_points"] = _entry_points(errors, config["entry_points"], config)
+    if config["entry_points"] and not config["port"]:
+        errors.add("port", "Entry points forward to the replicas' ports: set the base port.")
+    if config["entry_points"] and config["network_mode"] == "none":
+        errors.add("entry_points", "Replicas without a network (network_mode none) cannot serve.")
+
     if errors.errors:
         raise ValidationError(errors.errors)
     return config
+
+
+def _entry_points(errors: _Errors, value: Any, config: dict) -> list[dict]:
+    """``entry_points``: a list of ``{"port": 8080}`` or ``{"port": 80, "host":
+    "shop.example.com"}``. Each listens on the proxy of the environment's engine host and
+    forwards to the service's healthy replicas; a host name routes by the request's
+    Host header (name-based). A port (with its host name) and a host name belong to one
+    service and environment at a time: checked against the others when saved."""
+    if value in (None, []):
+        return []
+    if not isinstance(value, list):
+        errors.add("entry_points", 'Use a list, e.g. [{"port": 8080}].')
+        return []
+    if len(value) > MAX_ENTRY_POINTS:
+        errors.add("entry_points", f"At most {MAX_ENTRY_POINTS} entry points.")
+        return []
+    replica_ports: set[int] = set()
+    if isinstance(config.get("port"), int) and isinstance(config.get("replicas"), int):
+        for offset in (0, 100):  # blue and green (see strategies.base.GREEN_PORT_OFFSET)
+            replica_ports |= {config["port"] + offset + s for s in range(config["replicas"] + 1)}
+    found, seen = [], set()
+    for index, item in enumerate(value):
+        path = f"entry_points.{index}"
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = {"port": item}
+        if not isinstance(item, dict):
+            errors.add(path, 'Use an object: {"port": 8080, "host": "optional.example.com"}.')
+            continue
+        for key in sorted(set(item) - {"port", "host"}):
+            errors.add(f"{path}.{key}", "Unknown field: use port and host.")
+        port = None
+        if "port" not in item:
+            errors.add(f"{path}.port", "An entry point needs a port.")
+        else:  # the proxy may bind a privileged port (80, 443) where it runs as root
+            port = _number(errors, f"{path}.port", item["port"], 1, 65535, integer=True)
+        host = item.get("host") or ""
+        if not isinstance(host, str) or (host and not _HOST.match(host.lower())):
+            errors.add(
+                f"{path}.host", "Use a host name such as shop.example.com (no port, no scheme)."
+            )
+            continue
+        host = host.lower()
+        if port is None:
+            continue
+        if port in replica_ports:
+            errors.add(f"{path}.port", f"{port} is a port the replicas bind: choose another.")
+        if (port, host) in seen:
+            errors.add(path, f"{host or 'Port'}:{port} is listed twice.")
+        seen.add((port, host))
+        found.append({"port": port, "host": host})
+    return found
 
 
 def mask_secrets(config: dict) -> dict:

@@ -18,6 +18,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from environments import engine
+from environments.deploying import traffic
 from environments.deploying.strategies import DeploymentFailed, Progress, run_strategy
 from environments.models import Deployment, DeploymentEvent
 from portal.core import audit
@@ -167,4 +168,5 @@ def _clean_up_after(deployment: Deployment) -> str:
                     restarted += 1
     except engine.EngineUnavailable as exc:
         return f"; could not clean up: {exc}"
+    traffic.release_deployment(deployment)
     return f"; removed {removed} new container(s), restarted {restarted} old one(s)"

@@ -1,5 +1,6 @@
 """The environments app's models: environments and grants, services and their configs,
-deployments and their events, exec sessions, each with its QuerySet (``restrict(user, action)`` first)."""
+deployments and their events, exec sessions, entry points and proxy servers, each with its
+QuerySet (``restrict(user, action)`` first)."""
 
 from environments.models.deployments import Deployment, DeploymentEvent
 from environments.models.environments import (
@@ -10,14 +11,17 @@ from environments.models.environments import (
 )
 from environments.models.exec_sessions import ExecSession
 from environments.models.services import Service, ServiceConfig
+from environments.models.traffic import EntryPoint, ProxyServer
 
 __all__ = [
     "Deployment",
     "DeploymentEvent",
+    "EntryPoint",
     "Environment",
     "EnvironmentGroupObjectPermission",
     "EnvironmentUserObjectPermission",
     "ExecSession",
+    "ProxyServer",
     "RoleGrant",
     "Service",
     "ServiceConfig",

@@ -115,7 +115,7 @@ class DeploymentEvent(models.Model):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
     at = models.DateTimeField(auto_now_add=True)
-    kind = models.CharField(max_length=20)  # step, pull, replica, done, failed
+    kind = models.CharField(max_length=20)  # step, pull, replica, traffic, done, failed
     message = models.TextField()
     data = models.JSONField(default=dict, blank=True)
 

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, render
 
 from environments import access
 from environments.deploying import config as config_schema
+from environments.deploying.traffic import entry_point_state, standby_until
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY, LOGS
 from portal.core.numbers import parse_id
@@ -163,6 +164,13 @@ def _panel(
         "history": history,
         "latest": latest,
         "rollback_to": rollback_to,
+        "entry_points": entry_point_state(service, environment),
+        "switch_back": latest
+        if latest
+        and latest.strategy == "blue-green"
+        and latest.status == "succeeded"
+        and standby_until(service, environment)
+        else None,
         "running": Deployment.objects.last_succeeded(service, environment),
         # A stop after the last deployment: what was deployed no longer runs.
         "stopped": next(

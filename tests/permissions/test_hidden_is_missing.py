@@ -156,6 +156,7 @@ CASES = [
         args=("service:dev",),
         data={"replicas": 1},
     ),
+    Case("service-traffic", "get", "environment", "env-slug", args=("service:dev",)),
     Case("service-restart", "post", "environment", "env-slug", args=("service:dev",)),
     Case("service-stop", "post", "environment", "env-slug", args=("service:dev",)),
     # Sign-off: the source, or the target with Test (visible to the developer) as source.

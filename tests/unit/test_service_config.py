@@ -27,7 +27,11 @@ def errors_of(document) -> dict[str, list[str]]:
 def test_an_empty_document_is_all_defaults():
     config = validate({})
     assert config == DEFAULTS
-    assert config["strategy"] == {"type": "rolling", "batch_size": 1}
+    assert config["strategy"] == {
+        "type": "rolling", "batch_size": 1, "max_surge": 1, "max_unavailable": 0,
+        "drain_timeout": 10.0,
+    }  # fmt: skip
+    assert config["entry_points"] == []
     assert config["network_mode"] == "host" and config["health_check"] is None
 
 
@@ -36,7 +40,7 @@ def test_validate_does_not_share_the_defaults_between_documents():
     first["env"]["LEAK"] = "x"
     first["strategy"]["batch_size"] = 9
     assert validate({})["env"] == {}
-    assert validate({})["strategy"] == {"type": "rolling", "batch_size": 1}
+    assert validate({})["strategy"]["batch_size"] == 1
 
 
 def test_a_full_document_is_normalised():
@@ -71,7 +75,10 @@ def test_a_full_document_is_normalised():
         "start_period": 0.0,
         "http_path": "/health",
     }
-    assert config["strategy"] == {"type": "rolling", "batch_size": 2}
+    assert config["strategy"] == {
+        "type": "rolling", "batch_size": 2, "max_surge": 2, "max_unavailable": 0,
+        "drain_timeout": 10.0,
+    }  # fmt: skip
 
 
 def test_a_command_health_check_gets_the_default_timings():
@@ -90,8 +97,30 @@ def test_a_command_health_check_gets_the_default_timings():
     ("strategy", "expected"),
     [
         ("recreate", {"type": "recreate"}),
-        ({"type": "blue-green"}, {"type": "blue-green"}),
-        ({}, {"type": "rolling", "batch_size": 1}),
+        (
+            {"type": "blue-green"},
+            {"type": "blue-green", "keep_old_for": 300.0, "drain_timeout": 10.0},
+        ),
+        (
+            {},
+            {
+                "type": "rolling",
+                "batch_size": 1,
+                "max_surge": 1,
+                "max_unavailable": 0,
+                "drain_timeout": 10.0,
+            },
+        ),
+        (
+            {"type": "rolling", "max_surge": 0, "max_unavailable": 1},
+            {
+                "type": "rolling",
+                "batch_size": 1,
+                "max_surge": 0,
+                "max_unavailable": 1,
+                "drain_timeout": 10.0,
+            },
+        ),
         (
             {"type": "swarm"},
             {
@@ -175,6 +204,18 @@ def test_strategies_are_normalised_with_their_own_defaults(strategy, expected):
         ({"strategy": {"type": "swarm", "order": "random"}}, "strategy.order", "Use start-first or stop-first."),
         ({"strategy": {"type": "swarm", "failure_action": "retry"}}, "strategy.failure_action", "Use rollback, pause or continue."),
         ({"strategy": {"type": "swarm", "parallelism": 101}}, "strategy.parallelism", "out of range: use 0 to 100."),
+        ({"strategy": {"type": "rolling", "max_surge": 0}}, "strategy.max_surge", "max_surge and max_unavailable cannot both be 0."),
+        ({"replicas": 3, "strategy": {"type": "rolling", "batch_size": 3, "max_surge": 1}}, "strategy.batch_size", "A batch of 3 needs max_surge + max_unavailable of at least 3."),
+        ({"entry_points": {"port": 8080}}, "entry_points", "Use a list"),
+        ({"entry_points": [8080]}, "port", "Entry points forward to the replicas' ports"),
+        ({"port": 9000, "network_mode": "none", "entry_points": [8080]}, "entry_points", "network_mode none"),
+        ({"port": 9000, "entry_points": [{"port": 0}]}, "entry_points.0.port", "out of range: use 1 to 65535."),
+        ({"entry_points": [{}]}, "entry_points.0.port", "An entry point needs a port."),
+        ({"entry_points": [{"port": 8080, "host": "http://x"}]}, "entry_points.0.host", "Use a host name"),
+        ({"entry_points": [{"port": 8080, "tls": True}]}, "entry_points.0.tls", "Unknown field"),
+        ({"entry_points": [8080, {"port": 8080}]}, "entry_points.1", "8080 is listed twice"),
+        ({"port": 9000, "replicas": 2, "entry_points": [9001]}, "entry_points.0.port", "9001 is a port the replicas bind"),
+        ({"entry_points": [{"port": 8000 + i} for i in range(9)]}, "entry_points", "At most 8 entry points."),
         ({"replicas": 2, "health_check": {"http_path": "/health", "port": 8080}}, "port", "Replicas on host networking need a base port"),
     ],
 )  # fmt: skip
@@ -315,3 +356,13 @@ def test_an_unreadable_import_is_one_config_error(text, fmt, message):
 def test_an_empty_yaml_import_is_an_empty_document():
     assert load("", "yaml") == {}
     assert validate(load("", "yaml")) == DEFAULTS
+
+
+def test_entry_points_are_normalised_to_port_and_lowercase_host():
+    config = validate(
+        {"port": 9000, "entry_points": [8080, {"port": 80, "host": "Shop.Example.com"}]}
+    )
+    assert config["entry_points"] == [
+        {"port": 8080, "host": ""},
+        {"port": 80, "host": "shop.example.com"},
+    ]

@@ -398,12 +398,13 @@ def test_recreate_cleans_up_when_the_engine_refuses_a_replica():
 # --- rolling -----------------------------------------------------------------------------
 
 
-def test_rolling_replaces_one_batch_at_a_time():
+def test_stop_first_rolling_replaces_one_batch_at_a_time():
     session = FakeSession()
     old = [session.add(OLD, slot, port=8000 + slot) for slot in range(3)]
     deployment = make_deployment(
-        {"type": "rolling", "batch_size": 2}, replicas=3, port=8000, health_check=HEALTH
-    )
+        {"type": "rolling", "batch_size": 2, "max_surge": 0, "max_unavailable": 2},
+        replicas=3, port=8000, health_check=HEALTH,
+    )  # fmt: skip
     recorder = deploy(session, deployment)
     assert session.calls == [
         ("stop", old[0], 10),
@@ -421,24 +422,39 @@ def test_rolling_replaces_one_batch_at_a_time():
     assert replaced == ["2 of 3 replicas replaced", "3 of 3 replicas replaced"]
 
 
-def test_rolling_waits_for_each_batch_before_stopping_the_next():
+def test_stop_first_rolling_waits_for_each_batch_before_stopping_the_next():
     session = FakeSession()
     old = [session.add(OLD, slot) for slot in range(2)]
-    recorder = deploy(session, make_deployment("rolling", replicas=2, health_check=HEALTH))
+    recorder = deploy(
+        session,
+        make_deployment(
+            {"type": "rolling", "max_surge": 0, "max_unavailable": 1},
+            replicas=2,
+            health_check=HEALTH,
+        ),
+    )
     assert [call[0] for call in session.calls] == ["stop", "run", "stop", "run", "remove", "remove"]
     states = recorder.replica_states()
     assert states.index((0, "healthy")) < states.index((1, "stopping"))
     assert set(session.containers).isdisjoint(old)
 
 
-def test_rolling_removes_the_new_replicas_and_restarts_the_old_on_a_health_failure():
+def test_stop_first_rolling_removes_the_new_and_restarts_the_old_on_a_health_failure():
     session = FakeSession(
         health=lambda c: "unhealthy" if c.labels[engine.LABEL_SLOT] == "1" else "healthy"
     )
     old = [session.add(OLD, slot) for slot in range(3)]
     recorder = Recorder()
     with pytest.raises(DeploymentFailed, match=r"^Replica 2 of 3 failed its health check\.$"):
-        deploy(session, make_deployment("rolling", replicas=3, health_check=HEALTH), recorder)
+        deploy(
+            session,
+            make_deployment(
+                {"type": "rolling", "max_surge": 0, "max_unavailable": 1},
+                replicas=3,
+                health_check=HEALTH,
+            ),
+            recorder,
+        )
     new = [run["id"] for run in session.runs]
     assert session.calls == [
         ("stop", old[0], 10),
@@ -461,7 +477,11 @@ def test_rolling_restores_only_the_old_replicas_that_were_running():
     with pytest.raises(DeploymentFailed):
         deploy(
             session,
-            make_deployment({"type": "rolling", "batch_size": 2}, replicas=2, health_check=HEALTH),
+            make_deployment(
+                {"type": "rolling", "batch_size": 2, "max_surge": 0, "max_unavailable": 2},
+                replicas=2,
+                health_check=HEALTH,
+            ),  # fmt: skip
         )
     new = [run["id"] for run in session.runs]
     assert session.calls == [
@@ -480,12 +500,42 @@ def test_rolling_to_fewer_replicas_removes_the_slots_no_longer_used():
     old = [session.add(OLD, slot) for slot in range(3)]
     deploy(session, make_deployment("rolling", replicas=1, health_check=HEALTH))
     assert session.calls == [
-        ("stop", old[0], 10),
         ("run", 0, None),
+        ("stop", old[0], 10),
+        ("stop", old[1], 10),
+        ("stop", old[2], 10),
         ("remove", old[0]),
         ("remove", old[1]),
         ("remove", old[2]),
     ]
+
+
+def test_rolling_starts_each_new_replica_on_the_other_colour_before_stopping_its_old_one():
+    session = FakeSession()
+    old = [session.add(OLD, slot, port=8000 + slot) for slot in range(2)]
+    recorder = deploy(
+        session, make_deployment("rolling", replicas=2, port=8000, health_check=HEALTH)
+    )
+    assert session.calls == [
+        ("run", 0, 8000 + GREEN_PORT_OFFSET),
+        ("stop", old[0], 10),
+        ("run", 1, 8001 + GREEN_PORT_OFFSET),
+        ("stop", old[1], 10),
+        ("remove", old[0]),
+        ("remove", old[1]),
+    ]
+    states = recorder.replica_states()
+    assert states.index((0, "healthy")) < states.index((0, "stopping"))
+    assert {run["labels"][engine.LABEL_COLOUR] for run in session.runs} == {"green"}
+
+
+def test_start_first_rolling_never_stops_an_old_replica_when_the_new_one_fails():
+    session = FakeSession(health=lambda c: "unhealthy")
+    old = [session.add(OLD, slot) for slot in range(2)]
+    with pytest.raises(DeploymentFailed):
+        deploy(session, make_deployment("rolling", replicas=2, health_check=HEALTH))
+    assert all(call[0] != "stop" for call in session.calls), session.calls
+    assert session.running() == set(old) and set(session.containers) == set(old)
 
 
 def test_a_redeploy_leaves_the_replicas_of_the_same_deployment_alone():
@@ -556,7 +606,11 @@ def test_rolling_removes_what_it_started_when_the_engine_refuses_a_replica_of_th
     with pytest.raises(engine.EngineUnavailable):
         deploy(
             session,
-            make_deployment({"type": "rolling", "batch_size": 2}, replicas=2, health_check=HEALTH),
+            make_deployment(
+                {"type": "rolling", "batch_size": 2, "max_surge": 0, "max_unavailable": 2},
+                replicas=2,
+                health_check=HEALTH,
+            ),  # fmt: skip
         )
     assert set(session.containers) == set(old) and session.running() == set(old)
 

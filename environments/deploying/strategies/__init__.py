@@ -9,6 +9,7 @@ from environments.deploying.strategies.blue_green import blue_green
 from environments.deploying.strategies.operations import OPERATIONS
 from environments.deploying.strategies.recreate import recreate
 from environments.deploying.strategies.rolling import rolling
+from environments.deploying.strategies.scale import scale
 from environments.deploying.strategies.swarm import swarm
 from environments.engine import EngineSession
 
@@ -19,6 +20,7 @@ STRATEGIES = {
     "rolling": rolling,
     "blue-green": blue_green,
     "swarm": swarm,
+    "scale": scale,  # what scale_service runs on a standalone engine
 }
 
 

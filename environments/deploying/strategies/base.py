@@ -20,6 +20,7 @@ __all__ = [
     "DeploymentFailed",
     "Progress",
     "health_deadline",
+    "other_colour",
     "pull_image",
     "remove_started",
     "replica_labels",
@@ -69,6 +70,12 @@ class Progress:
             f"Pulling: {done / 1e6:.1f} of {total / 1e6:.1f} MB",
             kind="pull", progress=share, done=done, total=total,
         )  # fmt: skip
+
+
+def other_colour(live: list[Replica]) -> str:
+    """The colour new replicas take beside ``live`` ones: the other one, so their ports
+    (base + slot, or base + 100 + slot for green) never collide."""
+    return "green" if live and live[0].colour == "blue" else "blue"
 
 
 def replica_port(config: dict, slot: int, colour: str) -> int | None:

@@ -1,0 +1,21 @@
+"""The HAProxy adapter: rendering its configuration, talking to its Runtime API and
+running its process. Like :mod:`environments.engine` it imports no models, access or
+domain code: callers hand it plain descriptions (:class:`Frontend`, :class:`Backend`,
+:class:`Server`) and get text, answers or :class:`ProxyUnavailable` back.
+"""
+
+from environments.proxy.config import Backend, Frontend, Server, backend_name, render
+from environments.proxy.process import ProxyProcess
+from environments.proxy.runtime import ProxyUnavailable, RuntimeAPI, ServerStat
+
+__all__ = [
+    "Backend",
+    "Frontend",
+    "ProxyProcess",
+    "ProxyUnavailable",
+    "RuntimeAPI",
+    "Server",
+    "ServerStat",
+    "backend_name",
+    "render",
+]

@@ -1,0 +1,128 @@
+"""The service page shows each entry point and its backends, live during a deployment,
+against daphne with the embedded worker and its supervised HAProxy on the real engine.
+Screenshots (desktop and phone) land in tests/artifacts/ for a human to look at."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import uuid
+
+import docker
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from environments.engine import LABEL_SERVICE
+from environments.proxy import ProxyProcess
+from registry.client import RegistryClient
+from tests.registries import image_variant
+from tests.stack import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def _api(server, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {server.token(username, password)}"
+    return session
+
+
+def test_the_service_page_shows_the_entry_point_and_its_backends_during_a_deploy(
+    login_as, demo_server, registry_url, docker_host, artifacts
+):
+    name = f"shop-{uuid.uuid4().hex[:6]}"
+    dev = _api(demo_server, "dev", "berth-dev")
+    url = demo_server.url
+    created = dev.post(
+        f"{url}/api/services/", json={"name": name, "registry": "local", "repository": "demo/app"},
+        timeout=10,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    service_id = created.json()["id"]
+    client = RegistryClient(registry_url)
+    base = client.resolve("demo/app", "latest")
+    digests = [image_variant(client, "demo/app", base, f"{name}-{n}").digest for n in (1, 2)]
+    entry = free_port()
+    document = {
+        "replicas": 3,
+        "command": ["sh", "-c", "busybox mkdir -p /www && echo ok > /www/health && "
+                    "echo $VERSION > /www/index.html && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
+        "env": {"VERSION": "v1"},
+        "port": random.randrange(20000, 40000, 200),
+        "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2,
+                         "start_period": 1},
+        "stop_grace_period": 1,
+        "strategy": {"type": "rolling", "drain_timeout": 2},
+        "entry_points": [{"port": entry}],
+    }  # fmt: skip
+    engine = docker.DockerClient(base_url=docker_host, version="auto")
+    try:
+        for version, digest in zip(("v1", "v2"), digests, strict=True):
+            saved = dev.post(
+                f"{url}/api/services/{service_id}/configs/",
+                json={"environment": "dev", "document": {**document, "env": {"VERSION": version}}},
+                timeout=10,
+            )  # fmt: skip
+            assert saved.status_code == 201, saved.text
+            if version == "v2":  # watch the second deployment live
+                page = login_as("dev")
+                page.goto(f"/services/{name}/#env-dev")
+                panel = page.locator("#env-dev .traffic")
+                expect(panel.locator("[data-entry-url]")).to_have_text(f"http://127.0.0.1:{entry}/")
+                expect(panel.locator("[data-backends] tr")).to_have_count(3)
+            deployment = dev.post(
+                f"{url}/api/deployments/",
+                json={"service": name, "environment": "dev", "digest": digest}, timeout=10,
+            )  # fmt: skip
+            assert deployment.status_code == 202, deployment.text
+            if version == "v2":
+                # The table follows the deployment: a new replica joins beside the old.
+                expect(panel.locator("[data-backends] tr")).to_have_count(4, timeout=30_000)
+                expect(panel.locator("[data-backends]")).to_contain_text("ready")
+                page.set_viewport_size({"width": 1440, "height": 900})
+                page.screenshot(path=str(artifacts / "traffic-during-deploy.png"), full_page=False)
+                page.set_viewport_size({"width": 390, "height": 844})
+                panel.scroll_into_view_if_needed()
+                page.screenshot(path=str(artifacts / "traffic-during-deploy-phone.png"))
+                page.set_viewport_size({"width": 1440, "height": 900})
+            finished = None
+            for _ in range(300):
+                finished = dev.get(f"{url}/api/deployments/{deployment.json()['id']}/", timeout=10)
+                if finished.json()["status"] not in ("pending", "running"):
+                    break
+                time.sleep(0.2)
+            assert finished.json()["status"] == "succeeded", finished.json()["reason"]
+            answer = requests.get(f"http://127.0.0.1:{entry}/", timeout=5)
+            assert answer.text.strip() == version
+        expect(panel.locator("[data-backends] tr")).to_have_count(3, timeout=10_000)
+        rows = panel.locator("[data-backends] tr")
+        for index in range(3):
+            expect(rows.nth(index)).to_contain_text("ready")
+            expect(rows.nth(index)).to_contain_text("UP")
+        page.screenshot(path=str(artifacts / "traffic-after-deploy.png"), full_page=False)
+
+        # The proxy dies: the server's supervisor starts it again from Berth's records.
+        proxy = ProxyProcess(demo_server.workdir / "proxy")
+        killed = proxy.pid()
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{entry}/", timeout=1).text.strip() == "v2":
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the proxy did not come back within 10 s"
+            time.sleep(0.1)
+        assert proxy.pid() not in (None, killed)
+        expect(panel.locator("[data-proxy]")).to_have_text("proxy up")
+        expect(panel.locator("[data-backends] tr")).to_have_count(3)
+    finally:
+        for container in engine.containers.list(
+            all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
+        ):
+            container.remove(force=True)
+        engine.close()
