@@ -38,3 +38,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.signature("environments.tasks.reap_stale_deployments"),
         name="fail deployments whose worker died",
     )
+    sender.add_periodic_task(
+        max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4),
+        sender.signature("pipelines.tasks.reap_stale_stages"),
+        name="fail pipeline stages whose worker died",
+    )
