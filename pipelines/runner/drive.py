@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from environments import engine
 from pipelines.models import Approval, PipelineRun, StageRun
 from pipelines.runner.events import record_event
 from portal.core import audit
@@ -192,6 +193,22 @@ def finish_stage(
     return True
 
 
+def _clean_up_after(stage: StageRun) -> str:
+    """Remove the test container a dead worker left behind (a deployment's own reaper
+    cleans up after a deploy stage)."""
+    if stage.kind != "test" or stage.environment is None:
+        return ""
+    labels = [f"berth.pipeline-run={stage.run_id}", f"berth.stage={stage.name}"]
+    try:
+        with engine.open_client(stage.environment, timeout=30) as client:
+            left = client.containers.list(all=True, filters={"label": labels})
+            for container in left:
+                container.remove(force=True)
+    except engine.EngineUnavailable as exc:
+        return f"; could not remove its test container: {exc}"
+    return f"; removed {len(left)} test container(s)"
+
+
 def reap_stale_stages() -> list[int]:
     """Fail running stages whose worker stopped beating (killed, restarted), so no run is
     left running; the run then fails at that stage and can be retried from it."""
@@ -200,10 +217,17 @@ def reap_stale_stages() -> list[int]:
     for stage in StageRun.objects.filter(
         status=StageRun.Status.RUNNING, heartbeat_at__lt=timezone.now() - stale
     ):
+        # Claim only what is still stale, refreshing the heartbeat, so that a second
+        # reaper running at the same time does not clean up the same stage too.
+        claimed = StageRun.objects.filter(
+            pk=stage.pk, status=StageRun.Status.RUNNING, heartbeat_at__lt=timezone.now() - stale
+        ).update(heartbeat_at=timezone.now(), worker="reaper")
+        if not claimed:
+            continue
         reason = (
             f"its worker stopped reporting for over {int(stale.total_seconds())} s "
             "(crashed or restarted); retry the stage to run it again"
         )
-        if finish_stage(stage, StageRun.Status.FAILED, reason):
+        if finish_stage(stage, StageRun.Status.FAILED, reason + _clean_up_after(stage)):
             reaped.append(stage.pk)
     return reaped

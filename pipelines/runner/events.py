@@ -56,7 +56,7 @@ class LogWriter:
         self.interval = interval
         self.text = stage.log
         self.pending: list[str] = []
-        self.flushed_at = time.monotonic()
+        self.flushed_at = 0.0  # the first line goes out at once
         self.lock = threading.Lock()
 
     def write(self, text: str) -> None:

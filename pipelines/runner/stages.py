@@ -208,6 +208,7 @@ def _test(stage: StageRun, writer: LogWriter, beat) -> dict:
         "BERTH_ENVIRONMENT": stage.environment.slug,
     }
     writer.line(f"$ {image} {' '.join(plan['command'])}")
+    writer.flush()
     outcome = run_test_container(
         stage.environment, image=image, command=plan["command"], env=env,
         labels={engine.LABEL_ENVIRONMENT: stage.environment.slug,
