@@ -331,3 +331,104 @@ def test_a_signed_webhook_starts_a_run_and_bad_stale_or_replayed_ones_record_not
     assert rotated.status_code == 200 and rotated.data["webhook_secret"] != secret
     assert post(_signed(secret, body)).status_code == 401  # the old secret is gone
     assert PipelineRun.objects.count() == 1
+
+
+BUILD_ONLY = """\
+stages:
+  - name: build
+    kind: build
+    environment: dev
+    git: {{url: "{url}", ref: "{ref}"}}
+    dockerfile: {dockerfile}
+  - {{name: deploy-dev, kind: deploy, environment: dev}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "ref", "dockerfile", "reason"),
+    [
+        ("REPO", "no-such-branch", "Dockerfile", "'no-such-branch' is not a branch, tag or commit"),
+        ("/nonexistent/repo.git", "main", "Dockerfile", "git clone failed"),
+        (
+            "ext::sh -c touch% /tmp/berth-pwned",
+            "main",
+            "Dockerfile",
+            "not a repository Berth fetches",
+        ),
+        ("REPO", "--upload-pack=touch /tmp/x", "Dockerfile", "not a branch, tag or commit name"),
+        ("REPO", "main", "Missing.Dockerfile", "there is no Missing.Dockerfile"),
+        ("REPO", "main", "Broken.Dockerfile", "docker build failed"),
+    ],
+)
+def test_a_build_that_cannot_succeed_fails_its_stage_with_the_reason_and_deploys_nothing(
+    celery_worker_thread,
+    git_repo,
+    service,
+    api_for,
+    admin_user,
+    tmp_path,
+    url,
+    ref,
+    dockerfile,
+    reason,
+):
+    repo, _ = git_repo
+    if dockerfile == "Broken.Dockerfile":  # a second commit on main with a failing step
+        work = tmp_path / "broken"
+        subprocess.run(["git", "clone", "--quiet", "-b", "main", repo, str(work)], check=True)
+        (work / "Broken.Dockerfile").write_text(f"FROM {stack.TEST_IMAGE}\nRUN exit 7\n")
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(work)]
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "--quiet", "-m", "broken"], check=True)
+        subprocess.run([*git, "push", "--quiet", "origin", "main"], check=True)
+    admin = api_for("developer")
+    admin.force_authenticate(admin_user)
+    text = BUILD_ONLY.format(url=repo if url == "REPO" else url, ref=ref, dockerfile=dockerfile)
+    pipeline = _create(admin, service, text)
+    started = admin.post(reverse("pipeline-run", args=[pipeline["id"]]), {}, format="json")
+    run = _wait(admin, started.data["id"], lambda r: r["status"] in ("failed", "succeeded"), 120)
+    assert run["status"] == "failed"
+    build = _stage(run, "build")
+    assert build["status"] == "failed" and reason in build["reason"], build["reason"]
+    assert _stage(run, "deploy-dev")["status"] == "skipped" and not run["digest"]
+
+
+def test_a_failed_stage_is_retried_with_its_recorded_plan_and_digest(
+    celery_worker_thread, service, api_for, admin_user, versions
+):
+    v1, _ = versions
+    service.repository = "demo/app"
+    service.save()
+    admin = api_for("developer")
+    admin.force_authenticate(admin_user)
+    # The check fails until a moment a few seconds ahead; the retry comes after it.
+    ready_at = int(time.time()) + 4
+    command = f"test $(date +%s) -ge {ready_at}"
+    text = _digest_pipeline(
+        f"  - {{name: check, kind: test, environment: dev, command: '{command}'}}\n"
+        "  - {name: deploy-dev, kind: deploy, environment: dev}\n"
+    )
+    pipeline = _create(admin, service, text)
+    started = admin.post(
+        reverse("pipeline-run", args=[pipeline["id"]]), {"digest": v1}, format="json"
+    )
+    run_id = started.data["id"]
+    run = _wait(admin, run_id, lambda r: r["status"] in ("failed", "succeeded"), 60)
+    assert run["status"] == "failed" and _stage(run, "check")["status"] == "failed"
+    assert _stage(run, "deploy-dev")["status"] == "skipped"
+    # A new revision does not change what the run follows.
+    admin.post(reverse("pipeline-revisions", args=[pipeline["id"]]),
+               {"text": text.replace("-ge", "-lt")}, format="json")  # fmt: skip
+    time.sleep(max(0.0, ready_at - time.time() + 0.5))
+    retried = admin.post(
+        reverse("pipeline-run-retry", args=[run_id]), {"stage": "check"}, format="json"
+    )
+    assert retried.status_code == 202, retried.data
+    run = _wait(admin, run_id, lambda r: r["status"] in ("failed", "succeeded"), 90)
+    assert run["status"] == "succeeded", run["reason"]
+    check = _stage(run, "check")
+    assert check["attempt"] == 2 and check["plan"]["command"][-1] == command
+    assert run["digest"] == v1 and run["revision"] == 1
+    revisions = admin.get(reverse("pipeline-revisions", args=[pipeline["id"]])).data
+    assert [r["revision"] for r in revisions] == [2, 1] and "+" in revisions[0]["diff"]
+    assert f"-ge {ready_at}" in revisions[0]["diff"] and f"-lt {ready_at}" in revisions[0]["diff"]
