@@ -43,3 +43,8 @@ def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.signature("environments.tasks.retire_standby"),
         name="retire blue-green colours whose switch-back time is over",
     )
+    sender.add_periodic_task(
+        max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4),
+        sender.signature("pipelines.tasks.reap_stale_stages"),
+        name="fail pipeline stages whose worker died",
+    )

@@ -132,6 +132,8 @@ def record_push_events(registry: Registry, events: list) -> int:
                 )
             if not Image.objects.filter(repository=repository, digest=digest).exists():
                 dispatch_on_commit("registry.tasks.record_image", repository.pk, digest)
+            if tag:  # pipelines with a matching registry_push trigger start (by name: no import)
+                dispatch_on_commit("pipelines.tasks.image_pushed", registry.pk, name, tag, digest)
         recorded += 1
     return recorded
 

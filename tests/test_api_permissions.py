@@ -16,6 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from environments import engine
 from environments.deploying.config import validate
 from environments.models import Deployment, Environment, RoleGrant, Service, ServiceConfig
+from pipelines.definition import parse as parse_pipeline
+from pipelines.models import Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.core.tokens import create_token
 from portal.models import ApiToken, AuditEvent
 from registry.models import Image, Promotion, Registry, Repository
@@ -257,6 +259,62 @@ CASES = [
     Case("deployment-detail", "get", s(200, 200, 200, 404), args=("deployment:dev",)),
     Case("deployment-rollback", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
     Case("deployment-switch-back", "post", s(400, 403, 403, 404), args=("deployment:dev",)),
+    Case("pipeline-list", "get", s(200, 200, 200, 200)),
+    # The definition is checked first: nothing is created from a bad one, for anyone.
+    Case(
+        "pipeline-list",
+        "post",
+        s(400, 400, 400, 400),
+        data={"service": "svcname:dev", "name": "p", "text": "stages: []"},
+    ),
+    Case("pipeline-detail", "get", s(200, 200, 200, 404), args=("pipeline:dev",)),
+    Case("pipeline-detail", "get", s(404, 200, 200, 404), args=("pipeline:ops",)),
+    Case("pipeline-revisions", "get", s(200, 200, 200, 404), args=("pipeline:dev",)),
+    Case(
+        "pipeline-revisions",
+        "post",
+        s(400, 403, 403, 404),
+        args=("pipeline:dev",),
+        data={"text": "stages: []"},
+    ),
+    # The kit pipeline builds nothing: the developer may start it and must name a digest.
+    Case("pipeline-run", "post", s(400, 403, 403, 404), args=("pipeline:dev",)),
+    Case("pipeline-rotate-secret", "post", s(200, 403, 403, 404), args=("pipeline:dev",)),
+    # Signed by HMAC, not by a user: unsigned is 401 for everyone, and records nothing.
+    Case(
+        "pipeline-webhook",
+        "post",
+        s(401, 401, 401, 401, anonymous=401),
+        args=("pipeline:dev",),
+        data={"digest": "sha256:" + "f" * 64},
+    ),
+    Case("pipeline-run-list", "get", s(200, 200, 200, 200)),
+    Case("pipeline-run-detail", "get", s(200, 200, 200, 404), args=("piperun:dev",)),
+    Case("pipeline-run-detail", "get", s(404, 200, 200, 404), args=("piperun:ops",)),
+    # The kit gate asks for deploy_to_environment in Dev: only the developer holds it.
+    Case(
+        "pipeline-run-approve",
+        "post",
+        s(200, 403, 403, 404),
+        args=("piperun:dev",),
+        data={"stage": "gate"},
+    ),
+    Case(
+        "pipeline-run-reject",
+        "post",
+        s(200, 403, 403, 404),
+        args=("piperun:dev",),
+        data={"stage": "gate"},
+    ),
+    Case("pipeline-run-cancel", "post", s(200, 403, 403, 404), args=("piperun:dev",)),
+    Case(
+        "pipeline-run-retry",
+        "post",
+        s(409, 403, 403, 404),
+        args=("piperun:dev",),
+        data={"stage": "gate"},
+    ),
+    Case("pipeline-run-rerun", "post", s(202, 403, 403, 404), args=("piperun:dev",)),
     Case("api-token", "post", s(400, 400, 400, 400, anonymous=400), data={}),
 ]
 
@@ -298,6 +356,9 @@ def _resolve(value, personas, environments, persona, containers=None):
         return Image.objects.get_or_create(repository=repository, digest="sha256:" + "c" * 64)[0].pk
     if kind == "promotion":
         return _promotion_into(environments[key]).pk
+    if kind in ("pipeline", "piperun"):
+        run = kit_pipeline_run(environments[key])
+        return run.pipeline.pk if kind == "pipeline" else run.pk
     if kind == "token":
         owner = (
             personas[persona]
@@ -346,6 +407,38 @@ def _kit_deployment(environment):
         service=service, environment=environment, config=config, digest="sha256:" + "e" * 64,
         strategy="rolling", status="succeeded",
     )[0]  # fmt: skip
+
+
+KIT_PIPELINE = """\
+stages:
+  - {{name: gate, kind: approval, environment: {env}, permission: deploy_to_environment}}
+  - {{name: smoke, kind: test, environment: {env}, command: "true"}}
+"""
+
+
+def kit_pipeline_run(environment):
+    """A pipeline at home in ``environment`` and a run of it waiting at its gate (rows)."""
+    deployment = _kit_deployment(environment)
+    text = KIT_PIPELINE.format(env=environment.slug)
+    document = parse_pipeline(text, set(Environment.objects.values_list("slug", flat=True)))
+    pipeline = Pipeline.objects.create(
+        service=deployment.service, name=f"kit-{environment.slug}", environment=environment
+    )
+    revision = PipelineRevision.objects.create(
+        pipeline=pipeline, revision=1, text=text, document=document
+    )
+    digest = "sha256:" + "f" * 64
+    run = PipelineRun.objects.create(
+        pipeline=pipeline, revision=revision, digest=digest, status="waiting",
+        trigger={"kind": "button", "digest": digest},
+    )  # fmt: skip
+    for index, step in enumerate(document["steps"]):
+        for stage in step:
+            StageRun.objects.create(
+                run=run, step=index, name=stage["name"], kind=stage["kind"], plan=stage,
+                environment=environment, status="waiting" if index == 0 else "pending",
+            )  # fmt: skip
+    return run
 
 
 def _promotion_into(target):

@@ -24,6 +24,7 @@ __all__ = [
     "mask_secrets",
     "parse_memory",
     "validate",
+    "yaml_lines",
 ]
 
 STRATEGIES = ("recreate", "rolling", "blue-green", "swarm")
@@ -490,3 +491,28 @@ def load(text: str, fmt: str = "json") -> dict:
     if _too_deep(document):
         raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep.")
     return document
+
+
+def yaml_lines(text: str) -> dict[str, int]:
+    """Line numbers (1-based) of every field of a YAML document that :func:`load`
+    accepted, by path (``stages[2].kind``), so validation errors can name their line."""
+    yaml, loader = _yaml_loader()
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError:
+        return lines
+    stack = [("", root)]
+    while stack:
+        path, node = stack.pop()
+        if node is None:
+            continue
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = f"{path}.{key.value}" if path else str(key.value)
+                lines[child] = key.start_mark.line + 1
+                stack.append((child, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(node.value))
+    return lines

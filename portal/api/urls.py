@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from environments.api.deployments import DeploymentViewSet, ServiceViewSet
 from environments.api.environments import EnvironmentViewSet, RoleGrantViewSet
+from pipelines.api import PipelineRunViewSet, PipelineViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
 from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
 
@@ -23,6 +24,8 @@ router.register("registries", RegistryViewSet, basename="registry")
 router.register("images", ImageViewSet, basename="image")
 router.register("services", ServiceViewSet, basename="service")
 router.register("deployments", DeploymentViewSet, basename="deployment")
+router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("pipeline-runs", PipelineRunViewSet, basename="pipeline-run")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

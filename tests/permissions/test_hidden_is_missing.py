@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 
 from environments.deploying.config import validate
 from environments.models import Deployment, Service, ServiceConfig
+from pipelines.models import Pipeline, PipelineRevision, PipelineRun
 from portal.core.tokens import create_token
 from registry.models import Image, Promotion, Registry, Repository
 
@@ -101,6 +102,14 @@ class Case:
 
 
 CASES = [
+    # A new pipeline names its service.
+    Case(
+        "pipeline-list",
+        "post",
+        "service",
+        "service-name",
+        data={"name": "p", "text": "stages: []"},
+    ),
     # Deploy: a service and an environment by name / slug.
     Case(
         "deployment-list",
@@ -249,6 +258,14 @@ def world(environments, personas, admin_user) -> dict[str, dict]:
         target_repository="team/dev-app", status=Promotion.Status.SUCCEEDED,
     )  # fmt: skip
     create_token(admin_user, "probe")
+    text = "stages:\n  - {name: gate, kind: approval, environment: dev}\n"
+    pipeline = Pipeline.objects.create(
+        service=services["dev"], name="world", environment=environments["dev"]
+    )
+    revision = PipelineRevision.objects.create(
+        pipeline=pipeline, revision=1, text=text, document={"steps": []}
+    )
+    PipelineRun.objects.create(pipeline=pipeline, revision=revision, digest=DIGEST)
     return {
         "env": environments,
         "service": services,

@@ -37,6 +37,7 @@ from portal.routing import websocket_urlpatterns
 from registry.models import Registry
 from tests import stack
 from tests.ws import WebsocketCommunicator
+from tests.test_api_permissions import kit_pipeline_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,16 +48,22 @@ KIND_OF = {
     "container_id": "container",
     "environment_id": "environment",
     "service_id": "service",
+    "run_id": "pipeline_run",
 }
 # Found by asking the engine rather than the database.
 ENGINE_KINDS = {"container"}
 # Routes whose URL names nothing: the key of their first message that lists the ids of
 # the environments the user can view.
-SNAPSHOT_ROUTES = {"ws/environments/status/": "environments"}
+SNAPSHOT_ROUTES = {
+    "ws/environments/status/": "environments",
+    # The approvals waiting for the user, with the environments they are in.
+    "ws/pipelines/waiting/": "environments",
+}
 MISSING = {
     "deployment": 987654,
     "environment": 987654,
     "service": 987654,
+    "pipeline_run": 987654,
     "container": "berth-no-such-container",
 }
 IDLE = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
@@ -112,6 +119,7 @@ def objects(environments, personas) -> dict[str, dict]:
             "environment": environment.pk,
             "service": service.pk,
             "deployment": deployment.pk,
+            "pipeline_run": kit_pipeline_run(environment).pk,
             "container": MISSING["container"],
         }
     return found

@@ -1,0 +1,43 @@
+"""The permission path for pipelines and their runs, on top of
+:mod:`environments.access`: a pipeline is seen by whoever may view its home environment;
+hidden and missing are the same NotFound."""
+
+from __future__ import annotations
+
+from environments import access
+from environments.roles import VIEW
+from pipelines.models import Pipeline, PipelineRun
+from portal.core.errors import NotFound
+
+__all__ = ["get_pipeline", "get_run", "visible_runs"]
+
+
+def get_pipeline(user, action: str = VIEW, **lookup) -> Pipeline:
+    """The pipeline matching ``lookup`` if ``user`` may view it, then holds ``action`` in
+    its home environment (Forbidden naming the action otherwise)."""
+    try:
+        pipeline = (
+            Pipeline.objects.restrict(user, VIEW)
+            .select_related("service__registry", "environment")
+            .get(**lookup)
+        )
+    except (Pipeline.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such pipeline.") from None
+    access.require(user, pipeline.environment, action)
+    return pipeline
+
+
+def get_run(user, **lookup) -> PipelineRun:
+    """The run matching ``lookup`` if ``user`` may view its pipeline."""
+    try:
+        return (
+            PipelineRun.objects.restrict(user, VIEW)
+            .select_related("pipeline__service__registry", "pipeline__environment", "revision")
+            .get(**lookup)
+        )
+    except (PipelineRun.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such pipeline run.") from None
+
+
+def visible_runs(user):
+    return PipelineRun.objects.restrict(user, VIEW)

@@ -1,0 +1,133 @@
+"""The build stage's outside work: a git checkout (a bounded ``git`` subprocess) and a
+``docker build`` + push through the engine adapter's one client factory.
+
+Only local paths and http(s), ssh and file URLs are fetched; ``ext::`` and every other
+transport, options smuggled in as a URL or ref (a leading ``-``) and refs with ``..`` are
+refused before git runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+
+from environments import engine
+
+__all__ = ["BuildFailed", "build_and_push", "checkout", "validate_git_ref", "validate_git_url"]
+
+_URL = re.compile(r"^(https?|ssh|file)://[^\s]+$")
+_REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$")
+GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ALLOW_PROTOCOL": "file:http:https:ssh",
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+class BuildFailed(Exception):
+    """The checkout, build or push failed; ``str()`` says why, for the stage."""
+
+
+def validate_git_url(url: str) -> str:
+    """``url`` if it is an absolute local path or an http(s), ssh or file URL."""
+    if not isinstance(url, str) or not url or len(url) > 1000 or "\0" in url:
+        raise BuildFailed("the git url is empty or too long.")
+    if url.startswith("-") or "::" in url:
+        raise BuildFailed(f"{url!r} is not a repository Berth fetches: use a path or URL.")
+    if url.startswith("/") or _URL.fullmatch(url):
+        return url
+    raise BuildFailed(
+        f"{url!r} is not a repository Berth fetches: use an absolute path or an "
+        "http(s)://, ssh:// or file:// URL."
+    )
+
+
+def validate_git_ref(ref: str) -> str:
+    if not _REF.fullmatch(ref or "") or ".." in ref or "@{" in ref or ref.endswith((".", "/")):
+        raise BuildFailed(f"{ref!r} is not a branch, tag or commit name.")
+    return ref
+
+
+def _git(args: list[str], timeout: float, cwd: str | None = None) -> str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", **GIT_ENV}
+    try:
+        done = subprocess.run(
+            ["git", "-c", "protocol.ext.allow=never", "-c", "core.hooksPath=/dev/null", *args],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise BuildFailed(f"git {args[0]} took more than {timeout:.0f} s.") from None
+    if done.returncode != 0:
+        raise BuildFailed(f"git {args[0]} failed: {done.stderr.strip()[-500:] or done.returncode}")
+    return done.stdout.strip()
+
+
+def checkout(url: str, ref: str, directory: str, timeout: float = 120) -> str:
+    """Clone ``url`` into ``directory`` and check out ``ref`` (branch, tag or commit);
+    returns the commit's full hash."""
+    validate_git_url(url)
+    validate_git_ref(ref)
+    deadline = time.monotonic() + timeout
+    _git(["clone", "--quiet", "--no-checkout", "--", url, directory], timeout)
+    commit = None
+    for candidate in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}", ref):
+        try:
+            commit = _git(
+                ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"],
+                max(1.0, deadline - time.monotonic()), cwd=directory,
+            )  # fmt: skip
+            break
+        except BuildFailed:
+            continue
+    if not commit:
+        raise BuildFailed(f"{ref!r} is not a branch, tag or commit of {url}.")
+    _git(
+        ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit],
+        max(1.0, deadline - time.monotonic()), cwd=directory,
+    )  # fmt: skip
+    return commit
+
+
+def build_and_push(
+    environment: engine.Endpoint,
+    context: str,
+    *,
+    dockerfile: str,
+    build_args: dict[str, str],
+    repository: str,
+    tag: str,
+    log: Callable[[str], None],
+    timeout: float,
+) -> tuple[str, int]:
+    """Build ``context`` on ``environment``'s engine (host network), push
+    ``repository:tag``; returns (digest, image size in bytes). The build log goes to
+    ``log`` as it streams."""
+    if not os.path.isfile(os.path.join(context, dockerfile)):
+        raise BuildFailed(f"there is no {dockerfile} in the repository.")
+    deadline = time.monotonic() + timeout
+    reference = f"{repository}:{tag}"
+    with engine.open_client(environment, timeout=int(timeout)) as client:
+        for chunk in client.api.build(
+            path=context, dockerfile=dockerfile, tag=reference, buildargs=build_args or None,
+            network_mode="host", rm=True, forcerm=True, decode=True, pull=False,
+        ):  # fmt: skip
+            if "error" in chunk:
+                raise BuildFailed(f"docker build failed: {str(chunk['error']).strip()[:1000]}")
+            if chunk.get("stream"):
+                log(chunk["stream"])
+            if time.monotonic() > deadline:
+                raise BuildFailed(f"the build took more than {timeout:.0f} s.")
+        log(f"pushing {reference}\n")
+        digest = ""
+        for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise BuildFailed(f"push failed: {str(chunk['error']).strip()[:1000]}")
+            digest = (chunk.get("aux") or {}).get("Digest", digest)
+        if not digest:
+            raise BuildFailed("the registry did not answer a digest for the pushed image.")
+        size = int(client.images.get(reference).attrs.get("Size") or 0)
+    return digest, size

@@ -1,0 +1,233 @@
+"""Moving a run from step to step, and the reaper.
+
+:func:`advance` is the only code that starts stages: under the run's row lock it looks
+at the first step not yet done, starts its pending stages (work stages are queued as
+tasks, approvals and confirmations wait for people) and finishes the run when a stage
+failed or every step is done. Stages finish through :func:`finish_stage`, which changes
+only a stage still active, so a late worker, a cancel and the reaper never overwrite
+one another. :func:`reap_stale_stages` fails stages whose worker stopped beating.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from environments import engine
+from pipelines.models import Approval, PipelineRun, StageRun
+from pipelines.runner.events import record_event
+from portal.core import audit
+from portal.core.tasks import dispatch_on_commit
+
+__all__ = [
+    "advance",
+    "finish_run",
+    "finish_stage",
+    "gate_of",
+    "reap_stale_stages",
+    "valid_approvals",
+]
+
+log = logging.getLogger(__name__)
+
+WORK_KINDS = ("build", "deploy", "test", "promote")
+
+
+def valid_approvals(stage: StageRun) -> list[Approval]:
+    """Approvals of ``stage`` that still count: for the run's digest, not expired, one
+    per person (the newest)."""
+    now = timezone.now()
+    seen, valid = set(), []
+    for approval in stage.approvals.filter(approved=True).order_by("-at"):
+        if approval.user_id in seen:
+            continue
+        seen.add(approval.user_id)
+        if approval.digest == stage.run.digest and (
+            approval.expires_at is None or approval.expires_at > now
+        ):
+            valid.append(approval)
+    return valid
+
+
+def gate_of(stage: StageRun) -> StageRun | None:
+    """The approval stage a promote follows: the latest earlier approval of
+    ``promote_from_environment`` in the promote's environment."""
+    return (
+        stage.run.stages.filter(
+            kind="approval", step__lt=stage.step, environment=stage.environment,
+            plan__permission="promote_from_environment",
+        )
+        .order_by("-step")
+        .first()
+    )  # fmt: skip
+
+
+def _needs_confirmation(stage: StageRun) -> bool:
+    return stage.kind == "deploy" and stage.environment is not None and stage.environment.protected
+
+
+def _start(run: PipelineRun, stage: StageRun) -> None:
+    """Start one pending stage of the current step."""
+    now = timezone.now()
+    if stage.kind == "build" and run.digest and run.trigger.get("digest"):
+        stage.status, stage.reason, stage.finished_at = StageRun.Status.SKIPPED, "", now
+        stage.started_at = now
+        stage.save()
+        record_event(run.pk, stage.name, "stage", "Skipped: the trigger named the digest",
+                     {"status": stage.status})  # fmt: skip
+        return
+    if stage.kind == "approval" or _needs_confirmation(stage):
+        stage.status, stage.started_at = StageRun.Status.WAITING, stage.started_at or now
+        stage.save()
+        what = "approval" if stage.kind == "approval" else "confirmation to deploy"
+        needed = stage.plan.get("min_approvers", 1)
+        record_event(
+            run.pk, stage.name, "waiting",
+            f"Waiting for {needed} {what}{'s' if needed > 1 and stage.kind == 'approval' else ''} "
+            f"in {stage.environment.name}",
+            {"status": stage.status},
+        )  # fmt: skip
+        return
+    if stage.kind == "promote":
+        gate = gate_of(stage)
+        if gate is not None and len(valid_approvals(gate)) < gate.plan["min_approvers"]:
+            # The approval expired (or no longer matches): ask people again, promote nothing.
+            gate.status, gate.finished_at = StageRun.Status.WAITING, None
+            gate.reason = "The approval expired before the promote: approve again."
+            gate.save()
+            record_event(run.pk, gate.name, "waiting", gate.reason, {"status": gate.status})
+            return
+        stage.actor = valid_approvals(gate)[0].user if gate else None
+    stage.status, stage.started_at, stage.worker = StageRun.Status.RUNNING, now, ""
+    stage.heartbeat_at = now
+    stage.save()
+    record_event(run.pk, stage.name, "stage", f"Started {stage.kind}", {"status": stage.status})
+    dispatch_on_commit("pipelines.tasks.run_stage", stage.pk)
+
+
+@transaction.atomic
+def advance(run_id: int) -> None:
+    """Take the run one move forward (idempotent: call it whenever something changed)."""
+    run = PipelineRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None or run.status not in PipelineRun.ACTIVE:
+        return
+    if run.status == PipelineRun.Status.PENDING:
+        run.status, run.started_at = PipelineRun.Status.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    stages = list(run.stages.select_related("environment").order_by("step", "id"))
+    for step in sorted({stage.step for stage in stages}):
+        group = [stage for stage in stages if stage.step == step]
+        broken = [
+            s for s in group if s.status in (StageRun.Status.FAILED, StageRun.Status.CANCELLED)
+        ]
+        if broken:
+            finish_run(run, PipelineRun.Status.FAILED, f"{broken[0].name}: {broken[0].reason}")
+            return
+        if all(s.status in (StageRun.Status.SUCCEEDED, StageRun.Status.SKIPPED) for s in group):
+            continue
+        # Only the current step moves; an earlier step reopened (an expired approval)
+        # is the current step again.
+        for stage in group:
+            if stage.status == StageRun.Status.PENDING:
+                _start(run, stage)
+        statuses = {s.status for s in run.stages.filter(step__lte=step)}
+        waiting = StageRun.Status.RUNNING not in statuses and StageRun.Status.WAITING in statuses
+        status = PipelineRun.Status.WAITING if waiting else PipelineRun.Status.RUNNING
+        if status != run.status:
+            run.status = status
+            run.save(update_fields=["status"])
+            record_event(run.pk, "", "run", f"Run {run.get_status_display().lower()}",
+                         {"status": run.status})  # fmt: skip
+        return
+    finish_run(run, PipelineRun.Status.SUCCEEDED)
+
+
+def finish_run(run: PipelineRun, status: str, reason: str = "") -> bool:
+    """Finish an active run once; stages not started are skipped, waiting ones cancelled."""
+    with transaction.atomic():
+        done = PipelineRun.objects.filter(pk=run.pk, status__in=PipelineRun.ACTIVE).update(
+            status=status, reason=reason[:4000], finished_at=timezone.now()
+        )
+        if not done:
+            return False
+        now = timezone.now()
+        run.stages.filter(status=StageRun.Status.PENDING).update(
+            status=StageRun.Status.SKIPPED, reason=f"the run {status}"
+        )
+        run.stages.filter(status=StageRun.Status.WAITING).update(
+            status=StageRun.Status.CANCELLED, reason=f"the run {status}", finished_at=now
+        )
+        if status == PipelineRun.Status.CANCELLED:
+            run.stages.filter(status=StageRun.Status.RUNNING).update(
+                status=StageRun.Status.CANCELLED, reason="the run was cancelled", finished_at=now
+            )
+        message = f"Run {status}" + (f": {reason}" if reason else "")
+        record_event(run.pk, "", "run", message, {"status": status, "reason": reason})
+        audit.record(
+            run.actor, f"pipeline_run.{status}", run, environment=run.pipeline.environment,
+            details={"digest": run.digest, "reason": reason},
+        )  # fmt: skip
+    return True
+
+
+def finish_stage(
+    stage: StageRun, status: str, reason: str = "", results: dict | None = None
+) -> bool:
+    """Finish a stage that is still running or waiting, then move the run on."""
+    with transaction.atomic():
+        changes = {"status": status, "reason": reason[:4000], "finished_at": timezone.now()}
+        if results is not None:
+            changes["results"] = results
+        done = StageRun.objects.filter(pk=stage.pk, status__in=StageRun.ACTIVE).update(**changes)
+        if not done:
+            log.info("Stage %s was already finished; %s not recorded.", stage.pk, status)
+            return False
+        text = f"{stage.kind.capitalize()} {status}" + (f": {reason}" if reason else "")
+        record_event(stage.run_id, stage.name, "stage", text,
+                     {"status": status, "reason": reason, "results": results or {}})  # fmt: skip
+        dispatch_on_commit("pipelines.tasks.advance_run", stage.run_id)
+    return True
+
+
+def _clean_up_after(stage: StageRun) -> str:
+    """Remove the test container a dead worker left behind (a deployment's own reaper
+    cleans up after a deploy stage)."""
+    if stage.kind != "test" or stage.environment is None:
+        return ""
+    labels = [f"berth.pipeline-run={stage.run_id}", f"berth.stage={stage.name}"]
+    try:
+        with engine.open_client(stage.environment, timeout=30) as client:
+            left = client.containers.list(all=True, filters={"label": labels})
+            for container in left:
+                container.remove(force=True)
+    except engine.EngineUnavailable as exc:
+        return f"; could not remove its test container: {exc}"
+    return f"; removed {len(left)} test container(s)"
+
+
+def reap_stale_stages() -> list[int]:
+    """Fail running stages whose worker stopped beating (killed, restarted), so no run is
+    left running; the run then fails at that stage and can be retried from it."""
+    stale = timedelta(seconds=settings.DEPLOYMENT_STALE_AFTER)
+    reaped = []
+    for stage in StageRun.objects.filter(
+        status=StageRun.Status.RUNNING, heartbeat_at__lt=timezone.now() - stale
+    ):
+        # Claim only what is still stale, refreshing the heartbeat, so that a second
+        # reaper running at the same time does not clean up the same stage too.
+        claimed = StageRun.objects.filter(
+            pk=stage.pk, status=StageRun.Status.RUNNING, heartbeat_at__lt=timezone.now() - stale
+        ).update(heartbeat_at=timezone.now(), worker="reaper")
+        if not claimed:
+            continue
+        reason = (
+            f"its worker stopped reporting for over {int(stale.total_seconds())} s "
+            "(crashed or restarted); retry the stage to run it again"
+        )
+        if finish_stage(stage, StageRun.Status.FAILED, reason + _clean_up_after(stage)):
+            reaped.append(stage.pk)
+    return reaped

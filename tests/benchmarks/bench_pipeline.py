@@ -1,0 +1,210 @@
+"""Pipeline benchmark, in one run against the real stack:
+
+1. Berth's own overhead on a full run (build from a local git repository, deploy to Dev,
+   deploy to Test, a test container, an approval, a promote): the run's wall time, minus
+   the time people took to approve, minus the same work done directly with the docker
+   SDK (build + push, a container started per deploy, the test container). Target ≤ 5 %.
+2. The time from an approval click (the API call) to the next stage starting, p50 over
+   several runs. Target ≤ 1 s.
+
+Berth runs as a real server (daphne with its embedded worker) on the stack's engine and
+registry. Figures under load vary: the load average is printed beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import percentile, stack_ready  # noqa: E402
+
+stack_ready()
+
+import docker  # noqa: E402
+import requests  # noqa: E402
+
+from tests.servers import PortalServer  # noqa: E402
+
+IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/testapp:latest")
+IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+TEST_COMMAND = "test -f /built && echo ok"
+APPROVAL_RUNS = int(os.environ.get("BENCH_APPROVAL_RUNS", "7"))
+
+
+def git_repo(workdir: Path) -> str:
+    bare, work = workdir / "app.git", workdir / "work"
+    git = ["git", "-c", "user.name=b", "-c", "user.email=b@example.com"]
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "Dockerfile").write_text(f"FROM {IMAGE}\nARG NONCE\nRUN echo built-$NONCE > /built\n")
+    subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-qm", "app"], check=True)
+    subprocess.run([*git, "-C", str(work), "push", "-q", str(bare), "main"], check=True)
+    return str(bare)
+
+
+def seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def wait(api, url, done, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api.get(url).json()
+        if done(run):
+            return run
+        time.sleep(0.05)
+    raise SystemExit(f"timed out: {run}")
+
+
+def stage(run, name):
+    return next(s for s in run["stages"] if s["name"] == name)
+
+
+def berth_full_run(server, api, repo: str, service: str) -> tuple[float, float, str]:
+    """(wall seconds, seconds spent waiting for the approval, digest)."""
+    text = f"""\
+allow_self_approval: true
+stages:
+  - {{name: build, kind: build, environment: dev, git: {{url: {repo}, ref: main}}, build_args: {{NONCE: "{uuid.uuid4().hex}"}}}}
+  - {{name: deploy-dev, kind: deploy, environment: dev}}
+  - {{name: deploy-test, kind: deploy, environment: test}}
+  - {{name: smoke, kind: test, environment: test, command: "{TEST_COMMAND}"}}
+  - {{name: qa, kind: approval, environment: test}}
+  - {{name: promote, kind: promote, environment: test, version: "9.{uuid.uuid4().int % 100000}.0"}}
+"""
+    created = api.post(
+        f"{server.url}/api/pipelines/", json={"service": service, "name": "full", "text": text}
+    )
+    created.raise_for_status()
+    start = time.time()
+    run = api.post(f"{server.url}/api/pipelines/{created.json()['id']}/run/", json={}).json()
+    url = f"{server.url}/api/pipeline-runs/{run['id']}/"
+    run = wait(api, url, lambda r: r["status"] != "running" and r["status"] != "pending")
+    if run["status"] != "waiting":
+        raise SystemExit(f"the run did not reach its approval: {run['reason']}")
+    waiting_since = seconds(stage(run, "qa")["started_at"])
+    clicked = time.time()
+    api.post(f"{url}approve/", json={"stage": "qa"}).raise_for_status()
+    run = wait(api, url, lambda r: r["status"] in ("succeeded", "failed", "cancelled"))
+    if run["status"] != "succeeded":
+        raise SystemExit(f"the run {run['status']}: {run['reason']}")
+    total = seconds(run["finished_at"]) - start
+    for item in run["stages"]:
+        print(f"  stage {item['name']:<12} {item['duration'] or 0:6.2f} s")
+    return total, clicked - waiting_since, run["digest"]
+
+
+def direct_work(repo: str, registry_host: str) -> float:
+    """The same work with the docker SDK: clone, build, push, two containers started
+    (one per deploy, the old one removed), the test container."""
+    client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=600)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "clone", "-q", "-b", "main", repo, f"{tmp}/src"], check=True)
+        reference = f"{registry_host}/bench/pipeline-direct"
+        tag = uuid.uuid4().hex[:12]
+        for _ in client.api.build(path=f"{tmp}/src", tag=f"{reference}:{tag}", network_mode="host",
+                                  buildargs={"NONCE": uuid.uuid4().hex}, rm=True, decode=True):  # fmt: skip
+            pass
+        for _ in client.api.push(reference, tag=tag, stream=True, decode=True):
+            pass
+    image = f"{reference}:{tag}"
+    previous = None
+    for _ in range(2):
+        container = client.containers.run(image, IDLE, network_mode="host", detach=True)
+        while container.status != "running":
+            container.reload()
+        if previous is not None:
+            previous.remove(force=True)
+        previous = container
+    test = client.containers.run(
+        image, ["sh", "-c", TEST_COMMAND], network_mode="host", detach=True
+    )
+    test.wait()
+    test.logs()
+    test.remove(force=True)
+    elapsed = time.perf_counter() - started
+    previous.remove(force=True)
+    client.close()
+    return elapsed
+
+
+def approval_latency(server, api, service: str, digest: str) -> list[float]:
+    text = """\
+allow_self_approval: true
+stages:
+  - {name: qa, kind: approval, environment: dev, permission: deploy_to_environment}
+  - {name: after, kind: test, environment: dev, command: "true"}
+"""
+    created = api.post(
+        f"{server.url}/api/pipelines/", json={"service": service, "name": "gate", "text": text}
+    )
+    created.raise_for_status()
+    latencies = []
+    for _ in range(APPROVAL_RUNS):
+        run = api.post(
+            f"{server.url}/api/pipelines/{created.json()['id']}/run/", json={"digest": digest}
+        ).json()
+        url = f"{server.url}/api/pipeline-runs/{run['id']}/"
+        wait(api, url, lambda r: r["status"] == "waiting")
+        clicked = time.time()
+        api.post(f"{url}approve/", json={"stage": "qa"}).raise_for_status()
+        run = wait(api, url, lambda r: stage(r, "after")["started_at"] is not None)
+        latencies.append(seconds(stage(run, "after")["started_at"]) - clicked)
+        wait(api, url, lambda r: r["status"] in ("succeeded", "failed"))
+    return latencies
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="berth-bench-pipeline-"))
+    server = PortalServer(workdir, "embedded").start()
+    try:
+        api = requests.Session()
+        api.headers["Authorization"] = f"Token {server.token('admin', 'berth-admin')}"
+        service = f"bench{uuid.uuid4().hex[:6]}"
+        api.post(f"{server.url}/api/services/",
+                 json={"name": service, "registry": "local", "repository": f"bench/{service}"}).raise_for_status()  # fmt: skip
+        service_id = next(
+            s["id"]
+            for s in api.get(f"{server.url}/api/services/").json()["results"]
+            if s["name"] == service
+        )
+        for env in ("dev", "test"):
+            api.post(f"{server.url}/api/services/{service_id}/configs/", json={
+                "environment": env, "document": {"replicas": 1, "command": IDLE, "stop_grace_period": 1,
+                                                 "strategy": {"type": "recreate"}},
+            }).raise_for_status()  # fmt: skip
+        repo = git_repo(workdir)
+        registry_host = os.environ["BERTH_REGISTRY_URL"].split("://", 1)[1]
+        direct_work(repo, registry_host)  # warm the build cache both sides use
+        total, approving, digest = berth_full_run(server, api, repo, service)
+        floor = direct_work(repo, registry_host)
+        berth = total - approving
+        overhead = (berth - floor) / floor * 100
+        latencies = approval_latency(server, api, service, digest)
+    finally:
+        server.stop()
+    load = os.getloadavg()
+    p50 = percentile(latencies, 0.5)
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    print("Full run (build, deploy Dev, deploy Test, test, approval, promote):")
+    print(f"  Berth, minus the time the approval waited: {berth:.2f} s")
+    print(f"  the same work with the docker SDK:        {floor:.2f} s")
+    print(
+        f"  Berth's overhead: {overhead:+.1f} %  (target <= 5 %: {'met' if overhead <= 5 else 'missed'})"
+    )
+    print(f"Approval click to next stage start over {len(latencies)} runs: p50 {p50 * 1000:.0f} ms, "
+          f"max {max(latencies) * 1000:.0f} ms  (target p50 <= 1 s: {'met' if p50 <= 1 else 'missed'})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

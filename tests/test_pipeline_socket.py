@@ -1,0 +1,65 @@
+"""``/ws/pipeline-runs/<id>/``: a late viewer gets the run's history, then live events,
+each once; ``/ws/pipelines/waiting/`` lists what the user may approve, and changes live."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from pipelines.actions import decide
+from pipelines.runner.events import record_event
+from portal.asgi import application
+from portal.core.tokens import create_token
+from tests.test_api_permissions import kit_pipeline_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _socket(path: str, secret: str) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"authorization", f"Token {secret}".encode())]
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def test_a_late_viewer_replays_the_history_then_follows_live(personas, environments):
+    run = await sync_to_async(kit_pipeline_run)(environments["dev"])
+    await sync_to_async(record_event)(run.pk, "gate", "waiting", "Waiting for 1 approval", {})
+    secret = (await sync_to_async(create_token)(personas["developer"], "ws"))[1]
+    socket = _socket(f"/ws/pipeline-runs/{run.pk}/", secret)
+    try:
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        snapshot = await socket.receive_json_from(timeout=10)
+        assert snapshot["type"] == "snapshot" and snapshot["status"] == "waiting"
+        assert [e["message"] for e in snapshot["events"]] == ["Waiting for 1 approval"]
+        assert [s["name"] for s in snapshot["stages"]] == ["gate", "smoke"]
+        await sync_to_async(decide)(run, "gate", user=personas["developer"], approved=True)
+        live = await socket.receive_json_from(timeout=10)
+        assert live["type"] == "event" and live["event"]["seq"] == 2
+        assert live["event"]["message"] == "Approved by developer"
+    finally:
+        await socket.disconnect()
+
+
+async def test_the_waiting_list_shows_what_the_user_may_approve_and_changes_live(
+    personas, environments
+):
+    run = await sync_to_async(kit_pipeline_run)(environments["dev"])
+    tester = (await sync_to_async(create_token)(personas["tester"], "ws"))[1]
+    developer = (await sync_to_async(create_token)(personas["developer"], "ws"))[1]
+    seen = {}
+    for name, secret in (("tester", tester), ("developer", developer)):
+        socket = _socket("/ws/pipelines/waiting/", secret)
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        seen[name] = (socket, await socket.receive_json_from(timeout=10))
+    try:
+        assert seen["tester"][1]["items"] == []  # no deploy permission in Dev
+        items = seen["developer"][1]["items"]
+        assert [(i["run"], i["stage"]) for i in items] == [(run.pk, "gate")]
+        await sync_to_async(decide)(run, "gate", user=personas["developer"], approved=True)
+        again = await seen["developer"][0].receive_json_from(timeout=10)
+        assert again["items"] == []
+    finally:
+        for socket, _ in seen.values():
+            await socket.disconnect()

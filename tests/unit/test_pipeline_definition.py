@@ -1,0 +1,127 @@
+"""Pipeline definitions: YAML errors name their line and field; git URLs and refs that
+could run commands or smuggle options are refused before git runs; JUnit summaries."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from pipelines.definition import parse
+from pipelines.runner.build import BuildFailed, validate_git_ref, validate_git_url
+from pipelines.runner.testing import summarise_junit
+
+ENVS = {"dev", "test", "ops"}
+GOOD = """\
+description: web release
+stages:
+  - name: build
+    kind: build
+    environment: dev
+    git: {url: /srv/web.git, ref: main}
+  - name: deploy-test
+    kind: deploy
+    environment: test
+  - parallel:
+      - {name: smoke, kind: test, environment: test, command: "echo ok", timeout: 30}
+      - {name: manual, kind: approval, environment: test}
+  - {name: promote, kind: promote, environment: test}
+  - {name: deploy-ops, kind: deploy, environment: ops}
+"""
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        parse(text, ENVS)
+    return caught.value.message_dict["text"]
+
+
+def test_a_good_definition_gives_its_steps_in_order():
+    document = parse(GOOD, ENVS)
+    assert [[s["name"] for s in step] for step in document["steps"]] == [
+        ["build"], ["deploy-test"], ["smoke", "manual"], ["promote"], ["deploy-ops"],
+    ]  # fmt: skip
+    assert document["steps"][2][0]["command"] == ["sh", "-c", "echo ok"]
+    assert document["steps"][2][1]["min_approvers"] == 1
+    assert document["allow_self_approval"] is False
+
+
+def test_an_unknown_stage_kind_is_named_with_its_line():
+    errors = _errors(
+        GOOD.replace("kind: deploy\n    environment: test", "kind: deplyo\n    environment: test")
+    )
+    assert any(
+        e.startswith("line 8, stages[1].kind: unknown stage kind 'deplyo'") for e in errors
+    ), errors
+
+
+def test_an_unknown_environment_and_field_are_named():
+    errors = _errors(GOOD.replace("environment: ops}", "environment: prod, colour: red}"))
+    assert any("line 14, stages[4].environment: no environment 'prod'" in e for e in errors), errors
+    assert any("stages[4].colour: unknown field" in e for e in errors), errors
+
+
+def test_a_promote_needs_an_approval_of_its_environment_before_it():
+    errors = _errors(GOOD.replace("kind: approval", "kind: test"))
+    assert any("stages[3].kind: a promote from test needs an approval" in e for e in errors), errors
+
+
+def test_aliases_and_duplicate_keys_are_refused_with_their_line():
+    assert "anchors" in _errors("stages: &a [1]\nother: *a\n")[0]
+    duplicate = _errors("stages: []\nstages: []\n")[0]
+    assert "duplicate key 'stages'" in duplicate and "line 2" in duplicate
+
+
+@pytest.mark.parametrize(
+    "text", ["", "- a list", "stages: 3", "stages: [{parallel: 3}]", "x" * 70000]
+)
+def test_malformed_documents_are_refused_with_a_message(text):
+    assert _errors(text)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ext::sh -c touch% /tmp/pwned", "--upload-pack=touch /tmp/x", "-u", "relative/path",
+     "ftp://example.com/x.git", "git@host:x.git", "", "/a\0b"],
+)  # fmt: skip
+def test_git_urls_that_are_not_a_path_or_http_ssh_file_are_refused(url):
+    with pytest.raises(BuildFailed):
+        validate_git_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/srv/git/web.git",
+        "https://example.com/web.git",
+        "ssh://git@example.com/web.git",
+        "file:///srv/web.git",
+    ],
+)
+def test_paths_and_http_ssh_file_urls_are_accepted(url):
+    assert validate_git_url(url) == url
+
+
+@pytest.mark.parametrize("ref", ["--output=/tmp/x", "-b", "a..b", "main@{1}", "", "a b", "x" * 300])
+def test_refs_that_could_be_options_or_ranges_are_refused(ref):
+    with pytest.raises(BuildFailed):
+        validate_git_ref(ref)
+
+
+def test_a_junit_report_is_summarised_with_failed_names():
+    report = summarise_junit(
+        b'<testsuites><testsuite><testcase classname="web" name="home"/>'
+        b'<testcase classname="web" name="login"><failure>no</failure></testcase>'
+        b'<testcase name="db"><error/></testcase><testcase name="later"><skipped/></testcase>'
+        b"</testsuite></testsuites>"
+    )
+    assert report == {
+        "tests": 4, "failures": 1, "errors": 1, "skipped": 1, "passed": 1,
+        "failed": ["web.login", "db"],
+    }  # fmt: skip
+
+
+def test_a_junit_report_with_entities_or_garbage_is_refused_unparsed():
+    bomb = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa">]><testsuite>&a;</testsuite>'
+    assert "DOCTYPE" in summarise_junit(bomb)["error"]
+    assert "not XML" in summarise_junit(b"<testsuite>")["error"]
+    assert "larger" in summarise_junit(b" " * (2 * 1024 * 1024))["error"]
