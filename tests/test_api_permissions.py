@@ -198,6 +198,22 @@ CASES = [
         args=("service:dev",),
         data={"environment": "dev", "syntax": "yaml"},
     ),
+    # The picker's choices: only where one may deploy; the kit's registry is unreachable,
+    # so the answer says so and offers what Berth saw last.
+    Case(
+        "service-candidates",
+        "get",
+        s(200, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+    ),
+    Case(
+        "service-candidates",
+        "get",
+        s(400, 403, 200, 404),
+        args=("service:dev",),
+        data={"environment": "ops"},
+    ),
     Case(
         "service-configs",
         "post",
