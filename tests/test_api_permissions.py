@@ -100,10 +100,24 @@ CASES = [
         s(200, 403, 403, 404),
         args=("env:dev", "container:dev"),
     ),
+    # Ops is protected: a replica there restarts or stops only when confirmed.
     Case(
         "environment-container-restart",
         "post",
         s(404, 403, 200, 404),
+        args=("env:ops", "container:ops"),
+        data={"confirm": True},
+    ),
+    Case(
+        "environment-container-restart",
+        "post",
+        s(404, 403, 400, 404),
+        args=("env:ops", "container:ops"),
+    ),
+    Case(
+        "environment-container-stop",
+        "post",
+        s(404, 403, 400, 404),
         args=("env:ops", "container:ops"),
     ),
     Case(

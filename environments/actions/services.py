@@ -90,17 +90,23 @@ def save_config(
             for name, value in document["env"].items()
         })  # fmt: skip
     normalised = config_schema.validate(document)
-    unknown = [
-        name
-        for name in normalised["secret_env"]
-        if normalised["env"].get(name) == config_schema.MASK
-    ]
-    if unknown:  # copied from another environment: the masked value is not this one's
-        raise ValidationError(
-            {f"env.{name}": f"Give {name}'s value in {environment.name}." for name in unknown}
-        )
-    policy.check_config(environment, normalised)
-    policy.check_ports(user, service, environment, normalised)
+    # Every refusal at once, each on its field: a person fixing a copied config sees
+    # the port and the secrets to give in one go.
+    errors: dict[str, list[str]] = {}
+    for name in normalised["secret_env"]:
+        if normalised["env"].get(name) == config_schema.MASK:  # copied, masked, from elsewhere
+            errors[f"env.{name}"] = [f"Give {name}'s value in {environment.name}."]
+    for check in (
+        lambda: policy.check_config(environment, normalised),
+        lambda: policy.check_ports(user, service, environment, normalised),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
     if previous and previous.document == normalised:
         return previous
     revision = ServiceConfig.objects.create(

@@ -11,6 +11,8 @@
 //   data-path or name is the field (config paths such as "health_check.port" or
 //   "env.DB_PASSWORD" fall back to their parent, "volumes.2" to "volumes").
 // - form[data-confirm]: asks before submitting.
+// - button[data-copy="#id"]: copies that element's text, and says so in the
+//   [data-copy-result] next to it.
 
 function apiError(data, status) {
   if (!data || typeof data !== "object") return "HTTP " + status;
@@ -138,7 +140,7 @@ async function submitApiForm(form) {
     return;
   }
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-  if (button) button.disabled = true;
+  if (button) { button.disabled = true; button.dataset.busy = ""; }
   clearFieldErrors(form);
   show(result, "", "Working…");
   try {
@@ -157,6 +159,7 @@ async function submitApiForm(form) {
       throw new Error(apiError(data, response.status));
     }
     show(result, "success", (form.dataset.done ? form.dataset.done + " " : "") + describe(data || {}));
+    form.dispatchEvent(new CustomEvent("berth:api-done", { bubbles: true, detail: data }));
     if (form.dataset.redirect && data) {
       location.assign(form.dataset.redirect.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data[key] ?? "")));
     } else if (form.dataset.redirectDeployment && data && data.id) {
@@ -167,7 +170,9 @@ async function submitApiForm(form) {
   } catch (err) {
     show(result, "error", err.message);
   } finally {
-    if (button) button.disabled = false;
+    // Unless the answer disabled it on purpose (a container's Stop once it stopped).
+    if (button && button.dataset.busy !== undefined) button.disabled = false;
+    if (button) delete button.dataset.busy;
   }
 }
 
@@ -178,6 +183,25 @@ export function enhanceForms() {
     if (!form) return;
     event.preventDefault();
     submitApiForm(form);
+  });
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    const said = button.parentElement.querySelector("[data-copy-result]");
+    const text = source ? source.textContent.trim() : "";
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch {
+      const range = document.createRange(); // no clipboard API (not a secure context)
+      range.selectNodeContents(source);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      copied = document.execCommand("copy");
+    }
+    if (said) said.textContent = copied ? "Copied." : "Selected: press Ctrl+C to copy.";
   });
   document.querySelectorAll("form[data-confirm]:not([data-api])").forEach((form) => {
     form.addEventListener("submit", (event) => {

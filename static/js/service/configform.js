@@ -131,6 +131,7 @@ export function configForm(form) {
   function readEnv() {
     const env = {}, secret = [];
     rows.querySelectorAll("tr").forEach((row) => {
+      if (!row.querySelector("[data-env-name]")) return; // a field error shown under a row
       labelRow(row);
       const name = row.querySelector("[data-env-name]").value.trim();
       if (!name) return;
