@@ -242,10 +242,10 @@ def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server
     expect(panel).to_contain_text("Revision 1 by ops", timeout=10_000)
 
     select = panel.locator("[data-deploy-picker] select")
-    variant_b = day.tags["b"][1]
-    greyed = select.locator("option[disabled]", has_text=day.tags["b"][0])
+    # The stack's demo/app:latest was never signed off: offered, greyed, with the reason.
+    greyed = select.locator("option[disabled]", has_text="Tag latest ·")
     expect(greyed).to_contain_text("not promoted into Ops")
-    assert greyed.get_attribute("data-digest") == variant_b
+    assert greyed.get_attribute("data-digest") == day.client.resolve("demo/app", "latest")
     chosen = _choose(panel, "Promoted into Ops")
     assert chosen == digest
     panel.get_by_label("Type Ops to confirm").first.fill("Ops")
