@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from environments import engine
 from environments.models import Environment
+from portal.core.events import notify_changed
 from portal.core.tasks import dispatch_on_commit
 from registry.client import (
     MANIFEST_TYPES,
@@ -133,6 +134,10 @@ def record_push_events(registry: Registry, events: list) -> int:
             if not Image.objects.filter(repository=repository, digest=digest).exists():
                 dispatch_on_commit("registry.tasks.record_image", repository.pk, digest)
         recorded += 1
+    if recorded:
+        notify_changed(
+            Environment.objects.filter(registry=registry).values_list("pk", flat=True), "push"
+        )
     return recorded
 
 

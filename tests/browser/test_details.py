@@ -60,6 +60,12 @@ def test_container_buttons_follow_the_state(login_as, running, artifacts):
     expect(start).to_be_disabled()
     expect(stop).to_be_enabled()
     page.screenshot(path=str(artifacts / "container-buttons.png"))
+    # The charts say what they measure, and why the network one is empty.
+    page.get_by_role("tab", name="Stats").click()
+    expect(page.locator("[data-net-note]")).to_contain_text("no network (mode none)")
+    expect(page.locator("[data-stats-state]")).to_contain_text("live", timeout=15_000)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(artifacts / "container-stats.png"), full_page=True)
 
 
 def test_a_protected_replica_restarts_only_with_its_name_typed(login_as, running, artifacts):

@@ -222,6 +222,11 @@ def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
 def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server, day, artifacts):
     digest = day.tags["a"][1]
     version = f"2.{uuid.uuid4().int % 1000}.0"
+    # Someone watching the board in another browser sees the promotion arrive.
+    watcher = _page(browser, demo_server, "ops")
+    watcher.goto("/promotions/")
+    watcher.evaluate("window.berthNotReloaded = true")
+    expect(watcher.locator("#live-board")).to_be_attached()
     qa = _page(browser, demo_server, "qa")
     qa.goto("/environments/test/")
     item = qa.locator(f'.deployed-item[data-digest="{digest}"]')
@@ -230,6 +235,12 @@ def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server
     qa.once("dialog", lambda dialog: dialog.accept())
     item.get_by_role("button", name=re.compile("Sign off")).click()
     expect(item.locator("[data-result]")).to_contain_text("Promoted to Ops", timeout=20_000)
+    ops_cell = watcher.locator("tr", has=watcher.locator("th.repo", has_text="demo/app")).locator(
+        'td[data-environment="ops"]'
+    )
+    expect(ops_cell).to_contain_text(version, timeout=15_000)
+    assert watcher.evaluate("window.berthNotReloaded") is True, "updated in place, not reloaded"
+    watcher.screenshot(path=str(artifacts / "board-live-update.png"), full_page=True)
 
     page = _page(browser, demo_server, "ops")
     page.goto(f"/services/{day.name}/")

@@ -51,7 +51,10 @@ KIND_OF = {
 ENGINE_KINDS = {"container"}
 # Routes whose URL names nothing: the key of their first message that lists the ids of
 # the environments the user can view.
-SNAPSHOT_ROUTES = {"ws/environments/status/": "environments"}
+SNAPSHOT_ROUTES = {
+    "ws/environments/status/": "environments",
+    "ws/environments/changes/": "environments",
+}
 MISSING = {
     "deployment": 987654,
     "environment": 987654,
