@@ -97,6 +97,7 @@ def test_a_developer_saves_a_config_and_deploys_to_dev_live(login_as, service, a
     page.get_by_role("link", name="Services", exact=True).click()
     page.get_by_role("link", name=service.name).click()
     panel = page.locator("#env-dev")
+    expect(panel.locator("form[data-config-form][data-ready]")).to_be_attached()
     panel.get_by_role("tab", name="JSON").click()
     editor = panel.locator("textarea[name=document]")
     result = panel.locator(".config-editor [data-result]")

@@ -295,6 +295,9 @@ def test_6_the_service_page_at_both_sizes(browser, demo_server, day, artifacts, 
     page.goto(f"/services/{day.name}/")
     expect(page.locator("#env-dev [data-deploy-picker] select option").nth(1)).to_be_attached()
     page.screenshot(path=str(artifacts / f"service-form-{size}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"service-form-{size}-top.png"))
+    page.locator("#env-dev [data-deploy-picker]").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"service-picker-{size}.png"))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= SIZES[size]["width"] + 1, f"the page is {width} px wide"
     page.goto("/services/")

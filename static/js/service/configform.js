@@ -300,4 +300,5 @@ export function configForm(form) {
   render();
   writeText();
   textarea.defaultValue = textarea.value; // a pristine form is not "being typed into"
+  form.dataset.ready = ""; // for tests and styles: the form and its tabs work now
 }

@@ -26,7 +26,8 @@ export function deployPicker(root) {
   }
 
   async function load() {
-    if (loading) return loading;
+    // A read already on its way may have asked the registry before a push: read again.
+    while (loading) await loading;
     loading = (async () => {
       try {
         const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
