@@ -11,7 +11,11 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     # Browsers ask for /favicon.ico on pages without a <link rel=icon> (the API's, the
     # admin's, a JSON answer): send them to the icon rather than to a 404.
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
