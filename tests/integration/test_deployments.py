@@ -301,3 +301,20 @@ def test_stop_of_a_service_never_deployed_there_is_refused(web_service, environm
     assert response.status_code == 400
     assert "never been deployed" in str(response.data)
     assert not Deployment.objects.exists()
+
+
+def test_a_replica_that_cannot_start_leaves_no_container_and_a_readable_reason(
+    web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    _set_strategy(web_service, environments["dev"], personas, command=["htpd", "-f"])
+    response = _deploy(api_for("developer"), web_service, "dev", v1)
+    assert response.status_code == 202, response.data
+    deployment = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert deployment.status == "failed"
+    assert deployment.reason.startswith("Replica 1 of 2 could not start (")
+    assert "the command 'htpd' is not in the image" in deployment.reason
+    assert "runc" not in deployment.reason and "OCI runtime" not in deployment.reason
+    replica_states = [e.data.get("state") for e in deployment.events.filter(kind="replica")]
+    assert replica_states[-1] == "failed", replica_states  # not "starting" forever
+    assert owned(environments["dev"], web_service) == [], "a Created container was left"
