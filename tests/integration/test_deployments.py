@@ -149,11 +149,10 @@ def test_a_protected_environment_needs_confirmation_and_a_promoted_digest(
 ):
     v1, _ = versions
     ops = environments["ops"]
+    dev_config = web_service.current_config(environments["dev"]).document
+    # Ops shares the engine with Dev here: its replicas bind ports of their own.
     actions.save_config(
-        personas["operator"],
-        web_service,
-        ops,
-        web_service.current_config(environments["dev"]).document,
+        personas["operator"], web_service, ops, dict(dev_config, port=dev_config["port"] + 300)
     )
     api = api_for("operator")
     response = _deploy(api, web_service, "ops", v1)
