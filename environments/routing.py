@@ -3,6 +3,7 @@
 
 from django.urls import path
 
+from environments.consumers.changes import EnvironmentChangesConsumer
 from environments.consumers.container_logs import ContainerLogConsumer
 from environments.consumers.deployments import DeploymentProgressConsumer
 from environments.consumers.events import EnvironmentEventsConsumer
@@ -13,6 +14,7 @@ from environments.consumers.status import EndpointStatusConsumer
 
 websocket_urlpatterns = [
     path("ws/environments/status/", EndpointStatusConsumer.as_asgi()),
+    path("ws/environments/changes/", EnvironmentChangesConsumer.as_asgi()),
     path("ws/deployments/<int:deployment_id>/", DeploymentProgressConsumer.as_asgi()),
     path("ws/containers/<str:container_id>/logs/", ContainerLogConsumer.as_asgi()),
     path("ws/containers/<str:container_id>/stats/", ContainerStatsConsumer.as_asgi()),

@@ -31,6 +31,7 @@ __all__ = [
     "Manifest",
     "RegistryClient",
     "RegistryError",
+    "split_reference",
     "validate_digest",
     "validate_repository",
     "validate_tag",
@@ -54,6 +55,23 @@ _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _CHUNK = 1024 * 1024
 _PAGE_SIZE = 1000
 USER_AGENT = "berth-registry-client/1"
+
+
+def split_reference(reference: str) -> tuple[str | None, str]:
+    """``(host, repository)`` of an image reference such as
+    ``127.0.0.1:5000/demo/app:1.2@sha256:…``: the host is the first component when it
+    has a dot or a port or is ``localhost`` (Docker's rule), else None; a tag or digest
+    is dropped. The repository is not validated here."""
+    name = reference.split("@", 1)[0]
+    first, _, rest = name.partition("/")
+    host = None
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, name = first, rest
+    last_slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > last_slash:
+        name = name[:colon]
+    return host, name
 
 
 def validate_repository(name: str) -> str:

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from environments import engine
 from environments.models import Environment
+from portal.core.events import notify_changed
 from portal.core.tasks import dispatch_on_commit
 from registry.client import (
     MANIFEST_TYPES,
@@ -135,6 +136,10 @@ def record_push_events(registry: Registry, events: list) -> int:
             if tag:  # pipelines with a matching registry_push trigger start (by name: no import)
                 dispatch_on_commit("pipelines.tasks.image_pushed", registry.pk, name, tag, digest)
         recorded += 1
+    if recorded:
+        notify_changed(
+            Environment.objects.filter(registry=registry).values_list("pk", flat=True), "push"
+        )
     return recorded
 
 

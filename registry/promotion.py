@@ -29,6 +29,7 @@ from environments import access, engine
 from environments.models import Deployment, Environment
 from environments.roles import PROMOTE
 from portal.core import audit
+from portal.core.events import notify_changed
 from portal.core.tasks import dispatch_on_commit
 from registry.client import (
     Manifest,
@@ -371,6 +372,9 @@ def _finish(promotion: Promotion, user, status: str, error: str = "") -> Promoti
     promotion.save(update_fields=["status", "error", "finished_at", "log"])
     if status == Promotion.Status.SUCCEEDED:
         _record_tags(promotion)
+        notify_changed(
+            [promotion.source_environment_id, promotion.target_environment_id], "promotion"
+        )
     audit.record(
         user,
         f"promotion.{status}",

@@ -103,10 +103,24 @@ CASES = [
         s(200, 403, 403, 404),
         args=("env:dev", "container:dev"),
     ),
+    # Ops is protected: a replica there restarts or stops only when confirmed.
     Case(
         "environment-container-restart",
         "post",
         s(404, 403, 200, 404),
+        args=("env:ops", "container:ops"),
+        data={"confirm": True},
+    ),
+    Case(
+        "environment-container-restart",
+        "post",
+        s(404, 403, 400, 404),
+        args=("env:ops", "container:ops"),
+    ),
+    Case(
+        "environment-container-stop",
+        "post",
+        s(404, 403, 400, 404),
         args=("env:ops", "container:ops"),
     ),
     Case(
@@ -200,6 +214,22 @@ CASES = [
         s(200, 200, 200, 404),
         args=("service:dev",),
         data={"environment": "dev", "syntax": "yaml"},
+    ),
+    # The picker's choices: only where one may deploy; the kit's registry is unreachable,
+    # so the answer says so and offers what Berth saw last.
+    Case(
+        "service-candidates",
+        "get",
+        s(200, 403, 403, 404),
+        args=("service:dev",),
+        data={"environment": "dev"},
+    ),
+    Case(
+        "service-candidates",
+        "get",
+        s(400, 403, 200, 404),
+        args=("service:dev",),
+        data={"environment": "ops"},
     ),
     Case(
         "service-traffic",

@@ -7,6 +7,7 @@ through :mod:`environments.access`, runs in a transaction, writes the audit log 
 sends its events after commit. Browser, API, consumers, tasks and tests call these.
 """
 
+from environments.actions.candidates import deploy_candidates
 from environments.actions.containers import (
     ContainerNotFound,
     inspect_container,
@@ -51,6 +52,7 @@ __all__ = [
     "create_service",
     "delete_environment",
     "deploy",
+    "deploy_candidates",
     "grant_role",
     "grant_role_where_it_applies",
     "inspect_container",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError
+
 from environments import access, engine
 from environments.deploying.config import MASK
 from environments.live.download import LogDownload
@@ -81,9 +83,15 @@ def inspect_container(user, environment: Environment, reference: str) -> dict:
     return mask_container_env(document, _configured_secrets(environment, labels))
 
 
-def _operate(user, environment: Environment, reference: str, verb: str) -> dict:
+def _operate(
+    user, environment: Environment, reference: str, verb: str, confirm: bool = True
+) -> dict:
     access.require(user, environment, DEPLOY)
     document = _owned_document(environment, reference)
+    if environment.protected and not confirm:
+        raise ValidationError(
+            {"confirm": f"{environment.name} is protected: confirm the {verb} explicitly."}
+        )
     try:
         result = engine.operate_container(environment, document["Id"], verb)
     except engine.ContainerMissing:
@@ -99,16 +107,22 @@ def _operate(user, environment: Environment, reference: str, verb: str) -> dict:
     return result
 
 
-def restart_container(user, environment: Environment, reference: str) -> dict:
+def restart_container(
+    user, environment: Environment, reference: str, *, confirm: bool = False
+) -> dict:
     """Restart a container the environment owns; ``{"id", "name", "state"}`` afterwards.
-    Needs ``deploy_to_environment``; audited as ``container.restart``."""
-    return _operate(user, environment, reference, "restart")
+    Needs ``deploy_to_environment`` and, in a protected environment, ``confirm``;
+    audited as ``container.restart``."""
+    return _operate(user, environment, reference, "restart", confirm)
 
 
-def stop_container(user, environment: Environment, reference: str) -> dict:
+def stop_container(
+    user, environment: Environment, reference: str, *, confirm: bool = False
+) -> dict:
     """Stop a container the environment owns (SIGTERM, SIGKILL after 10 s).
-    Needs ``deploy_to_environment``; audited as ``container.stop``."""
-    return _operate(user, environment, reference, "stop")
+    Needs ``deploy_to_environment`` and, in a protected environment, ``confirm``;
+    audited as ``container.stop``."""
+    return _operate(user, environment, reference, "stop", confirm)
 
 
 def start_container(user, environment: Environment, reference: str) -> dict:

@@ -17,20 +17,51 @@ from environments.deploying import policy, traffic
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
 from portal.core import audit
-from registry.client import validate_repository
+from registry.client import split_reference, validate_repository
+from registry.models import Registry
 
 __all__ = ["create_service", "restart_service", "save_config", "scale_service", "stop_service"]
 
 
-@transaction.atomic
-def create_service(user, *, name: str, registry, repository: str, description: str = "") -> Service:
-    """A new service; anyone who may deploy somewhere can create one."""
-    if not (user.is_superuser or Environment.objects.restrict(user, DEPLOY).exists()):
-        raise PermissionDenied("You may not deploy anywhere, so you cannot create services.")
+def _registry_and_repository(user, registry, reference: str):
+    """The registry and repository a reference names, or ValidationError on the field."""
+    host, repository = split_reference(reference.strip())
     try:
         validate_repository(repository)
     except ValueError as exc:
         raise ValidationError({"repository": str(exc)}) from None
+    if host is None:
+        if registry is None:
+            raise ValidationError({"registry": "Choose a registry, or give the full reference."})
+        return registry, repository
+    named = next((r for r in Registry.objects.restrict(user) if r.host == host), None)
+    if named is None:
+        raise ValidationError(
+            {
+                "repository": f"No registry at {host} is known to Berth: pick one in the "
+                "list and give the repository alone, or ask an administrator to add it."
+            }
+        )
+    if registry is not None and registry.pk != named.pk:
+        raise ValidationError(
+            {
+                "repository": f"{host} is the registry {named.name}, not {registry.name}: "
+                f"choose {named.name}, or leave the host out."
+            }
+        )
+    return named, repository
+
+
+@transaction.atomic
+def create_service(
+    user, *, name: str, repository: str, registry=None, description: str = ""
+) -> Service:
+    """A new service; anyone who may deploy somewhere can create one. ``repository`` may
+    be a full image reference (``127.0.0.1:5000/demo/app``, as the lists show it): its
+    host chooses the registry, and a tag or digest on it is left out."""
+    if not (user.is_superuser or Environment.objects.restrict(user, DEPLOY).exists()):
+        raise PermissionDenied("You may not deploy anywhere, so you cannot create services.")
+    registry, repository = _registry_and_repository(user, registry, repository)
     service = Service(
         name=name,
         registry=registry,
@@ -59,8 +90,25 @@ def save_config(
             for name, value in document["env"].items()
         })  # fmt: skip
     normalised = config_schema.validate(document)
-    policy.check_config(environment, normalised)
-    traffic.claim_entry_points(service, environment, normalised)
+    # Every refusal at once, each on its field: a person fixing a copied config sees
+    # the port and the secrets to give in one go.
+    errors: dict[str, list[str]] = {}
+    for name in normalised["secret_env"]:
+        if normalised["env"].get(name) == config_schema.MASK:  # copied, masked, from elsewhere
+            errors[f"env.{name}"] = [f"Give {name}'s value in {environment.name}."]
+    for check in (
+        lambda: policy.check_config(environment, normalised),
+        lambda: policy.check_ports(user, service, environment, normalised),
+        # Claims the entry points: rolled back with the rest when anything is refused.
+        lambda: traffic.claim_entry_points(service, environment, normalised),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
     if previous and previous.document == normalised:
         return previous
     revision = ServiceConfig.objects.create(

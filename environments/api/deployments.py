@@ -18,7 +18,16 @@ from registry.models import Registry
 
 
 class ServiceSerializer(serializers.ModelSerializer):
-    registry = RestrictedSlugRelatedField(slug_field="name", queryset=Registry.objects.all())
+    registry = RestrictedSlugRelatedField(
+        slug_field="name",
+        queryset=Registry.objects.all(),
+        required=False,
+        help_text="Optional when repository is a full reference with the registry's host.",
+    )
+    repository = serializers.CharField(
+        max_length=512,
+        help_text="team/app, or a full reference such as 127.0.0.1:5000/team/app.",
+    )
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -81,6 +90,22 @@ class EnvironmentQuerySerializer(serializers.Serializer):
     environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
 
 
+class CandidateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["environment", "tag", "promoted"])
+    name = serializers.CharField()
+    digest = serializers.CharField()
+    label = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+
+
+class CandidatesSerializer(serializers.Serializer):
+    environment = serializers.CharField()
+    protected = serializers.BooleanField()
+    problem = serializers.CharField(allow_blank=True)
+    candidates = CandidateSerializer(many=True)
+
+
 class ReplicasSerializer(serializers.Serializer):
     environment = RestrictedSlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     replicas = serializers.IntegerField(min_value=0, max_value=50, required=False)
@@ -124,9 +149,12 @@ class RollbackSerializer(serializers.Serializer):
     )
 
 
-class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
+class ServiceViewSet(RestrictedReadOnlyViewSet, mixins.CreateModelMixin):
     """Services. Configs per environment live under ``configs``; scale, restart and stop
     act on one environment and need ``deploy_to_environment`` there."""
+
+    # The create mixin comes last so that the base's perform_create (create_object, then
+    # the re-check) is the one used, not the mixin's plain serializer.save().
 
     queryset = Service.objects.select_related("registry")
     serializer_class = ServiceSerializer
@@ -192,6 +220,20 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         ]
         access.require(request.user, environment, "view_environment")
         return Response({"entry_points": entry_point_state(service, environment)})
+
+    @extend_schema(parameters=[EnvironmentQuerySerializer], responses={200: CandidatesSerializer})
+    @action(detail=True, methods=["get"])
+    def candidates(self, request, pk=None):
+        """What may be deployed to ``environment``: what runs in the other environments
+        you can see, the tags (read from the registry now) and, for a protected
+        environment, what was promoted into it; each with ``allowed`` and the
+        ``reason`` when the deploy would be refused."""
+        service = self.get_object()
+        environment = self.validated(EnvironmentQuerySerializer, request.query_params)[
+            "environment"
+        ]
+        found = actions.deploy_candidates(service, environment, user=request.user)
+        return Response(CandidatesSerializer(found).data)
 
     @extend_schema(request=ReplicasSerializer, responses={202: DeploymentSerializer})
     @action(detail=True, methods=["post"])

@@ -29,6 +29,14 @@ from portal.api.params import query_id
 
 # Docker's container references: an id, an id prefix or a name.
 CONTAINER = r"containers/(?P<container_id>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+
+
+class ConfirmSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        default=False, help_text="Required in protected environments."
+    )
+
+
 ContainerStateSerializer = inline_serializer(
     "ContainerState",
     {
@@ -99,7 +107,7 @@ class EnvironmentViewSet(RestrictedModelViewSet):
         environment = self.get_object()
         return Response(actions.inspect_container(request.user, environment, container_id))
 
-    @extend_schema(request=None, responses={200: ContainerStateSerializer})
+    @extend_schema(request=ConfirmSerializer, responses={200: ContainerStateSerializer})
     @action(
         detail=True,
         methods=["post"],
@@ -107,16 +115,24 @@ class EnvironmentViewSet(RestrictedModelViewSet):
         url_name="container-restart",
     )
     def container_restart(self, request, pk=None, container_id=None):
-        """Restart a container (needs deploy_to_environment; audited)."""
+        """Restart a container (needs deploy_to_environment and, in a protected
+        environment, confirm=true; audited)."""
         environment = self.get_object()
-        return Response(actions.restart_container(request.user, environment, container_id))
+        confirm = self.validated(ConfirmSerializer, request.data)["confirm"]
+        return Response(
+            actions.restart_container(request.user, environment, container_id, confirm=confirm)
+        )
 
-    @extend_schema(request=None, responses={200: ContainerStateSerializer})
+    @extend_schema(request=ConfirmSerializer, responses={200: ContainerStateSerializer})
     @action(detail=True, methods=["post"], url_path=CONTAINER + "/stop", url_name="container-stop")
     def container_stop(self, request, pk=None, container_id=None):
-        """Stop a container (needs deploy_to_environment; audited)."""
+        """Stop a container (needs deploy_to_environment and, in a protected environment,
+        confirm=true; audited)."""
         environment = self.get_object()
-        return Response(actions.stop_container(request.user, environment, container_id))
+        confirm = self.validated(ConfirmSerializer, request.data)["confirm"]
+        return Response(
+            actions.stop_container(request.user, environment, container_id, confirm=confirm)
+        )
 
     @extend_schema(request=None, responses={200: ContainerStateSerializer})
     @action(

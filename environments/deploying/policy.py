@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-__all__ = ["check_config", "forbidden_paths"]
+from environments.access import can
+from environments.deploying.strategies.base import GREEN_PORT_OFFSET
+from environments.models import ServiceConfig
+
+__all__ = ["bound_ports", "check_config", "check_ports", "forbidden_paths"]
 
 SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run/docker")
 SYSTEM_PATHS = ("/", "/proc", "/sys", "/dev", "/etc", "/root", "/boot")
@@ -79,3 +83,61 @@ def check_config(environment, config: dict) -> None:
                 errors[f"volumes.{index}"] = problem
     if errors:
         raise ValidationError(errors)
+
+
+def bound_ports(config: dict) -> set[int]:
+    """The host ports a validated config's replicas bind on host networking: the base
+    port plus the slot, and for blue-green the green colour's too; an HTTP health
+    check's own port."""
+    if config.get("network_mode", "host") != "host":
+        return set()
+    ports: set[int] = set()
+    base = config.get("port")
+    replicas = max(int(config.get("replicas") or 0), 1)
+    if base:
+        ports.update(base + slot for slot in range(replicas))
+        if (config.get("strategy") or {}).get("type") == "blue-green":
+            ports.update(base + GREEN_PORT_OFFSET + slot for slot in range(replicas))
+    health_port = (config.get("health_check") or {}).get("port")
+    if health_port:
+        ports.add(health_port)
+    return ports
+
+
+def check_ports(user, service, environment, config: dict) -> None:
+    """Raise ValidationError on ``port`` when the config would bind a port that another
+    service's current config binds on the same engine (same endpoint), in any
+    environment: containers on host networking share the host's ports, and the second
+    one would fail to bind while a health check answered from the first. The owner is
+    named when the user can see its environment."""
+    wanted = bound_ports(config)
+    if not wanted:
+        return
+    latest = (
+        ServiceConfig.objects.filter(environment__endpoint_url=environment.endpoint_url)
+        .exclude(service=service, environment=environment)
+        .order_by("service_id", "environment_id", "-revision")
+        .select_related("service", "environment")
+    )
+    seen: set[tuple[int, int]] = set()
+    for other in latest.iterator():
+        key = (other.service_id, other.environment_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        clash = wanted & bound_ports(other.document)
+        if not clash:
+            continue
+        ports = ", ".join(str(p) for p in sorted(clash)[:5])
+        owner = (
+            f"{other.service.name} in {other.environment.name}"
+            if can(user, other.environment, "view_environment")
+            else "a service in an environment you cannot see"
+        )
+        raise ValidationError(
+            {
+                "port": f"Port {ports} is already bound on this engine by {owner}: choose "
+                f"another base port (replica n binds base + n - 1, green ones {GREEN_PORT_OFFSET} "
+                "higher)."
+            }
+        )

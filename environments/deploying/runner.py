@@ -22,7 +22,7 @@ from environments.deploying import traffic
 from environments.deploying.strategies import DeploymentFailed, Progress, run_strategy
 from environments.models import Deployment, DeploymentEvent
 from portal.core import audit
-from portal.core.events import broadcast_on_commit, deployment_group
+from portal.core.events import broadcast_on_commit, deployment_group, notify_changed
 
 __all__ = ["reap_stale_deployments", "record_event", "run_deployment"]
 
@@ -87,6 +87,7 @@ def _finish(deployment: Deployment, status: str, reason: str = "") -> bool:
             deployment.actor, f"deployment.{status}", deployment, environment=deployment.environment,
             details={"digest": deployment.digest, "reason": reason},
         )  # fmt: skip
+        notify_changed([deployment.environment_id], "deployment")
     return True
 
 

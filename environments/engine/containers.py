@@ -55,7 +55,8 @@ def operate_container(
 
 
 def inspect_container(environment: Endpoint, reference: str) -> dict | None:
-    """``{id, name, tty, state, labels, image, health, exit_code, started_at}`` of the
+    """``{id, name, tty, state, labels, image, health, exit_code, started_at,
+    network_mode}`` of the
     container ``reference`` (id, id prefix or name) on ``environment``'s endpoint, whoever
     owns it; None when there is none. ``health`` is "" without a health check."""
     attrs = container_document(environment, reference)
@@ -73,6 +74,7 @@ def inspect_container(environment: Endpoint, reference: str) -> dict | None:
         "health": (state.get("Health") or {}).get("Status", ""),
         "exit_code": state.get("ExitCode"),
         "started_at": state.get("StartedAt", ""),
+        "network_mode": (attrs.get("HostConfig") or {}).get("NetworkMode", ""),
     }
 
 

@@ -36,8 +36,9 @@ class EndpointState:
     nodes: int = 0
     cpus: int = 0
     memory_bytes: int = 0
-    containers_running: int = 0
+    containers_running: int = 0  # the environment's (its labelled ones, when it is so set)
     containers_total: int = 0
+    engine_containers_running: int = 0  # everything on the engine, other environments too
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,7 +68,15 @@ def probe(environment: Endpoint) -> EndpointState:
                 memory_bytes=int(info.get("MemTotal") or 0),
                 containers_running=int(info.get("ContainersRunning") or 0),
                 containers_total=int(info.get("Containers") or 0),
+                engine_containers_running=int(info.get("ContainersRunning") or 0),
             )
+            if environment.only_labelled_containers:
+                # The engine's figures count every environment sharing it: count ours.
+                owned = client.api.containers(
+                    all=True, filters={"label": f"{LABEL_ENVIRONMENT}={environment.slug}"}
+                )
+                state.containers_total = len(owned)
+                state.containers_running = sum(1 for c in owned if c.get("State") == "running")
     except EngineUnavailable as exc:
         return EndpointState(reachable=False, checked_at=now, error=str(exc))
     if environment.mode == SWARM and not (active and manager):

@@ -4,6 +4,7 @@ container and Swarm call the strategies need."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,6 +34,35 @@ from environments.engine.units import parse_memory
 __all__ = ["CONTAINER_VERBS", "EngineSession", "NotOwned", "Replica", "session"]
 
 CONTAINER_VERBS = ("restart", "stop", "start")
+
+
+_RUNTIME_PREFIXES = (
+    "unable to start container process: ",
+    "runc create failed: ",
+    "OCI runtime create failed: ",
+)
+_NOT_FOUND = re.compile(
+    r'exec: "(?P<command>[^"]+)": '
+    r"(executable file not found in \$PATH|stat [^:]+: no such file or directory)"
+)
+
+
+def start_problem(exc: BaseException) -> str:
+    """Why the engine would not start a container, for a person: the runtime's layers
+    of prefixes ("OCI runtime create failed: runc create failed: ...") taken off, and a
+    command missing from the image said so."""
+    text = str(getattr(exc, "explanation", "") or exc)
+    missing = _NOT_FOUND.search(text)
+    if missing:
+        return (
+            f"the command {missing['command']!r} is not in the image: check the config's "
+            "command (the image's PATH does not have it)"
+        )
+    for prefix in _RUNTIME_PREFIXES:
+        if prefix in text:
+            text = text.rsplit(prefix, 1)[1]
+            break
+    return text.removesuffix(": unknown").strip() or _reason(exc)
 
 
 @dataclass
@@ -127,7 +157,11 @@ class EngineSession:
                 nano_cpus=int(config["cpus"] * 1e9) if config["cpus"] else None,
             )  # fmt: skip
         except docker.errors.DockerException as exc:
-            raise EngineUnavailable(f"Could not start {name}: {_reason(exc)}") from exc
+            # run() is create then start: a start refused (a command not in the image, a
+            # port taken) leaves a Created container behind. It never runs: remove it.
+            with contextlib.suppress(docker.errors.DockerException):
+                self.client.api.remove_container(name, force=True)
+            raise EngineUnavailable(f"{name} did not start: {start_problem(exc)}") from exc
         return container.id
 
     def inspect(self, container_id: str) -> tuple[str, str, int]:

@@ -22,7 +22,7 @@ from environments.deploying.traffic import entry_point_state, standby_until
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY, LOGS
 from portal.core.numbers import parse_id
-from registry.models import Registry, Repository
+from registry.models import Registry
 
 HISTORY = 15  # deployments listed per environment
 REVISIONS = 10  # config revisions listed per environment
@@ -122,8 +122,33 @@ def _diff(service: Service, environment: Environment, revision: int) -> dict | N
     return {"revision": new, "previous": old, "lines": kinds}
 
 
+def _sources(service: Service, environments: list[Environment]) -> dict:
+    """Per environment: the current config (masked) of the service, where the user may see
+    it, for "start from <environment>'s config". One query."""
+    current: dict[int, ServiceConfig] = {}
+    for config in ServiceConfig.objects.filter(
+        service=service, environment__in=environments
+    ).order_by("environment_id", "-revision"):
+        current.setdefault(config.environment_id, config)
+    return {
+        env.pk: {
+            "slug": env.slug,
+            "name": env.name,
+            "revision": current[env.pk].revision,
+            "document": config_schema.mask_secrets(current[env.pk].document),
+        }
+        for env in environments
+        if env.pk in current
+    }
+
+
 def _panel(
-    user, service: Service, environment: Environment, actions: frozenset, chosen: str | None
+    user,
+    service: Service,
+    environment: Environment,
+    actions: frozenset,
+    chosen: str | None,
+    sources: dict | None = None,
 ) -> dict:
     """Everything the service page shows for one environment."""
     revisions = list(
@@ -151,8 +176,12 @@ def _panel(
     if current:
         wanted = parse_id(chosen) or current.revision
         diff = _diff(service, environment, wanted)
+    others = [source for pk, source in (sources or {}).items() if pk != environment.pk]
     return {
         "environment": environment,
+        "sources": others,
+        "sources_json": others,
+        "sources_id": f"config-sources-{environment.slug}",
         "can_deploy": DEPLOY in actions,
         "can_view_logs": LOGS in actions,
         "current": current,
@@ -188,6 +217,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     environments = list(access.visible_environments(request.user))
     allowed = access.actions_by_environment(request.user, environments)
     chosen_env, chosen_rev = request.GET.get("env"), request.GET.get("rev")
+    sources = _sources(service, environments)
     panels = [
         _panel(
             request.user,
@@ -195,23 +225,14 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             env,
             allowed[env.pk],
             chosen_rev if env.slug == chosen_env else None,
+            sources,
         )
         for env in environments
     ]
-    repository = (
-        Repository.objects.restrict(request.user)
-        .filter(registry=service.registry, name=service.repository)
-        .prefetch_related("tags")
-        .first()
-    )
     return render(
         request,
         "environments/deployments/service.html",
-        {
-            "service": service,
-            "panels": panels,
-            "tags": list(repository.tags.all()) if repository else [],
-        },
+        {"service": service, "panels": panels},
     )
 
 

@@ -18,6 +18,8 @@ from django.db import transaction
 
 __all__ = [
     "broadcast_on_commit",
+    "changes_group",
+    "notify_changed",
     "deployment_group",
     "notify_access_changed",
     "send_now",
@@ -32,6 +34,21 @@ log = logging.getLogger(__name__)
 def status_group(environment_id: int) -> str:
     """Websocket group that receives an environment's endpoint state."""
     return f"environment.{environment_id}.status"
+
+
+def changes_group(environment_id: int) -> str:
+    """Websocket group told that something shown about an environment changed (a
+    promotion, a push, a deployment finished): live pages reload their parts."""
+    return f"environment.{environment_id}.changes"
+
+
+def notify_changed(environment_ids, kind: str) -> None:
+    """After commit, tell the pages of these environments that ``kind`` happened."""
+    for environment_id in set(environment_ids):
+        broadcast_on_commit(
+            changes_group(environment_id),
+            {"type": "environment.changed", "environment": environment_id, "kind": kind},
+        )
 
 
 def deployment_group(deployment_id: int) -> str:

@@ -6,7 +6,7 @@
 
 import { load } from "./lib/fragments.js";
 import { enhanceForms } from "./berth/forms.js";
-import { liveContainers, liveStatus } from "./berth/live.js";
+import { liveChanges, liveContainers, liveStatus } from "./berth/live.js";
 
 enhanceForms();
 document.querySelectorAll("[data-src]").forEach((el) => load(el));
@@ -18,3 +18,4 @@ document.querySelectorAll("[data-reload]").forEach((button) => {
 });
 document.querySelectorAll("[data-status-socket]").forEach(liveStatus);
 document.querySelectorAll("[data-events-socket]").forEach(liveContainers);
+document.querySelectorAll("[data-changes-socket]").forEach(liveChanges);

@@ -15,6 +15,30 @@ const statsRoots = Array.from(document.querySelectorAll("[data-stats-socket]")).
 document.querySelectorAll("[data-inspect-url]").forEach(inspect);
 document.querySelectorAll("[data-exec-socket]").forEach(consolePanel);
 document.querySelectorAll("[data-tabs]").forEach(tabs);
+// The action buttons follow the container's state: each enables only in the states its
+// data-when lists (no Start while running, no Stop while stopped), from the answer of an
+// action and from the engine's events; an answer clears the other buttons' old messages.
+const actionsRow = document.querySelector("[data-container-actions]");
+const EVENT_STATE = { start: "running", die: "exited", stop: "exited", restart: "running", pause: "paused", unpause: "running" };
+function followState(state) {
+  if (!actionsRow || !state) return;
+  actionsRow.dataset.state = state;
+  actionsRow.querySelectorAll("button[data-when]").forEach((button) => {
+    button.disabled = !button.dataset.when.split(" ").includes(state);
+    delete button.dataset.busy; // decided here: forms.js leaves it as it is
+  });
+}
+if (actionsRow) {
+  actionsRow.addEventListener("berth:api-done", (event) => {
+    actionsRow.querySelectorAll("[data-result]").forEach((result) => {
+      if (!event.target.contains(result)) { result.textContent = ""; result.className = "result"; }
+    });
+    followState(event.detail && event.detail.state);
+  });
+  document.addEventListener("berth:container-event", (event) => {
+    if (head && event.detail.id === head.dataset.container) followState(EVENT_STATE[event.detail.action]);
+  });
+}
 document.addEventListener("berth:container-event", (event) => {
   if (!head || event.detail.id !== head.dataset.container || event.detail.action !== "start") return;
   statsRoots.forEach((s) => s.restart());

@@ -97,6 +97,8 @@ def test_a_developer_saves_a_config_and_deploys_to_dev_live(login_as, service, a
     page.get_by_role("link", name="Services", exact=True).click()
     page.get_by_role("link", name=service.name).click()
     panel = page.locator("#env-dev")
+    expect(panel.locator("form[data-config-form][data-ready]")).to_be_attached()
+    panel.get_by_role("tab", name="JSON").click()
     editor = panel.locator("textarea[name=document]")
     result = panel.locator(".config-editor [data-result]")
     save = panel.get_by_role("button", name="Save revision")
@@ -242,6 +244,7 @@ def test_a_failed_deployment_shows_its_reason(login_as, service, artifacts):
     page.goto(f"/services/{service.name}/")
     panel = page.locator("#env-dev")
     broken = {**_document(service.port), "command": ["sh", "-c", "echo port taken >&2; exit 3"]}
+    panel.get_by_role("tab", name="JSON").click()
     panel.locator("textarea[name=document]").fill(json.dumps(broken, indent=2))
     panel.get_by_label("Comment").fill("a command that exits")
     panel.get_by_role("button", name="Save revision").click()

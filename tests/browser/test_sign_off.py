@@ -54,6 +54,7 @@ def test_qa_signs_off_in_test_and_the_board_shows_it_in_ops(login_as, running_in
     expect(result).to_contain_text("qa-passed")
     expect(result).to_contain_text(version)
     page.screenshot(path=str(artifacts / "sign-off-test.png"), full_page=True)
+    page.wait_for_timeout(1000)  # the page reloads itself 600 ms after a sign-off
 
     page.goto("/promotions/")
     ops_cell = page.locator("tr", has=page.locator("th.repo", has_text="demo/app")).locator(

@@ -149,11 +149,10 @@ def test_a_protected_environment_needs_confirmation_and_a_promoted_digest(
 ):
     v1, _ = versions
     ops = environments["ops"]
+    dev_config = web_service.current_config(environments["dev"]).document
+    # Ops shares the engine with Dev here: its replicas bind ports of their own.
     actions.save_config(
-        personas["operator"],
-        web_service,
-        ops,
-        web_service.current_config(environments["dev"]).document,
+        personas["operator"], web_service, ops, dict(dev_config, port=dev_config["port"] + 300)
     )
     api = api_for("operator")
     response = _deploy(api, web_service, "ops", v1)
@@ -301,3 +300,20 @@ def test_stop_of_a_service_never_deployed_there_is_refused(web_service, environm
     assert response.status_code == 400
     assert "never been deployed" in str(response.data)
     assert not Deployment.objects.exists()
+
+
+def test_a_replica_that_cannot_start_leaves_no_container_and_a_readable_reason(
+    web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    v1, _ = versions
+    _set_strategy(web_service, environments["dev"], personas, command=["htpd", "-f"])
+    response = _deploy(api_for("developer"), web_service, "dev", v1)
+    assert response.status_code == 202, response.data
+    deployment = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+    assert deployment.status == "failed"
+    assert deployment.reason.startswith("Replica 1 of 2 could not start (")
+    assert "the command 'htpd' is not in the image" in deployment.reason
+    assert "runc" not in deployment.reason and "OCI runtime" not in deployment.reason
+    replica_states = [e.data.get("state") for e in deployment.events.filter(kind="replica")]
+    assert replica_states[-1] == "failed", replica_states  # not "starting" forever
+    assert owned(environments["dev"], web_service) == [], "a Created container was left"

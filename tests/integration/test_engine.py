@@ -145,3 +145,18 @@ def test_a_malformed_endpoint_url_is_refused_with_the_reason(
     assert response.status_code == 400
     assert message in str(response.data["endpoint_url"])
     assert not Environment.objects.filter(slug="bad").exists()
+
+
+def test_running_counts_the_environment_s_containers_not_the_engine_s(
+    labelled_container, environments, docker_host
+):
+    """Dev, Test and Ops share the stack's engine; each counts only its own."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    dev_running = client.containers.list(filters={"label": f"{engine.LABEL_ENVIRONMENT}=dev"})
+    state = engine.probe(environments["dev"])
+    everything = client.containers.list()
+    client.close()
+    assert state.containers_running == len(dev_running) >= 1
+    assert state.engine_containers_running == len(everything)

@@ -157,6 +157,7 @@ CASES = [
         args=("service:dev",),
         data={"syntax": "yaml"},
     ),
+    Case("service-candidates", "get", "environment", "env-slug", args=("service:dev",)),
     Case(
         "service-scale",
         "post",

@@ -62,6 +62,7 @@ NOT_PAGES = ("api/", "admin/", "hooks/", "static/")
 EXEMPT = {
     "login": "the sign-in form itself: public; sign-in limits in test_login_limits.py",
     "logout": "ends the session: nothing to protect",
+    "favicon": "a redirect to the static icon: public, like static/",
 }
 MISSING_CONTAINER = "berth-no-such-container"
 MISSING_ID = 987654

@@ -36,8 +36,8 @@ from portal.core.tokens import create_token
 from portal.routing import websocket_urlpatterns
 from registry.models import Registry
 from tests import stack
-from tests.ws import WebsocketCommunicator
 from tests.test_api_permissions import kit_pipeline_run
+from tests.ws import WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,6 +58,7 @@ SNAPSHOT_ROUTES = {
     "ws/environments/status/": "environments",
     # The approvals waiting for the user, with the environments they are in.
     "ws/pipelines/waiting/": "environments",
+    "ws/environments/changes/": "environments",
 }
 MISSING = {
     "deployment": 987654,

@@ -121,7 +121,7 @@ def test_run_leaves_out_what_the_config_does_not_ask_for():
 def test_a_refused_run_is_an_engine_error_naming_the_container():
     error = docker.errors.APIError("409 Conflict", explanation="name already in use")
     session = make_session(containers=FakeContainers(error))
-    with pytest.raises(EngineUnavailable, match="^Could not start web-dev-1-d3: name already in use$"):  # fmt: skip
+    with pytest.raises(EngineUnavailable, match="^web-dev-1-d3 did not start: name already in use$"):  # fmt: skip
         session.run(name="web-dev-1-d3", image="r/app@sha256:x", config=validate({}), labels={}, port=None)  # fmt: skip
 
 
@@ -156,3 +156,22 @@ def test_inspect_stop_and_remove_take_a_vanished_container_in_their_stride():
     assert api.calls == [("stop", "gone", 20), ("remove", "gone", True)]
     with pytest.raises(EngineUnavailable, match="Container 0123456789ab no longer exists."):
         session.start("0123456789abcdef")
+
+
+def test_the_runtime_s_words_become_a_reason_a_person_reads():
+    from environments.engine.session import start_problem
+
+    raw = (
+        "failed to create task for container: failed to create shim task: OCI runtime create "
+        'failed: runc create failed: unable to start container process: exec: "htpd": '
+        "executable file not found in $PATH: unknown"
+    )
+    error = docker.errors.APIError("400 Bad Request", explanation=raw)
+    assert start_problem(error) == (
+        "the command 'htpd' is not in the image: check the config's command (the image's "
+        "PATH does not have it)"
+    )
+    other = docker.errors.APIError(
+        "400", explanation="OCI runtime create failed: runc create failed: cgroup busy: unknown"
+    )
+    assert start_problem(other) == "cgroup busy"

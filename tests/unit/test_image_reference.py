@@ -1,5 +1,7 @@
 """Which repository a container runs from, when one digest lives in several."""
 
+import pytest
+
 from environments.engine.probe import image_reference
 
 DIGEST = "sha256:" + "a" * 64
@@ -18,3 +20,33 @@ def test_a_container_created_by_tag_takes_the_digest_of_its_repository():
 def test_an_ambiguous_container_is_not_attributed_to_anyone():
     assert image_reference("sha256:" + "b" * 64, BOTH) == ""
     assert image_reference("other/app:latest", BOTH) == ""
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("127.0.0.1:5000/demo/app", ("127.0.0.1:5000", "demo/app")),
+        ("127.0.0.1:5000/demo/app:1.2", ("127.0.0.1:5000", "demo/app")),
+        ("registry.example/team/app@sha256:" + "a" * 64, ("registry.example", "team/app")),
+        ("localhost/app", ("localhost", "app")),
+        ("demo/app", (None, "demo/app")),
+        ("demo/app:latest", (None, "demo/app")),
+        ("app", (None, "app")),
+    ],
+)
+def test_split_reference_takes_the_host_only_when_it_looks_like_one(reference, expected):
+    from registry.client import split_reference
+
+    assert split_reference(reference) == expected
+
+
+def test_bound_ports_follow_the_strategies():
+    from environments.deploying.config import validate
+    from environments.deploying.policy import bound_ports
+
+    assert bound_ports(validate({"port": 20000, "replicas": 2})) == {20000, 20001}
+    blue_green = validate({"port": 20000, "replicas": 2, "strategy": "blue-green"})
+    assert bound_ports(blue_green) == {20000, 20001, 20100, 20101}
+    assert bound_ports(validate({"network_mode": "none", "port": 20000})) == set()
+    health = validate({"health_check": {"http_path": "/h", "port": 21000}})
+    assert bound_ports(health) == {21000}

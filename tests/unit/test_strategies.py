@@ -389,7 +389,9 @@ def test_recreate_starts_the_old_set_again_when_the_new_one_fails():
 def test_recreate_cleans_up_when_the_engine_refuses_a_replica():
     session = FakeSession(fail_run={1})
     old = session.add(OLD, 0)
-    with pytest.raises(engine.EngineUnavailable, match="no space left"):
+    with pytest.raises(
+        DeploymentFailed, match=r"^Replica 2 of 2 could not start \(.*no space left"
+    ):
         deploy(session, make_deployment("recreate", replicas=2, health_check=HEALTH))
     assert session.calls[-2:] == [("remove", session.runs[0]["id"]), ("start", old)]
     assert set(session.containers) == {old}
@@ -595,7 +597,7 @@ def test_blue_green_never_touches_the_live_set_when_the_new_one_fails():
 def test_blue_green_removes_what_it_started_when_the_engine_refuses_a_replica():
     session = FakeSession(fail_run={1})
     old = session.add(OLD, 0, port=8000)
-    with pytest.raises(engine.EngineUnavailable):
+    with pytest.raises(DeploymentFailed, match="could not start"):
         deploy(session, make_deployment("blue-green", replicas=2, port=8000, health_check=HEALTH))
     assert set(session.containers) == {old}
 
@@ -603,7 +605,7 @@ def test_blue_green_removes_what_it_started_when_the_engine_refuses_a_replica():
 def test_rolling_removes_what_it_started_when_the_engine_refuses_a_replica_of_the_batch():
     session = FakeSession(fail_run={1})
     old = [session.add(OLD, slot) for slot in range(2)]
-    with pytest.raises(engine.EngineUnavailable):
+    with pytest.raises(DeploymentFailed, match="could not start"):
         deploy(
             session,
             make_deployment(

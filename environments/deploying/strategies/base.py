@@ -175,13 +175,20 @@ def start_replica(
         slot=slot,
         state="starting",
     )
-    return session.run(
-        name=name,
-        image=image,
-        config=config,
-        labels=replica_labels(deployment, slot, port, colour),
-        port=port,
-    )
+    try:
+        return session.run(
+            name=name,
+            image=image,
+            config=config,
+            labels=replica_labels(deployment, slot, port, colour),
+            port=port,
+        )
+    except engine.EngineUnavailable as exc:
+        # The replica never ran: say so, rather than leaving it "starting" forever.
+        progress.step(
+            f"Replica {slot + 1} of {of} could not start", kind="replica", slot=slot, state="failed"
+        )
+        raise DeploymentFailed(f"Replica {slot + 1} of {of} could not start ({exc}).") from exc
 
 
 def retire(session: EngineSession, replica: Replica, config: dict) -> None:

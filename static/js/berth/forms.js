@@ -5,8 +5,14 @@
 //   field); form[data-typed-confirm="Ops"] sends confirm=true only once its
 //   [data-typed-confirm-input] holds that name, and refuses otherwise;
 //   form[data-redirect-deployment="/deployments/0/"] opens the deployment the API returns;
-//   form[data-done="Restarted:"] puts that before the description of the answer.
+//   form[data-done="Restarted:"] puts that before the description of the answer;
+//   form[data-redirect="/services/{name}/"] opens that URL, {field} taken from the answer.
+//   A refusal naming fields also shows each message on its field: the control whose
+//   data-path or name is the field (config paths such as "health_check.port" or
+//   "env.DB_PASSWORD" fall back to their parent, "volumes.2" to "volumes").
 // - form[data-confirm]: asks before submitting.
+// - button[data-copy="#id"]: copies that element's text, and says so in the
+//   [data-copy-result] next to it.
 
 function apiError(data, status) {
   if (!data || typeof data !== "object") return "HTTP " + status;
@@ -61,6 +67,62 @@ function formBody(form) {
   return body;
 }
 
+function clearFieldErrors(form) {
+  form.querySelectorAll(".field-error").forEach((el) => el.remove());
+  form.querySelectorAll("[aria-invalid=true]").forEach((el) => {
+    el.removeAttribute("aria-invalid");
+    el.removeAttribute("aria-describedby");
+  });
+}
+
+function fieldFor(form, key) {
+  const parts = key.split(".");
+  while (parts.length) {
+    const path = parts.join(".");
+    const found = form.querySelector('[data-path="' + CSS.escape(path) + '"]') ||
+      form.querySelector('[name="' + CSS.escape(path) + '"]:not([type=hidden])');
+    if (found) return found;
+    parts.pop();
+  }
+  return null;
+}
+
+let errorIds = 0;
+export function showFieldErrors(form, data) {
+  clearFieldErrors(form);
+  if (!data || typeof data !== "object") return 0;
+  let placed = 0;
+  for (const [key, messages] of Object.entries(data)) {
+    const field = fieldFor(form, key);
+    if (!field || field.closest("[hidden]")) continue;
+    const note = document.createElement("p");
+    note.className = "field-error";
+    note.id = "field-error-" + ++errorIds;
+    note.textContent = (field.dataset.path && field.dataset.path !== key ? key + ": " : "") +
+      [].concat(messages).join(" ");
+    const anchor = field.closest("label, .field, tr") || field;
+    if (anchor.matches("div.field")) {
+      anchor.appendChild(note);
+    } else if (anchor.tagName !== "TR") {
+      anchor.after(note);
+    } else {
+      const row = document.createElement("tr");
+      const cell = document.createElement("td");
+      cell.colSpan = anchor.children.length;
+      cell.appendChild(note);
+      row.className = "field-error";
+      row.appendChild(cell);
+      anchor.after(row);
+    }
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", note.id);
+    placed++;
+  }
+  const first = form.querySelector("[aria-invalid=true]");
+  if (first && form.dataset.focusError !== undefined) first.focus();
+  return placed;
+}
+
 function show(result, kind, text) {
   if (!result) return;
   result.className = "result msg" + (kind ? " " + kind : "");
@@ -78,7 +140,8 @@ async function submitApiForm(form) {
     return;
   }
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-  if (button) button.disabled = true;
+  if (button) { button.disabled = true; button.dataset.busy = ""; }
+  clearFieldErrors(form);
   show(result, "", "Working…");
   try {
     const response = await fetch(form.dataset.api, {
@@ -91,9 +154,15 @@ async function submitApiForm(form) {
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(apiError(data, response.status));
+    if (!response.ok) {
+      if (response.status === 400) showFieldErrors(form, data);
+      throw new Error(apiError(data, response.status));
+    }
     show(result, "success", (form.dataset.done ? form.dataset.done + " " : "") + describe(data || {}));
-    if (form.dataset.redirectDeployment && data && data.id) {
+    form.dispatchEvent(new CustomEvent("berth:api-done", { bubbles: true, detail: data }));
+    if (form.dataset.redirect && data) {
+      location.assign(form.dataset.redirect.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data[key] ?? "")));
+    } else if (form.dataset.redirectDeployment && data && data.id) {
       location.assign(form.dataset.redirectDeployment.replace(/\/0\/$/, "/" + data.id + "/"));
     } else if (form.hasAttribute("data-reload-page")) {
       setTimeout(() => location.reload(), 600);
@@ -101,7 +170,9 @@ async function submitApiForm(form) {
   } catch (err) {
     show(result, "error", err.message);
   } finally {
-    if (button) button.disabled = false;
+    // Unless the answer disabled it on purpose (a container's Stop once it stopped).
+    if (button && button.dataset.busy !== undefined) button.disabled = false;
+    if (button) delete button.dataset.busy;
   }
 }
 
@@ -112,6 +183,25 @@ export function enhanceForms() {
     if (!form) return;
     event.preventDefault();
     submitApiForm(form);
+  });
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    const said = button.parentElement.querySelector("[data-copy-result]");
+    const text = source ? source.textContent.trim() : "";
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch {
+      const range = document.createRange(); // no clipboard API (not a secure context)
+      range.selectNodeContents(source);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      copied = document.execCommand("copy");
+    }
+    if (said) said.textContent = copied ? "Copied." : "Selected: press Ctrl+C to copy.";
   });
   document.querySelectorAll("form[data-confirm]:not([data-api])").forEach((form) => {
     form.addEventListener("submit", (event) => {

@@ -6,8 +6,13 @@
 //   [data-health-none]) and [data-status-text] updated; a container not shown, or missed
 //   events, reload the fragment named by data-events-reload. Every event is also
 //   dispatched on document as "berth:container-event" for the page's own scripts.
+// - [data-changes-socket]: "something changed" in the environments one can view (a
+//   promotion, a push, a deployment finished). The element named by data-changes-reload
+//   reloads: a fragment ([data-src]) from its URL, any other from the page's URL; only
+//   for data-changes-environment's changes when given. Several changes in a row make one
+//   reload; nothing is replaced while someone types in it.
 
-import { load } from "../lib/fragments.js";
+import { load, reloadRegion } from "../lib/fragments.js";
 import { clock } from "../lib/format.js";
 import { openSocket, reconnectingIn } from "../lib/socket.js";
 
@@ -83,5 +88,25 @@ export function liveContainers(root) {
       }
     },
     onRetry(seconds) { setLive(reconnectingIn(seconds), "off"); },
+  });
+}
+
+export function liveChanges(root) {
+  const target = document.querySelector(root.dataset.changesReload) || root;
+  const only = root.dataset.changesEnvironment;
+  let timer = 0, connections = 0;
+  const reload = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => (target.dataset.src ? load(target) : reloadRegion(target)), 250);
+  };
+  openSocket({
+    url: root.dataset.changesSocket,
+    onMessage(data) {
+      if (data.type === "snapshot") {
+        if (connections++) reload(); // changes may have been missed while away
+      } else if (data.type === "changed" && (!only || data.environment === only)) {
+        reload();
+      }
+    },
   });
 }

@@ -4,7 +4,8 @@
 export const SAMPLES = 120;
 
 // floor: the smallest full scale, so an idle container draws a flat line, not noise.
-export function drawSpark(canvas, series, floor) {
+// format(value): the axis labels (the full scale and 0 on the left, the time below).
+export function drawSpark(canvas, series, floor, format) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
   if (!width || !height) return; // in a hidden tab: drawn when it is shown
@@ -22,6 +23,24 @@ export function drawSpark(canvas, series, floor) {
   let max = floor;
   series.forEach((s) => s.values.forEach((v) => { if (v > max) max = v; }));
   max *= 1.15; // headroom: the top of the line stays visible
+  if (format) {
+    ctx.fillStyle = "#66788a";
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textBaseline = "top";
+    ctx.fillText(format(max), 2, 1);
+    ctx.strokeStyle = "#eef2f6";
+    ctx.beginPath();
+    ctx.moveTo(0, 0.5);
+    ctx.lineTo(width, 0.5);
+    ctx.moveTo(0, Math.round(height / 2) + 0.5);
+    ctx.lineTo(width, Math.round(height / 2) + 0.5);
+    ctx.stroke();
+    ctx.textBaseline = "bottom";
+    ctx.fillText("0 · 2 min ago", 2, height - 2);
+    ctx.textAlign = "right";
+    ctx.fillText("now", width - 2, height - 2);
+    ctx.textAlign = "left";
+  }
   const step = width / (SAMPLES - 1);
   series.forEach((s) => {
     const values = s.values;

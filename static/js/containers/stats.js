@@ -20,9 +20,9 @@ export function stats(root) {
   }
 
   function draw() {
-    drawSpark(spark("cpu"), [{ values: samples.cpu, colour: COLOURS.cpu }], 5);
-    drawSpark(spark("memory"), [{ values: samples.memory, colour: COLOURS.memory }], 1024 * 1024);
-    drawSpark(spark("net"), [{ values: samples.rx, colour: COLOURS.rx }, { values: samples.tx, colour: COLOURS.tx }], 1024);
+    drawSpark(spark("cpu"), [{ values: samples.cpu, colour: COLOURS.cpu }], 5, (v) => v.toFixed(v < 10 ? 1 : 0) + " %");
+    drawSpark(spark("memory"), [{ values: samples.memory, colour: COLOURS.memory }], 1024 * 1024, (v) => bytes(v));
+    drawSpark(spark("net"), [{ values: samples.rx, colour: COLOURS.rx }, { values: samples.tx, colour: COLOURS.tx }], 1024, (v) => bytes(v) + "/s");
   }
 
   function add(m) {
