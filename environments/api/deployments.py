@@ -123,7 +123,7 @@ class ServiceViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Services. Configs per environment live under ``configs``; scale, restart and stop
     act on one environment and need ``deploy_to_environment`` there."""
 
-    queryset = Service.objects.select_related("registry")
+    queryset = Service.objects.select_related("registry", "created_by")
     serializer_class = ServiceSerializer
 
     def create_object(self, user, data: dict) -> Service:
