@@ -6,11 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from environments import access
 from environments.models import Environment
 from environments.roles import MANAGE, Tier
+from portal import help
 from portal.core import audit, tokens
 from portal.core.listing import Filter, ListSpec
 from portal.lists import AUDIT
@@ -101,3 +103,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     for event in page.object_list:
         event.changes = audit.readable_details(event.details)
     return render(request, "portal/audit.html", {"page": page, "state": state})
+
+
+@login_required
+def help_page(request: HttpRequest) -> HttpResponse:
+    """The README, with an anchor per section: every page's help link points into it."""
+    return render(request, "portal/help.html", {"readme": mark_safe(help.readme_html())})  # noqa: S308  (escaped by portal.help)
