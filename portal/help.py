@@ -78,7 +78,9 @@ def _render(markdown: str) -> str:
                     rows.append(cells)
                 i += 1
             head, *body = rows
-            out.append('<div class="table-wrap"><table class="table">')
+            out.append(
+                '<div class="table-wrap" tabindex="0" role="region" aria-label="Table"><table class="table">'
+            )
             out.append(
                 "<thead><tr>"
                 + "".join(f'<th scope="col">{_inline(c)}</th>' for c in head)

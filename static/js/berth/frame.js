@@ -13,7 +13,7 @@ function currentTheme() {
 function showTheme(button) {
   const theme = currentTheme();
   button.textContent = "Theme: " + theme;
-  button.setAttribute("aria-label", "Colour theme: " + LABELS[theme] + ". Change it");
+  button.title = "Colour theme: " + LABELS[theme] + ". Press to change it";
 }
 
 export function themeToggles() {
