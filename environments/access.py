@@ -13,7 +13,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from guardian.core import ObjectPermissionChecker
 
 from environments import engine
-from environments.models import Deployment, Environment, Service
+from environments.models import (
+    Deployment,
+    Environment,
+    EnvironmentGroupObjectPermission,
+    EnvironmentUserObjectPermission,
+    Service,
+)
 from environments.roles import ACTION_LABELS, ACTION_PHRASES, ACTIONS, VIEW
 from portal.core.errors import Forbidden, NotFound
 from portal.core.models import AuditEvent
@@ -83,11 +89,25 @@ def actions_by_environment(user, environments) -> dict[int, frozenset[str]]:
         return {env.pk: frozenset() for env in environments}
     if user.is_superuser:
         return {env.pk: frozenset(ACTIONS) for env in environments}
-    checker = ObjectPermissionChecker(user)
-    checker.prefetch_perms(environments)
-    return {
-        env.pk: frozenset(a for a in ACTIONS if checker.has_perm(a, env)) for env in environments
-    }
+    # What guardian's ObjectPermissionChecker.prefetch_perms reads (the user's and their
+    # groups' object permissions), as two flat queries: it builds a model instance per
+    # row, which costs more than the queries once there are hundreds of environments.
+    ids = [env.pk for env in environments]
+    held: dict[int, set[str]] = {pk: set() for pk in ids}
+    for model, principal in (
+        (EnvironmentUserObjectPermission, {"user": user}),
+        (EnvironmentGroupObjectPermission, {"group__user": user}),
+    ):
+        rows = model.objects.filter(
+            **principal,
+            content_object_id__in=ids,
+            permission__codename__in=ACTIONS,
+            permission__content_type__app_label="environments",
+            permission__content_type__model="environment",
+        ).values_list("content_object_id", "permission__codename")
+        for pk, codename in rows:
+            held[pk].add(codename)
+    return {pk: frozenset(a for a in ACTIONS if a in actions) for pk, actions in held.items()}
 
 
 def action_labels(actions) -> list[str]:

@@ -22,6 +22,7 @@ urlpatterns = [
     path("profile/tokens/", views.token_create, name="token-create"),
     path("profile/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("help/", views.help_page, name="help"),
     path("", include("registry.urls")),
     path("", include("environments.urls")),
     path("api/", include("portal.api.urls")),

@@ -4,27 +4,57 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from environments import access
 from environments.models import Environment
-from portal.core import tokens
-from portal.core.numbers import parse_id
+from environments.roles import MANAGE, Tier
+from portal import help
+from portal.core import audit, tokens
+from portal.core.listing import Filter, ListSpec
+from portal.lists import AUDIT
 from portal.models import ApiToken
+
+MENU_ENVIRONMENTS = 200
+
+
+DASHBOARD = ListSpec(
+    search=("name", "slug", "description"),
+    filters=(Filter("tier", "tier", "Tier", kind="choice", choices=tuple(Tier.choices)),),
+    sorts={"path": ("Promotion path", ("position", "name")), "name": ("Name", ("name",))},
+    default_sort="path",
+    page_size=24,
+    search_label="Find an environment",
+)
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    environments = list(Environment.objects.restrict(request.user, "view_environment"))
+    """The environments one can see, a page at a time, grouped by tier: with a thousand
+    of them the page stays the same size (search, tier filter, paging)."""
+    state = DASHBOARD.read(request.GET)
+    visible = Environment.objects.restrict(request.user, "view_environment")
+    page = state.paginate(DASHBOARD.apply(visible, state))
+    environments = list(page.object_list)
     allowed = access.actions_by_environment(request.user, environments)
-    cards = [
-        {"environment": env, "actions": access.action_labels(allowed[env.pk])}
-        for env in environments
-    ]
-    return render(request, "portal/dashboard.html", {"cards": cards})
+    groups: dict[str, list] = {tier: [] for tier in Tier.values}
+    for env in environments:
+        groups[env.tier].append(
+            {"environment": env, "actions": access.action_labels(allowed[env.pk])}
+        )
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "groups": [(Tier(tier).label, cards) for tier, cards in groups.items() if cards],
+            "page": page,
+            "state": state,
+            "can_manage": bool(environments) and any(MANAGE in a for a in allowed.values()),
+        },
+    )
 
 
 @login_required
@@ -60,14 +90,22 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    environments = Environment.objects.restrict(request.user, "view_environment")
-    events = access.audit_events(request.user)
-    selected = request.GET.get("environment", "")
-    if (environment_id := parse_id(selected)) is not None:  # anything else: no filter
-        events = events.filter(environment_id=environment_id)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "portal/audit.html",
-        {"page": page, "environments": environments, "selected": selected},
+    # The environment menu lists the first ones along the path; any other is a URL away
+    # (each environment page links to its own audit view).
+    menu = list(
+        Environment.objects.restrict(request.user, "view_environment").values_list("pk", "name")[
+            :MENU_ENVIRONMENTS
+        ]
     )
+    state = AUDIT.read(request.GET, choices={"environment": menu})
+    events = access.audit_events(request.user).select_related("environment")
+    page = state.paginate(AUDIT.apply(events, state))
+    for event in page.object_list:
+        event.changes = audit.readable_details(event.details)
+    return render(request, "portal/audit.html", {"page": page, "state": state})
+
+
+@login_required
+def help_page(request: HttpRequest) -> HttpResponse:
+    """The README, with an anchor per section: every page's help link points into it."""
+    return render(request, "portal/help.html", {"readme": mark_safe(help.readme_html())})  # noqa: S308  (escaped by portal.help)

@@ -39,6 +39,7 @@ __all__ = [
     "deployed_images",
     "deployed_images_everywhere",
     "mark_signed_off",
+    "mark_signed_off_everywhere",
     "promotions_of",
     "record_image",
     "record_push_events",
@@ -187,17 +188,23 @@ class DeployedImage:
         return f"{self.registry.host}/{self.repository}@{self.digest}"
 
 
-def deployed_images(environment: Environment, registries=None) -> list[DeployedImage]:
-    """Digests from known registries running in ``environment`` now (one engine call),
-    each under the repository its containers run from, with the services they run as
-    and, when it was already signed off onward from here, that promotion.
+def deployed_images(
+    environment: Environment, registries=None, containers=None
+) -> list[DeployedImage]:
+    """Digests from known registries running in ``environment`` now (one engine call,
+    or none when ``containers`` of its endpoint are given), each under the repository
+    its containers run from, with the services they run as.
 
     Raises :class:`environments.engine.EngineUnavailable` when the endpoint is down.
     """
     registries = Registry.objects.all() if registries is None else registries
     by_host = {registry.host: registry for registry in registries}
     found: dict[str, DeployedImage] = {}
-    for container in engine.list_containers(environment):
+    if containers is None:
+        containers = engine.list_containers(environment)
+    for container in containers:
+        if not engine.owns_container(environment, container.labels):
+            continue
         if container.state != "running":  # a stopped replica runs nothing to sign off
             continue
         reference = container.image_digest
@@ -219,37 +226,67 @@ def deployed_images(environment: Environment, registries=None) -> list[DeployedI
 def mark_signed_off(environment: Environment, items: list[DeployedImage]) -> None:
     """Set ``signed_off`` on the items already promoted onward from ``environment``, so
     they are marked rather than offered again (one query)."""
-    if not items:
-        return
-    promotions = (
-        Promotion.objects.signed_off_from(environment)
-        .filter(digest__in=[item.digest for item in items])
-        .select_related("target_environment", "actor")
+    mark_signed_off_everywhere([environment], {environment.pk: (items, "")})
+
+
+def _endpoint_key(environment: Environment) -> tuple:
+    return (
+        environment.endpoint_url,
+        environment.tls_ca_cert,
+        environment.tls_client_cert,
+        environment.tls_client_key,
     )
-    by_reference = {(p.source_registry_id, p.source_repository, p.digest): p for p in promotions}
-    for item in items:
-        item.signed_off = by_reference.get((item.registry.pk, item.repository, item.digest))
 
 
 def deployed_images_everywhere(environments) -> dict[int, tuple[list[DeployedImage], str]]:
-    """``{environment id: (deployed images, error)}``, asking every engine at once: a hung
-    endpoint costs its own environment its timeout, not the others theirs too."""
+    """``{environment id: (deployed images, error)}``. Each endpoint is asked once, however
+    many environments share it, and all endpoints at once: a hung endpoint costs its own
+    environments its timeout, not the others theirs too. Two queries in all."""
     environments = list(environments)
     registries = list(Registry.objects.all())
-
-    def one(environment):
-        try:
-            return environment.pk, (deployed_images(environment, registries), "")
-        except engine.EngineUnavailable as exc:
-            return environment.pk, ([], str(exc))
-
-    if not environments:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(len(environments), 8)) as pool:
-        found = dict(pool.map(one, environments))
+    groups: dict[tuple, list[Environment]] = {}
     for environment in environments:
-        mark_signed_off(environment, found[environment.pk][0])
+        groups.setdefault(_endpoint_key(environment), []).append(environment)
+
+    def one(group):
+        try:
+            return group, engine.list_containers(group[0], every_owner=True), ""
+        except engine.EngineUnavailable as exc:
+            return group, None, str(exc)
+
+    found: dict[int, tuple[list[DeployedImage], str]] = {}
+    if not environments:
+        return found
+    with ThreadPoolExecutor(max_workers=min(len(groups), 8)) as pool:
+        for group, containers, error in pool.map(one, groups.values()):
+            for environment in group:
+                items = [] if error else deployed_images(environment, registries, containers)
+                found[environment.pk] = (items, error)
+    mark_signed_off_everywhere(environments, found)
     return found
+
+
+def mark_signed_off_everywhere(environments, found) -> None:
+    """:func:`mark_signed_off` for many environments (``found`` as
+    :func:`deployed_images_everywhere` returns it) in one query."""
+    digests = {item.digest for items, _ in found.values() for item in items}
+    if not digests:
+        return
+    promotions = (
+        Promotion.objects.signed_off_from_any([env.pk for env in environments])
+        .filter(digest__in=digests)
+        .select_related("target_environment", "actor")
+        .order_by("started_at")
+    )
+    by_reference = {
+        (p.source_environment_id, p.source_registry_id, p.source_repository, p.digest): p
+        for p in promotions
+    }
+    for environment in environments:
+        for item in found[environment.pk][0]:
+            item.signed_off = by_reference.get(
+                (environment.pk, item.registry.pk, item.repository, item.digest)
+            )
 
 
 def promotions_of(digest: str, user) -> list[Promotion]:

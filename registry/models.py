@@ -187,7 +187,11 @@ class PromotionQuerySet(models.QuerySet):
     def signed_off_from(self, environment):
         """Successful promotions out of ``environment``: what was already signed off
         there (and is not offered, nor accepted, again)."""
-        return self.filter(source_environment=environment, status=Promotion.Status.SUCCEEDED)
+        return self.signed_off_from_any([environment])
+
+    def signed_off_from_any(self, environments):
+        """:meth:`signed_off_from` for several environments at once."""
+        return self.filter(source_environment__in=environments, status=Promotion.Status.SUCCEEDED)
 
     def succeeded_into(self, environment, registry, repository: str, digest: str):
         """Successful promotions of ``repository@digest`` in ``registry`` into

@@ -7,7 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from environments import access, engine
-from registry.board import build_board, sign_off_targets
+from environments.roles import Tier
+from portal.core.listing import Filter, ListSpec
+from registry.board import build_board, sign_off_targets, sign_off_targets_of
 from registry.inventory import (
     deployed_images,
     deployed_images_everywhere,
@@ -16,19 +18,40 @@ from registry.inventory import (
 )
 from registry.models import Image, Registry, Repository, Tag
 
+IMAGES = ListSpec(
+    search=("name", "tags__name", "images__digest"),
+    filters=(Filter("registry", "registry__name", "Registry", kind="choice"),),
+    sorts={
+        "name": ("Name", ("registry__name", "name")),
+        "-refreshed": ("Read most recently", ("-refreshed_at", "name")),
+    },
+    default_sort="name",
+    page_size=20,
+    search_label="Find a repository, tag or digest",
+)
+
+BOARD = ListSpec(
+    search=("name", "slug"),
+    filters=(Filter("tier", "tier", "Tier", kind="choice", choices=tuple(Tier.choices)),),
+    sorts={"path": ("Promotion path", ("position", "name"))},
+    default_sort="path",
+    page_size=6,
+    search_label="Environments (name contains)",
+)
+
 
 @login_required
 def image_list(request: HttpRequest) -> HttpResponse:
-    repositories = (
-        Repository.objects.restrict(request.user)
-        .select_related("registry")
-        .prefetch_related("tags")
-        .order_by("registry__name", "name")
-    )
+    registries = list(Registry.objects.restrict(request.user))
+    state = IMAGES.read(request.GET, choices={"registry": [(r.name, r.name) for r in registries]})
+    repositories = IMAGES.apply(
+        Repository.objects.restrict(request.user).select_related("registry"), state
+    ).distinct()
+    page = state.paginate(repositories.prefetch_related("tags", "images"))
     return render(
         request,
         "registry/images.html",
-        {"repositories": repositories, "registries": Registry.objects.restrict(request.user)},
+        {"repositories": page.object_list, "page": page, "state": state, "registries": registries},
     )
 
 
@@ -41,8 +64,9 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "name", flat=True
     )
     running, sign_offs = [], []
-    environments = list(access.visible_environments(request.user))
+    environments = list(access.visible_environments(request.user).select_related("registry"))
     everywhere = deployed_images_everywhere(environments)
+    targets = sign_off_targets_of(request.user, environments)
     for environment in environments:
         items = [
             d for d in everywhere[environment.pk][0]
@@ -51,7 +75,7 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
         ]  # fmt: skip
         for item in items:
             running.append((environment, item))
-            target = sign_off_targets(request.user, environment)
+            target = targets[environment.pk]
             if target is not None and item.signed_off is None:
                 sign_offs.append({"source": environment, "target": target, "item": item})
     return render(
@@ -90,4 +114,13 @@ def deployed_fragment(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def promotion_board(request: HttpRequest) -> HttpResponse:
-    return render(request, "registry/board.html", {"board": build_board(request.user)})
+    """The board, a few environments (columns) at a time along the path: search and the
+    tier filter choose which; the engines of only those are asked."""
+    state = BOARD.read(request.GET)
+    visible = access.visible_environments(request.user).select_related("registry")
+    page = state.paginate(BOARD.apply(visible, state))
+    return render(
+        request,
+        "registry/board.html",
+        {"board": build_board(request.user, page.object_list), "page": page, "state": state},
+    )

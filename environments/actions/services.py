@@ -117,7 +117,13 @@ def save_config(
     )  # fmt: skip
     audit.record(
         user, "service.config", revision, environment=environment,
-        details={"revision": revision.revision, "config": config_schema.mask_secrets(normalised)},
+        details={
+            "revision": revision.revision,
+            "changes": audit.changes(
+                config_schema.mask_secrets(previous.document) if previous else None,
+                config_schema.mask_secrets(normalised),
+            ),
+        },
     )  # fmt: skip
     return revision
 

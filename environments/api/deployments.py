@@ -156,7 +156,7 @@ class ServiceViewSet(RestrictedReadOnlyViewSet, mixins.CreateModelMixin):
     # The create mixin comes last so that the base's perform_create (create_object, then
     # the re-check) is the one used, not the mixin's plain serializer.save().
 
-    queryset = Service.objects.select_related("registry")
+    queryset = Service.objects.select_related("registry", "created_by")
     serializer_class = ServiceSerializer
 
     def create_object(self, user, data: dict) -> Service:

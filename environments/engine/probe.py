@@ -133,14 +133,16 @@ def image_reference(image: str, repo_digests: list[str]) -> str:
     return repo_digests[0] if len(repo_digests) == 1 and not image else ""
 
 
-def list_containers(environment: Endpoint) -> list[ContainerSummary]:
-    """Containers on the endpoint belonging to ``environment`` (all states), newest first.
+def list_containers(environment: Endpoint, *, every_owner: bool = False) -> list[ContainerSummary]:
+    """Containers on the endpoint belonging to ``environment`` (all states), newest first;
+    with ``every_owner``, every container on the endpoint, for a caller that sorts them
+    out among several environments sharing it (``owns_container``).
 
     Two API calls whatever the count: the container list, and the image list to map
     image ids to registry digests.
     """
     filters = {}
-    if environment.only_labelled_containers:
+    if environment.only_labelled_containers and not every_owner:
         filters["label"] = f"{LABEL_ENVIRONMENT}={environment.slug}"
     with open_client(environment) as client:
         rows = client.api.containers(all=True, filters=filters)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
-from guardian.shortcuts import get_objects_for_user
 
 from environments.engine.endpoint import validate_endpoint_url
 from environments.roles import ACTIONS, Role, Tier
@@ -30,8 +31,14 @@ class EnvironmentQuerySet(models.QuerySet):
         """The environments on which ``user`` may perform ``action``.
 
         The one access path for environments: views, viewsets, consumers and tasks all
-        start here. Only object permissions count (``accept_global_perms=False``), so a
+        start here. Only object permissions count, the user's own and their groups' (what
+        guardian's ``get_objects_for_user(..., accept_global_perms=False)`` answers), so a
         stray global permission never opens every environment; superusers see all.
+
+        Written as two subqueries on the direct-foreign-key permission tables rather than
+        through ``get_objects_for_user``: the same SQL, without rebuilding guardian's
+        querysets on each of the several calls a page makes (which cost more than the
+        queries once a user has a thousand environments).
         """
         if action not in ACTIONS:
             raise ValueError(f"Unknown environment action {action!r}.")
@@ -39,9 +46,32 @@ class EnvironmentQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
-        return get_objects_for_user(
-            user, f"environments.{action}", klass=self, accept_global_perms=False
+        permission = {
+            "permission__codename": action,
+            "permission__content_type__app_label": "environments",
+            "permission__content_type__model": "environment",
+        }
+        mine = EnvironmentUserObjectPermission.objects.filter(user=user, **permission)
+        groups = EnvironmentGroupObjectPermission.objects.filter(group__user=user, **permission)
+        return self.filter(
+            models.Q(pk__in=mine.values("content_object_id"))
+            | models.Q(pk__in=groups.values("content_object_id"))
         )
+
+    def next_along_path(self, environments) -> dict[int, Environment | None]:
+        """``{id: the environment after it on the promotion path}`` for each of
+        ``environments``, as :meth:`Environment.next_environment` says, in two queries
+        whatever their number."""
+        path = list(Environment.objects.order_by("position", "pk").values_list("pk", "position"))
+        positions = [position for _, position in path]
+        wanted = {}
+        for environment in environments:
+            index = bisect.bisect_right(positions, environment.position)
+            wanted[environment.pk] = path[index][0] if index < len(path) else None
+        found = Environment.objects.select_related("registry").in_bulk(
+            {pk for pk in wanted.values() if pk is not None}
+        )
+        return {pk: found.get(following) for pk, following in wanted.items()}
 
 
 class Environment(models.Model):
@@ -218,7 +248,11 @@ class Environment(models.Model):
 
     def next_environment(self) -> Environment | None:
         """The environment after this one on the promotion path."""
-        return Environment.objects.filter(position__gt=self.position).order_by("position").first()
+        return (
+            Environment.objects.filter(position__gt=self.position)
+            .order_by("position", "pk")
+            .first()
+        )
 
 
 class EnvironmentUserObjectPermission(UserObjectPermissionBase):

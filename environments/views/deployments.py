@@ -12,7 +12,7 @@ import difflib
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -21,10 +21,12 @@ from environments.deploying import config as config_schema
 from environments.deploying.traffic import entry_point_state, standby_until
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY, LOGS
+from portal.core.listing import Filter, ListSpec
 from portal.core.numbers import parse_id
 from registry.models import Registry
 
 HISTORY = 15  # deployments listed per environment
+PANELS = 8  # environments shown at once on a service page
 REVISIONS = 10  # config revisions listed per environment
 FORMATS = {"json": "application/json", "yaml": "application/yaml"}
 
@@ -59,37 +61,64 @@ def _latest_deployments(user, services) -> dict[tuple[int, int], Deployment]:
     }
 
 
+SERVICES = ListSpec(
+    search=("name", "repository", "description"),
+    filters=(
+        Filter(
+            "environment",
+            lambda slug: Q(configs__environment__slug=slug),
+            "Configured in (environment slug)",
+        ),
+    ),
+    sorts={
+        "name": ("Name", ("name",)),
+        "-created": ("Newest first", ("-created_at", "name")),
+        "repository": ("Repository", ("repository", "name")),
+    },
+    default_sort="name",
+    page_size=25,
+    search_label="Find a service",
+)
+
+
 @login_required
 def service_list(request: HttpRequest) -> HttpResponse:
-    services = list(Service.objects.restrict(request.user).select_related("registry"))
-    environments = list(access.visible_environments(request.user))
-    latest = _latest_deployments(request.user, services)
-    configured = set(
-        ServiceConfig.objects.filter(service__in=services, environment__in=environments)
-        .order_by()
+    """A page of services; each row shows the environments it is configured in, with
+    the latest deployment there. A fixed number of queries whatever the counts."""
+    state = SERVICES.read(request.GET)
+    visible = access.visible_environments(request.user)
+    services_qs = SERVICES.apply(
+        Service.objects.restrict(request.user).select_related("registry"), state
+    ).distinct()
+    page = state.paginate(services_qs)
+    services = list(page.object_list)
+    configured = list(
+        ServiceConfig.objects.filter(service__in=services, environment__in=visible)
+        .order_by("environment__position", "environment__name")
         .values_list("service", "environment")
+        .distinct()
     )
-    rows = [
-        {
-            "service": service,
-            "cells": [
-                {
-                    "environment": env,
-                    "deployment": latest.get((service.pk, env.pk)),
-                    "configured": (service.pk, env.pk) in configured,
-                }
-                for env in environments
-            ],
-        }
-        for service in services
-    ]
+    environments = {
+        env.pk: env for env in Environment.objects.filter(pk__in={env for _, env in configured})
+    }
+    latest = _latest_deployments(request.user, services)
+    by_service: dict[int, list] = {}
+    for service_id, env_id in configured:
+        by_service.setdefault(service_id, []).append(
+            {
+                "environment": environments[env_id],
+                "deployment": latest.get((service_id, env_id)),
+            }
+        )
+    rows = [{"service": service, "cells": by_service.get(service.pk, [])} for service in services]
     can_create = Environment.objects.restrict(request.user, DEPLOY).exists()
     return render(
         request,
         "environments/deployments/services.html",
         {
             "rows": rows,
-            "environments": environments,
+            "page": page,
+            "state": state,
             "can_create": can_create,
             "registries": Registry.objects.restrict(request.user) if can_create else [],
         },
@@ -214,9 +243,24 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         Service.objects.restrict(request.user).select_related("registry", "created_by"),
         name=name,
     )
-    environments = list(access.visible_environments(request.user))
-    allowed = access.actions_by_environment(request.user, environments)
     chosen_env, chosen_rev = request.GET.get("env"), request.GET.get("rev")
+    visible = access.visible_environments(request.user)
+    # A panel per environment along the path, those the service is configured in (and
+    # the one asked for) first, at most PANELS: with a thousand environments the page
+    # does not grow a thousand panels; the others are one choice away.
+    wanted = Q(service_configs__service=service)
+    if isinstance(chosen_env, str) and len(chosen_env) <= 50:
+        wanted |= Q(slug=chosen_env)
+    environments = list(visible.filter(wanted).distinct()[:PANELS])
+    if len(environments) < PANELS:
+        environments += list(
+            visible.exclude(pk__in=[env.pk for env in environments])[: PANELS - len(environments)]
+        )
+    environments.sort(key=lambda env: (env.position, env.name))
+    allowed = access.actions_by_environment(request.user, environments)
+    others = visible.exclude(pk__in=[env.pk for env in environments]).only(
+        "name", "slug", "position"
+    )
     sources = _sources(service, environments)
     panels = [
         _panel(
@@ -232,7 +276,11 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "environments/deployments/service.html",
-        {"service": service, "panels": panels},
+        {
+            "service": service,
+            "panels": panels,
+            "others": others,
+        },
     )
 
 

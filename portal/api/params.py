@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from rest_framework import exceptions
 
+from portal.core.listing import ListError, ListSpec, ListState
 from portal.core.numbers import MAX_ID, parse_id
 
-__all__ = ["query_id", "query_text"]
+__all__ = ["query_id", "query_list", "query_text"]
 
 
 def query_id(request, name: str) -> int | None:
@@ -34,3 +35,40 @@ def query_text(request, name: str, max_length: int = 200) -> str | None:
             {name: [f"{name} is text of at most {max_length} characters, without NUL."]}
         )
     return raw
+
+
+def query_list(request, spec: ListSpec, **choices) -> ListState:
+    """The search, filters and sort of an API list, read by the same spec as the page
+    that lists the same objects; a value the spec refuses is a 400 naming it."""
+    try:
+        return spec.read(request.query_params, strict=True, choices=choices)
+    except ListError as exc:
+        raise exceptions.ValidationError({k: [v] for k, v in exc.errors.items()}) from None
+
+
+def list_parameters(spec: ListSpec) -> list:
+    """The OpenAPI parameters of a list's spec (search, filters, sort)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    parameters = []
+    if spec.search:
+        parameters.append(
+            OpenApiParameter(
+                "q", str, description=f"Rows whose {', '.join(spec.search)} contain this text."
+            )
+        )
+    for f in spec.filters:
+        kind = int if f.kind == "id" else str
+        enum = None
+        if f.kind == "since":
+            from portal.core.listing import SINCE
+
+            enum = list(SINCE)
+        elif f.kind == "choice" and f.choices:
+            enum = [str(v) for v, _ in f.choices]
+        parameters.append(OpenApiParameter(f.param, kind, description=f.label, enum=enum))
+    if spec.sorts:
+        parameters.append(
+            OpenApiParameter("sort", str, enum=list(spec.sorts), description="Order of the rows.")
+        )
+    return parameters

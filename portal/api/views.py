@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from environments import access
-from portal.api.params import query_id, query_text
+from portal.api.params import list_parameters, query_list
 from portal.api.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
@@ -19,6 +19,7 @@ from portal.api.serializers import (
     ObtainTokenSerializer,
 )
 from portal.core import tokens
+from portal.lists import AUDIT
 from portal.models import ApiToken, AuditEvent
 
 
@@ -81,14 +82,7 @@ class ApiTokenViewSet(
         tokens.revoke_token(self.request.user, instance.pk)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("environment", int, description="Only events of this environment."),
-            OpenApiParameter("action", str, description="Only this action, e.g. deployment.start."),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=list_parameters(AUDIT)))
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log: only events of environments the user can view (and their own)."""
 
@@ -97,10 +91,6 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         events = access.audit_events(self.request.user).select_related(None)
-        environment = query_id(self.request, "environment")
-        if environment is not None:
-            events = events.filter(environment_id=environment)
-        action = query_text(self.request, "action")
-        if action is not None:
-            events = events.filter(action=action)
-        return events
+        if self.action != "list":
+            return events
+        return AUDIT.apply(events, query_list(self.request, AUDIT))

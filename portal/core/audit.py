@@ -15,7 +15,14 @@ from django.db import models
 
 from portal.core.models import AuditEvent
 
-__all__ = ["SourceAddressMiddleware", "record", "scrub", "source_address"]
+__all__ = [
+    "SourceAddressMiddleware",
+    "changes",
+    "readable_details",
+    "record",
+    "scrub",
+    "source_address",
+]
 
 _source_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("source_ip", default=None)
 
@@ -86,3 +93,56 @@ def record(
         source_ip=source_address(),
         details=scrub(details or {}),
     )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def changes(before: dict | None, after: dict) -> dict[str, list]:
+    """``{dotted.path: [old, new]}`` for every leaf that differs between two documents
+    (``None`` where a side has no such key): what the audit log keeps of an edit, rather
+    than the whole document."""
+    old, new = _flatten(before or {}), _flatten(after)
+    return {
+        path: [old.get(path), new.get(path)]
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path)
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value or '""'
+    if isinstance(value, list | dict):
+        import json
+
+        return json.dumps(value, sort_keys=True)[:200]
+    return str(value)
+
+
+def readable_details(details: Any) -> list[dict]:
+    """An event's details as lines a person reads: ``{"key", "old", "new"}`` for a
+    change (``changes`` and ``changed`` hold ``[old, new]`` pairs), ``{"key", "value"}``
+    for a plain value; nested documents as dotted keys."""
+    if not isinstance(details, dict):
+        return [{"key": "", "value": _text(details)}]
+    lines = []
+    for key, value in details.items():
+        if key in ("changes", "changed") and isinstance(value, dict):
+            for path, pair in value.items():
+                if isinstance(pair, list) and len(pair) == 2:
+                    lines.append({"key": path, "old": _text(pair[0]), "new": _text(pair[1])})
+                else:
+                    lines.append({"key": path, "value": _text(pair)})
+            continue
+        for path, leaf in _flatten(value, str(key)).items():
+            lines.append({"key": path, "value": _text(leaf)})
+    return lines

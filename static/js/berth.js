@@ -3,10 +3,15 @@
 // - [data-reload="#id"]: a button that reloads the fragment of #id.
 // - API forms and confirmations: berth/forms.js.
 // - Live endpoint states and container events: berth/live.js.
+// - The menu button and the theme toggle: berth/frame.js.
 
 import { load } from "./lib/fragments.js";
 import { enhanceForms } from "./berth/forms.js";
 import { liveChanges, liveContainers, liveStatus } from "./berth/live.js";
+import { menuToggle, themeToggles } from "./berth/frame.js";
+
+menuToggle();
+themeToggles();
 
 enhanceForms();
 document.querySelectorAll("[data-src]").forEach((el) => load(el));

@@ -94,7 +94,7 @@ def _wait_until_finished(page, status: str = "succeeded") -> None:
 
 def test_a_developer_saves_a_config_and_deploys_to_dev_live(login_as, service, artifacts):
     page = login_as("dev")
-    page.get_by_role("link", name="Services", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Services").click()
     page.get_by_role("link", name=service.name).click()
     panel = page.locator("#env-dev")
     expect(panel.locator("form[data-config-form][data-ready]")).to_be_attached()
@@ -191,8 +191,8 @@ def test_a_developer_scales_and_rolls_back_from_the_service_page(
     page.screenshot(path=str(artifacts / "deployment-rollback.png"), full_page=True)
     page.get_by_role("link", name=f"{service.name} in Dev").click()
     page.screenshot(path=str(artifacts / "service-dev.png"), full_page=True)
-    page.get_by_role("link", name="Services", exact=True).click()
-    cell = page.locator(f'tr[data-service="{service.name}"] td[data-environment="dev"]')
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Services").click()
+    cell = page.locator(f'tr[data-service="{service.name}"] li[data-environment="dev"]')
     expect(cell.locator(".badge")).to_have_text("succeeded")
     page.screenshot(path=str(artifacts / "services-dev.png"), full_page=True)
 

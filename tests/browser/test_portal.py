@@ -42,7 +42,7 @@ def _accept_dialogs(page, seen: list[str]) -> None:
 def test_a_developer_sees_dev_and_test_with_live_endpoint_states(login_as, artifacts):
     page = login_as("dev")
     expect(page.locator("h1")).to_have_text("Environments")
-    expect(page.locator("article.card.env h2")).to_have_text(["Dev", "Test"])
+    expect(page.locator("article.card.env h3")).to_have_text(["Dev", "Test"])
     expect(_card(page, "Ops")).to_have_count(0)
     for name in ("Dev", "Test"):
         expect(_card(page, name).locator(".state .badge").first).to_have_text("reachable")
@@ -69,7 +69,7 @@ def test_a_wrong_password_shows_an_error_on_the_login_page(new_page, demo_server
 
 def test_an_operator_sees_all_three_environments(login_as, artifacts, update_readme_screenshot):
     page = login_as("ops")
-    expect(page.locator("article.card.env h2")).to_have_text(["Dev", "Test", "Ops"])
+    expect(page.locator("article.card.env h3")).to_have_text(["Dev", "Test", "Ops"])
     for name in ("Dev", "Test", "Ops"):
         expect(_card(page, name).locator(".state .badge").first).to_have_text("reachable")
     _wait_for_fragments(page)

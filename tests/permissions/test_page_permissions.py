@@ -115,6 +115,7 @@ CASES = [
     Case("dashboard", LOGGED_IN),
     Case("profile", LOGGED_IN),
     Case("audit-log", LOGGED_IN),
+    Case("help", LOGGED_IN),
     Case(
         "token-create",
         s(302, 302, 302, 302),

@@ -1,0 +1,214 @@
+"""One small mechanism for every list: search, filters, sort and page, read from the
+query string, so a filtered view is a URL that can be shared.
+
+A list declares a :class:`ListSpec` (what may be searched, filtered and sorted); pages
+call :meth:`ListSpec.read` then :meth:`ListSpec.apply` and paginate on the server; the
+API list of the same objects calls the same spec, with ``strict=True`` so that a value
+that is not what the parameter takes is a 400 naming it (pages ignore it and say so).
+Nothing here knows a model: specs name lookups, and the kernel imports no app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.core.numbers import parse_id, parse_whole
+
+__all__ = ["SINCE", "Filter", "ListSpec", "ListState", "ListError"]
+
+MAX_TEXT = 200
+MAX_PAGE_SIZE = 200
+
+#: The choices of a time filter: how far back.
+SINCE = {
+    "1h": ("last hour", timedelta(hours=1)),
+    "24h": ("last 24 hours", timedelta(days=1)),
+    "7d": ("last 7 days", timedelta(days=7)),
+    "30d": ("last 30 days", timedelta(days=30)),
+}
+
+
+class ListError(ValueError):
+    """A query parameter a strict list refuses: ``{param: message}``."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One filter: ``?<param>=value`` keeps rows whose ``lookup`` equals the value.
+
+    ``kind`` is ``text`` (any short text), ``id`` (a primary key), ``choice`` (one of ``choices``, given as
+    ``[(value, label)]`` or computed per request by the caller), or ``since`` (one of
+    :data:`SINCE`, rows whose ``lookup`` is newer). ``lookup`` may be a callable
+    ``value -> Q`` for filters that are not one field.
+    """
+
+    param: str
+    lookup: str | object
+    label: str
+    kind: str = "text"
+    choices: tuple = ()
+
+    def q(self, value: str) -> Q:
+        if callable(self.lookup):
+            return self.lookup(value)
+        if self.kind == "since":
+            return Q(**{f"{self.lookup}__gte": timezone.now() - SINCE[value][1]})
+        return Q(**{self.lookup: value})
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list lets people search, filter and sort by."""
+
+    search: tuple[str, ...] = ()  # lookups searched with icontains, any of them
+    filters: tuple[Filter, ...] = ()
+    sorts: dict = field(default_factory=dict)  # name -> (label, order_by fields)
+    default_sort: str = ""
+    page_size: int = 25
+    search_label: str = "Search"
+
+    def read(self, params, *, strict: bool = False, choices: dict | None = None) -> ListState:
+        """The list's state from a query dict. ``choices`` gives per-request choices of
+        ``choice`` filters (``{param: [(value, label)]}``). Unknown values are dropped
+        (and listed in ``state.ignored``), or raise :class:`ListError` when ``strict``."""
+        choices = choices or {}
+        errors: dict[str, str] = {}
+        values: dict[str, str] = {}
+
+        def text(name: str) -> str:
+            raw = params.get(name, "") or ""
+            if "\x00" in raw or len(raw) > MAX_TEXT:
+                errors[name] = f"{name} is text of at most {MAX_TEXT} characters, without NUL."
+                return ""
+            return raw.strip()
+
+        query = text("q") if self.search else ""
+        for spec in self.filters:
+            value = text(spec.param)
+            if not value:
+                continue
+            if spec.kind == "id" and parse_id(value) is None:
+                errors[spec.param] = (
+                    f"{spec.param} is an id, a whole number from 1: not {value[:40]!r}."
+                )
+                continue
+            allowed = self.allowed(spec, choices)
+            if allowed is not None and value not in allowed:
+                errors[spec.param] = (
+                    f"{spec.param} is one of {', '.join(sorted(allowed)[:20]) or 'nothing here'}: "
+                    f"not {value[:40]!r}."
+                )
+                continue
+            values[spec.param] = value
+        sort = text("sort")
+        if sort and sort not in self.sorts:
+            errors["sort"] = f"sort is one of {', '.join(self.sorts)}: not {sort[:40]!r}."
+            sort = ""
+        raw_page = params.get("page", "") or ""
+        page = parse_whole(raw_page) if raw_page else 1
+        if page is None or page < 1:
+            errors["page"] = f"page is a whole number from 1: not {raw_page[:40]!r}."
+            page = 1
+        if strict and errors:
+            raise ListError(errors)
+        return ListState(
+            spec=self,
+            query=query,
+            values=values,
+            sort=sort or self.default_sort,
+            page=page,
+            ignored=errors,
+            choices=choices,
+        )
+
+    def allowed(self, spec: Filter, choices: dict) -> set[str] | None:
+        if spec.kind == "since":
+            return set(SINCE)
+        if spec.kind == "choice":
+            return {str(v) for v, _ in choices.get(spec.param, spec.choices)}
+        return None
+
+    def apply(self, queryset, state: ListState):
+        """``queryset`` searched, filtered and sorted as ``state`` says (lazily)."""
+        if state.query and self.search:
+            match = Q()
+            for lookup in self.search:
+                match |= Q(**{f"{lookup}__icontains": state.query})
+            queryset = queryset.filter(match)
+        for spec in self.filters:
+            if spec.param in state.values:
+                queryset = queryset.filter(spec.q(state.values[spec.param]))
+        if state.sort:
+            queryset = queryset.order_by(*self.sorts[state.sort][1])
+        return queryset
+
+
+@dataclass
+class ListState:
+    """A list as one request asked for it; builds the links that keep it."""
+
+    spec: ListSpec
+    query: str
+    values: dict[str, str]
+    sort: str
+    page: int
+    ignored: dict[str, str]
+    choices: dict
+
+    def paginate(self, rows):
+        """The requested page of ``rows`` (a queryset counts on the server; past the last
+        page is the last page)."""
+        return Paginator(rows, self.spec.page_size).get_page(self.page)
+
+    def params(self, **changes) -> dict[str, str]:
+        current = {"q": self.query, **self.values}
+        if self.sort != self.spec.default_sort:
+            current["sort"] = self.sort
+        current.update({k: v for k, v in changes.items()})
+        return {k: str(v) for k, v in current.items() if v not in ("", None)}
+
+    def url(self, **changes) -> str:
+        """``?…`` for this state with ``changes`` (a page link: ``url(page=3)``)."""
+        query = urlencode(self.params(**changes))
+        return f"?{query}" if query else "?"
+
+    @property
+    def active(self) -> bool:
+        """Whether anything narrows the list (for "clear" links and empty messages)."""
+        return bool(self.query or self.values)
+
+    def controls(self) -> list[dict]:
+        """The filters as the shared template draws them."""
+        out = []
+        for spec in self.spec.filters:
+            if spec.kind == "since":
+                options = [(k, label) for k, (label, _) in SINCE.items()]
+            elif spec.kind == "choice" or spec.param in self.choices:
+                options = [
+                    (str(v), label) for v, label in self.choices.get(spec.param, spec.choices)
+                ]
+            else:
+                options = None
+            out.append(
+                {
+                    "param": spec.param,
+                    "label": spec.label,
+                    "value": self.values.get(spec.param, ""),
+                    "options": options,
+                }
+            )
+        return out
+
+    @property
+    def sort_options(self) -> list[tuple[str, str]]:
+        return [(name, label) for name, (label, _) in self.spec.sorts.items()]
