@@ -12,7 +12,7 @@ class PromotionSerializer(serializers.ModelSerializer):
     target_environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     source_registry = serializers.SlugRelatedField(slug_field="name", read_only=True)
     target_registry = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     target_reference = serializers.CharField(read_only=True)
     target_environment_name = serializers.CharField(
         source="target_environment.name", read_only=True

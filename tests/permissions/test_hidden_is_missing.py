@@ -395,6 +395,7 @@ def _declared_parameters() -> set[tuple[str, str, str]]:
             if schema is None:  # views left out of the schema (the root, the schema)
                 continue
             view.request = None
+            schema.method = method.upper()  # as get_operation() sets it: per-method schemas
             if method in ("post", "put", "patch"):
                 for serializer in _as_serializers(schema.get_request_serializer()):
                     found |= {(name, method, f) for f in _restricted_fields(serializer)}
