@@ -11,10 +11,12 @@ from environments.deploying import config as config_schema
 from environments.models import (
     Deployment,
     DeploymentEvent,
+    EntryPoint,
     Environment,
     EnvironmentGroupObjectPermission,
     EnvironmentUserObjectPermission,
     ExecSession,
+    ProxyServer,
     RoleGrant,
     Service,
     ServiceConfig,
@@ -151,3 +153,19 @@ class ExecSessionAdmin(RecordAdmin):
         "end_reason",
     ]
     list_filter = ["environment"]
+
+
+@admin.register(EntryPoint)
+class EntryPointAdmin(RecordAdmin):
+    """Claimed when a config is saved; the config is where they change."""
+
+    list_display = ["service", "environment", "port", "host"]
+    list_filter = ["environment"]
+
+
+@admin.register(ProxyServer)
+class ProxyServerAdmin(RecordAdmin):
+    """The traffic proxy's servers as Berth last set them; deployments change them."""
+
+    list_display = ["name", "service", "environment", "port", "colour", "state", "weight"]
+    list_filter = ["environment", "state"]

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 
-BERTH_APPS = {"portal", "environments", "registry"}
+BERTH_APPS = {"portal", "environments", "registry", "pipelines"}
 
 
 def test_every_berth_model_is_in_the_admin():
