@@ -349,10 +349,14 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     events = list(deployment.events.order_by("seq"))
-    replicas: dict[int, str] = {}
+    # slot -> (state, container name): the name comes with the events that know it
+    # (a replica started, stopped or restarted), and links to the container page.
+    replicas: dict[int, tuple[str, str]] = {}
     for event in events:
         if event.kind == "replica" and isinstance(event.data, dict):
-            replicas[int(event.data.get("slot", 0))] = str(event.data.get("state", ""))
+            slot = int(event.data.get("slot", 0))
+            name = str(event.data.get("container") or replicas.get(slot, ("", ""))[1])
+            replicas[slot] = (str(event.data.get("state", "")), name)
     return render(
         request,
         "environments/deployments/deployment.html",
