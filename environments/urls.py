@@ -55,5 +55,6 @@ urlpatterns = [
         containers.service_logs,
         name="page-service-logs",
     ),
+    path("deployments/", deployments.deployment_list, name="page-deployment-list"),
     path("deployments/<int:pk>/", deployments.deployment_detail, name="page-deployment"),
 ]

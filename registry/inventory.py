@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from environments import engine
 from environments.models import Environment
 from portal.core.events import notify_changed
+from portal.core.numbers import parse_id
 from portal.core.tasks import dispatch_on_commit
 from registry.client import (
     MANIFEST_TYPES,
@@ -180,6 +181,7 @@ class DeployedImage:
     digest: str
     containers: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
+    deployments: list[int] = field(default_factory=list)  # the deployments that started them
     since: datetime | None = None
     signed_off: Promotion | None = None  # already promoted onward from this environment
 
@@ -220,6 +222,9 @@ def deployed_images(
         service = container.labels.get(engine.LABEL_SERVICE)
         if service and service not in item.services:
             item.services.append(service)
+        deployment = parse_id(container.labels.get(engine.LABEL_DEPLOYMENT, ""))
+        if deployment and deployment not in item.deployments:
+            item.deployments.append(deployment)
     return list(found.values())
 
 

@@ -228,6 +228,7 @@ def routes(names: dict) -> list[tuple[str, str]]:
         "/",
         "/services/",
         f"/services/{names['service']}/",
+        "/deployments/",
         "/promotions/",
         "/images/",
         f"/images/{names['image']}/",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,9 +11,11 @@ from rest_framework.response import Response
 from environments import access, actions
 from environments.deploying import config as config_schema
 from environments.deploying.traffic import entry_point_state
+from environments.lists import DEPLOYMENTS
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
+from portal.api.params import list_parameters, query_list
 from registry.models import Registry
 
 
@@ -274,24 +276,7 @@ class ServiceViewSet(RestrictedReadOnlyViewSet, mixins.CreateModelMixin):
         return Response(DeploymentSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "service", str, description="Only deployments of this service (name)."
-            ),
-            OpenApiParameter(
-                "environment", str, description="Only deployments to this environment (slug)."
-            ),
-            OpenApiParameter(
-                "status",
-                str,
-                enum=Deployment.Status.values,
-                description="Only deployments in this state.",
-            ),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=list_parameters(DEPLOYMENTS)))
 class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Deployments in environments you can view. POST deploys (202, then follow
     ``/ws/deployments/<id>/``); 409 names the deployment still active."""
@@ -301,11 +286,9 @@ class DeploymentViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        for field in ("service__name", "environment__slug", "status"):
-            value = self.request.query_params.get(field.split("__")[0])
-            if value:
-                queryset = queryset.filter(**{field: value})
-        return queryset
+        if self.action != "list":
+            return queryset
+        return DEPLOYMENTS.apply(queryset, query_list(self.request, DEPLOYMENTS))
 
     def get_serializer_context(self):
         return super().get_serializer_context() | {"with_events": self.action == "retrieve"}

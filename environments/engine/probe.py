@@ -103,6 +103,7 @@ class ContainerSummary:
     created: str
     ports: list[dict] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    network_mode: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -169,6 +170,7 @@ def list_containers(environment: Endpoint, *, every_owner: bool = False) -> list
                     for p in row.get("Ports") or []
                 ],
                 labels=row.get("Labels") or {},
+                network_mode=(row.get("HostConfig") or {}).get("NetworkMode", ""),
             )
         )
     summaries.sort(key=lambda c: c.created, reverse=True)

@@ -14,8 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from environments import access, engine
-from environments.models import Service
+from environments.models import Deployment, Service
 from environments.roles import DEPLOY, LOGS
+from portal.core.numbers import parse_id
 
 __all__ = ["container_detail", "service_logs"]
 
@@ -41,11 +42,28 @@ def container_detail(request: HttpRequest, slug: str, container_id: str) -> Http
         {
             "environment": environment,
             "container": container,
+            **_owners(request.user, environment, container["labels"]),
             "short_id": container["id"][:12],
             "can_view_logs": LOGS in actions_here,
             "can_deploy": DEPLOY in actions_here,
         },
     )
+
+
+def _owners(user, environment, labels: dict) -> dict:
+    """The service and the deployment a container's labels name, when they exist in this
+    environment (for the links back to them); two small queries."""
+    service = Service.objects.restrict(user).filter(name=labels.get(engine.LABEL_SERVICE)).first()
+    deployment_id = parse_id(str(labels.get(engine.LABEL_DEPLOYMENT, "")))
+    deployment = (
+        Deployment.objects.restrict(user)
+        .filter(pk=deployment_id, environment=environment)
+        .only("pk", "status", "digest")
+        .first()
+        if deployment_id
+        else None
+    )
+    return {"service": service, "deployment": deployment}
 
 
 @login_required

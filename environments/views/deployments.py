@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, render
 from environments import access
 from environments.deploying import config as config_schema
 from environments.deploying.traffic import entry_point_state, standby_until
+from environments.lists import DEPLOYMENTS
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY, LOGS
 from portal.core.listing import Filter, ListSpec
@@ -123,6 +124,27 @@ def service_list(request: HttpRequest) -> HttpResponse:
             "registries": Registry.objects.restrict(request.user) if can_create else [],
         },
     )
+
+
+MENU_ENVIRONMENTS = 200  # environments offered by the list's filter (any other: a URL away)
+
+
+@login_required
+def deployment_list(request: HttpRequest) -> HttpResponse:
+    """Every deployment the user can see, a page at a time: search, filters (environment,
+    service, status, action, who, when), sort. A fixed number of queries whatever the
+    counts; the API list reads the same spec."""
+    menu = list(
+        access.visible_environments(request.user).values_list("slug", "name")[:MENU_ENVIRONMENTS]
+    )
+    state = DEPLOYMENTS.read(request.GET, choices={"environment": menu})
+    deployments = Deployment.objects.restrict(request.user).select_related(
+        "service", "environment", "actor", "config"
+    )
+    page = state.paginate(DEPLOYMENTS.apply(deployments, state))
+    for deployment in page.object_list:
+        deployment.duration_text = _duration(deployment)
+    return render(request, "environments/deployments/list.html", {"page": page, "state": state})
 
 
 def _diff(service: Service, environment: Environment, revision: int) -> dict | None:
@@ -327,10 +349,14 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     events = list(deployment.events.order_by("seq"))
-    replicas: dict[int, str] = {}
+    # slot -> (state, container name): the name comes with the events that know it
+    # (a replica started, stopped or restarted), and links to the container page.
+    replicas: dict[int, tuple[str, str]] = {}
     for event in events:
         if event.kind == "replica" and isinstance(event.data, dict):
-            replicas[int(event.data.get("slot", 0))] = str(event.data.get("state", ""))
+            slot = int(event.data.get("slot", 0))
+            name = str(event.data.get("container") or replicas.get(slot, ("", ""))[1])
+            replicas[slot] = (str(event.data.get("state", "")), name)
     return render(
         request,
         "environments/deployments/deployment.html",

@@ -15,6 +15,25 @@ from django.views.decorators.http import require_POST
 from environments import access, actions, engine
 from environments.models import RoleGrant
 from environments.roles import ACTION_LABELS, ACTIONS, MANAGE, Role, preset_actions
+from portal.core.listing import Filter, ListSpec
+
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "exited", "dead")
+CONTAINERS = ListSpec(
+    search=("name", "image", "id", "labels__berth.service"),
+    filters=(
+        Filter("state", "state", "State", kind="choice"),
+        Filter("service", "labels__berth.service", "Service", kind="choice"),
+    ),
+    sorts={
+        "-created": ("Newest first", ("-created",)),
+        "name": ("Name", ("name",)),
+        "state": ("State", ("state", "name")),
+        "service": ("Service", ("labels__berth.service", "name")),
+    },
+    default_sort="-created",
+    page_size=50,
+    search_label="Find a container",
+)
 
 
 @login_required
@@ -48,16 +67,59 @@ def endpoint_fragment(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def containers_fragment(request: HttpRequest, slug: str) -> HttpResponse:
+    """The environment's containers (one engine answer), searched, filtered and sorted
+    in memory by :data:`CONTAINERS`, a page at a time; the environment page passes its
+    query string on, so a filtered list is a URL like any other."""
     environment = access.get_environment(request.user, slug=slug)
     try:
         containers, error = engine.list_containers(environment), ""
     except engine.EngineUnavailable as exc:
         containers, error = [], str(exc)
+    services = sorted({c.labels.get(engine.LABEL_SERVICE, "") for c in containers} - {""})
+    states = sorted({c.state for c in containers} | set(CONTAINER_STATES))
+    state = CONTAINERS.read(
+        request.GET,
+        choices={"state": [(s, s) for s in states], "service": [(s, s) for s in services]},
+    )
+    page = state.paginate(CONTAINERS.apply_rows(containers, state))
     return render(
         request,
         "environments/_containers.html",
-        {"environment": environment, "containers": containers, "error": error},
+        {
+            "environment": environment,
+            "containers": [_row(c) for c in page.object_list],
+            "total": len(containers),
+            "page": page,
+            "state": state,
+            "error": error,
+        },
     )
+
+
+def _row(container) -> dict:
+    """A container as its row shows it: the ports it listens on, labels apart."""
+    labels = container.labels
+    ports = [
+        (f"{p['IP']}:{p['PublicPort']}→" if p.get("PublicPort") else "")
+        + f"{p.get('PrivatePort', '')}/{p.get('Type', 'tcp')}"
+        for p in container.ports
+    ]
+    note = ""
+    if not ports and labels.get(engine.LABEL_PORT):
+        # Host networking publishes nothing: the replica listens on the port Berth gave
+        # it (the service config's base port plus its slot, passed in ``port_env``).
+        ports = [f"{labels[engine.LABEL_PORT]}/tcp"]
+        note = "on the host (the port Berth gave this replica)"
+    elif not ports:
+        note = "host network, port not known" if container.network_mode == "host" else "none"
+    return {
+        "c": container,
+        "ports": ports,
+        "ports_note": note,
+        "service": labels.get(engine.LABEL_SERVICE, ""),
+        "deployment": labels.get(engine.LABEL_DEPLOYMENT, ""),
+        "labels": sorted(labels.items()),
+    }
 
 
 def _role_matrix(environment) -> list[dict]:

@@ -152,6 +152,36 @@ class ListSpec:
             queryset = queryset.order_by(*self.sorts[state.sort][1])
         return queryset
 
+    def apply_rows(self, rows, state: ListState) -> list:
+        """:meth:`apply` for rows in memory (what an engine answers, not a queryset):
+        lookups are attribute paths, ``labels__berth.service`` reading a key of a dict;
+        text matches case-insensitively, filters by equality, sorts by the same names
+        (``-`` first: descending). Filters whose ``lookup`` is a callable are skipped."""
+        rows = list(rows)
+        if state.query and self.search:
+            needle = state.query.casefold()
+            rows = [
+                r
+                for r in rows
+                if any(needle in str(_value(r, lookup)).casefold() for lookup in self.search)
+            ]
+        for spec in self.filters:
+            if spec.param in state.values and not callable(spec.lookup):
+                wanted = state.values[spec.param]
+                rows = [r for r in rows if str(_value(r, spec.lookup)) == wanted]
+        if state.sort:
+            for key in reversed(self.sorts[state.sort][1]):
+                name = key.lstrip("-")
+                rows.sort(key=lambda r, n=name: str(_value(r, n)), reverse=key.startswith("-"))
+        return rows
+
+
+def _value(row, path: str):
+    """``row``'s value at a lookup path: attributes or dict keys, ``__`` between them."""
+    for part in path.split("__"):
+        row = row.get(part, "") if isinstance(row, dict) else getattr(row, part, "")
+    return "" if row is None else row
+
 
 @dataclass
 class ListState:

@@ -71,7 +71,7 @@ function follow(root) {
     setLive("", "");
   }
 
-  function setReplica(slot, state) {
+  function setReplica(slot, state, container) {
     const none = replicas.querySelector("[data-none]");
     if (none) none.remove();
     let item = replicas.querySelector('[data-slot="' + slot + '"]');
@@ -83,6 +83,14 @@ function follow(root) {
       item.append(name, " ", document.createElement("span"));
       const later = Array.from(replicas.children).find((li) => Number(li.dataset.slot) > Number(slot));
       replicas.insertBefore(item, later || null);
+    }
+    // A replica whose container is named links to the container page.
+    if (container && replicas.dataset.containerBase && item.firstElementChild.tagName !== "A") {
+      const link = document.createElement("a");
+      link.href = replicas.dataset.containerBase + encodeURIComponent(container) + "/";
+      link.title = "Container " + container;
+      link.textContent = item.firstElementChild.textContent;
+      item.firstElementChild.replaceWith(link);
     }
     const label = item.lastElementChild;
     label.className = "badge replica-" + state;
@@ -109,7 +117,7 @@ function follow(root) {
       lastPull = event.kind === "pull" ? item : null;
     }
     const data = event.data || {};
-    if (event.kind === "replica" && data.slot !== undefined) setReplica(data.slot, data.state || "");
+    if (event.kind === "replica" && data.slot !== undefined) setReplica(data.slot, data.state || "", data.container || "");
     if (status === "pending" && event.seq > 1) setStatus("running");
     if (!replay && (event.kind === "done" || event.kind === "failed")) finish();
   }

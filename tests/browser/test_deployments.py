@@ -133,6 +133,10 @@ def test_a_developer_saves_a_config_and_deploys_to_dev_live(login_as, service, a
         expect(steps).to_contain_text(text)
     expect(page.locator("[data-replicas] li")).to_have_count(2)
     expect(page.locator("[data-replicas] .badge")).to_have_text(["healthy", "healthy"])
+    # Each replica links to its container page (the live events name the container).
+    replica_links = page.locator("[data-replicas] a")
+    expect(replica_links).to_have_count(2)
+    assert "/environments/dev/containers/" in (replica_links.first.get_attribute("href") or "")
     assert frames and frames[0]["type"] == "snapshot", frames[:1]
     live_seqs = [f["event"]["seq"] for f in frames if f["type"] == "event"]
     assert len(live_seqs) == len(set(live_seqs)), f"an event came twice: {live_seqs}"
@@ -145,6 +149,31 @@ def test_a_developer_saves_a_config_and_deploys_to_dev_live(login_as, service, a
     expect(row).to_contain_text(service.digests[0][7:19])
     expect(row).to_contain_text("succeeded")
     expect(row).to_contain_text("dev")
+
+
+def test_the_deployments_and_containers_lists_show_what_ran(login_as, service, artifacts):
+    """After the deploy above: /deployments/ lists them with links, filters by status,
+    and the environment page's containers list the replicas with their ports."""
+    for size in ({"width": 1440, "height": 900}, {"width": 390, "height": 844}):
+        page = login_as("dev")
+        page.set_viewport_size(size)
+        page.goto("/deployments/")
+        rows = page.locator("table.deployments tbody tr[data-deployment]")
+        expect(rows.first).to_be_visible()
+        expect(rows.first.get_by_role("link", name=service.name)).to_be_visible()
+        page.screenshot(
+            path=str(artifacts / f"deployments-list-{size['width']}.png"), full_page=True
+        )
+        page.goto("/deployments/?status=succeeded&environment=dev")
+        expect(rows.first.locator(".badge")).to_have_text("succeeded")
+        page.goto(f"/environments/dev/?service={service.name}&state=running")
+        table = page.locator("#containers table.containers")
+        expect(table.locator("tbody tr[data-container]").first).to_be_visible(timeout=15_000)
+        expect(table).to_contain_text(f"{service.port}/tcp")
+        expect(table.locator("details summary").first).to_contain_text("labels")
+        page.screenshot(
+            path=str(artifacts / f"containers-list-{size['width']}.png"), full_page=True
+        )
 
 
 def test_a_developer_scales_and_rolls_back_from_the_service_page(

@@ -22,6 +22,7 @@ SIZES = {"1440": {"width": 1440, "height": 900}, "390": {"width": 390, "height":
 PAGES = {
     "dashboard": "/",
     "services": "/services/",
+    "deployments": "/deployments/",
     "board": "/promotions/",
     "images": "/images/",
     "audit": "/audit/",

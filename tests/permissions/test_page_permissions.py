@@ -115,6 +115,7 @@ CASES = [
     Case("dashboard", LOGGED_IN),
     Case("profile", LOGGED_IN),
     Case("audit-log", LOGGED_IN),
+    Case("page-deployment-list", LOGGED_IN),
     Case("help", LOGGED_IN),
     Case(
         "token-create",
@@ -541,6 +542,13 @@ PAIRS = [
         (),
         (),
         query=({"environment": "env:ops"}, {"environment": MISSING_ID}),
+    ),
+    Pair(
+        "page-deployment-list",
+        "?environment",
+        (),
+        (),
+        query=({"environment": "ops"}, {"environment": "nowhere"}),
     ),
     Pair(
         "page-service",

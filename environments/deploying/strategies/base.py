@@ -174,6 +174,7 @@ def start_replica(
         kind="replica",
         slot=slot,
         state="starting",
+        container=name,  # the deployment page links the replica to its container page
     )
     try:
         return session.run(

@@ -60,8 +60,9 @@ def stop(session: EngineSession, deployment, config: dict, progress: Progress) -
         return
     for index, replica in enumerate(running, start=1):
         progress.step(
-            f"Stopping {replica.name}", kind="replica", slot=replica.slot, state="stopping"
-        )
+            f"Stopping {replica.name}", kind="replica", slot=replica.slot, state="stopping",
+            container=replica.name,
+        )  # fmt: skip
         session.stop(replica.id, timeout=config["stop_grace_period"])
         progress.step(
             f"{index} of {len(running)} stopped", kind="replica", slot=replica.slot,
@@ -99,8 +100,9 @@ def restart(session: EngineSession, deployment, config: dict, progress: Progress
         raise DeploymentFailed(f"No replica of {deployment.service.name} to restart.")
     for index, replica in enumerate(replicas, start=1):
         progress.step(
-            f"Restarting {replica.name}", kind="replica", slot=replica.slot, state="restarting"
-        )
+            f"Restarting {replica.name}", kind="replica", slot=replica.slot, state="restarting",
+            container=replica.name,
+        )  # fmt: skip
         session.restart(replica.id, timeout=config["stop_grace_period"])
         wait_healthy(session, [(replica.slot, replica.id)], config, progress, len(replicas))
         progress.step(
