@@ -148,13 +148,13 @@ def test_2_dev_fills_the_config_form_and_deploys_a_tag(browser, demo_server, day
     # A key the form does not know (a newer Berth's) goes through the text unchanged: the
     # server, the only validator, answers for it.
     text = form.locator("textarea[name=document]")
-    text.fill(json.dumps({**document, "entry_points": [{"port": 1}]}, indent=2))
+    text.fill(json.dumps({**document, "rollout_window": "night"}, indent=2))
     expect(form.get_by_label("Base port")).to_have_value(str(day.dev_port))
     form.get_by_role("tab", name="Form").click()
     form.get_by_label("Port variable").fill("PORT")
-    assert "entry_points" in json.loads(text.input_value())
+    assert "rollout_window" in json.loads(text.input_value())
     form.get_by_role("button", name="Save revision").click()
-    expect(form.locator("[data-result]")).to_contain_text("entry_points: Unknown field.")
+    expect(form.locator("[data-result]")).to_contain_text("rollout_window: Unknown field.")
     form.get_by_role("tab", name="JSON").click()
     text.fill(json.dumps(document, indent=2))
     form.get_by_role("tab", name="Form").click()
