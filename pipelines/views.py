@@ -14,7 +14,7 @@ from django.shortcuts import render
 from environments import access as env_access
 from environments.roles import DEPLOY
 from pipelines import access
-from pipelines.actions import diff_revisions, valid_approvals
+from pipelines.actions import diff_revisions, valid_approvals, waiting_for
 from pipelines.models import Pipeline, PipelineRun
 
 RUNS = 20  # runs listed on a pipeline page
@@ -82,6 +82,8 @@ def _run_context(request, run: PipelineRun) -> dict:
         .prefetch_related("approvals__user")
         .order_by("step", "id")
     )
+    # The decisions this user may give here: the same list as "waiting for you".
+    decidable = {stage.pk for stage in waiting_for(request.user) if stage.run_id == run.pk}
     steps = []
     for step, items in groupby(stages, key=lambda s: s.step):
         shown = []
@@ -94,6 +96,7 @@ def _run_context(request, run: PipelineRun) -> dict:
                     "stage": stage,
                     "seen": seen,
                     "approvals": list(stage.approvals.all()) if seen else [],
+                    "may_decide": stage.pk in decidable,
                     "valid": len(valid_approvals(stage))
                     if seen and stage.kind == "approval"
                     else 0,
