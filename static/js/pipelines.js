@@ -75,7 +75,8 @@ function followRun(root) {
   };
   const apply = (event) => {
     if (event.kind === "log") {
-      logs.set(event.stage, (logs.get(event.stage) || "") + event.message);
+      // Bounded like the stage's own log: the newest 256 KiB.
+      logs.set(event.stage, ((logs.get(event.stage) || "") + event.message).slice(-262144));
       if (!chosen) select(event.stage);
       if (event.stage === selected) showLog();
       return;
