@@ -124,7 +124,7 @@ class WaitingForYouConsumer(BerthConsumer):
                     "run": s.run_id, "stage": s.name, "kind": s.kind,
                     "environment": s.environment.name, "pipeline": s.run.pipeline.name,
                     "service": s.run.pipeline.service.name, "digest": s.run.digest,
-                    "url": f"/pipelines/runs/{s.run_id}/",
+                    "url": f"/pipeline-runs/{s.run_id}/",
                 }
                 for s in stages
             ],

@@ -25,6 +25,7 @@ urlpatterns = [
     path("help/", views.help_page, name="help"),
     path("", include("registry.urls")),
     path("", include("environments.urls")),
+    path("", include("pipelines.urls")),
     path("api/", include("portal.api.urls")),
     path("hooks/registry/<int:registry_id>/", registry_notification, name="registry-notification"),
     path("admin/", admin.site.urls),

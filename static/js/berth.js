@@ -4,11 +4,13 @@
 // - API forms and confirmations: berth/forms.js.
 // - Live endpoint states and container events: berth/live.js.
 // - The menu button and the theme toggle: berth/frame.js.
+// - "Waiting for you" (approvals and confirmations) in the navigation: berth/waiting.js.
 
 import { load } from "./lib/fragments.js";
 import { enhanceForms } from "./berth/forms.js";
 import { liveChanges, liveContainers, liveStatus } from "./berth/live.js";
 import { menuToggle, themeToggles } from "./berth/frame.js";
+import { waitingForYou } from "./berth/waiting.js";
 
 menuToggle();
 themeToggles();
@@ -24,3 +26,4 @@ document.querySelectorAll("[data-reload]").forEach((button) => {
 document.querySelectorAll("[data-status-socket]").forEach(liveStatus);
 document.querySelectorAll("[data-events-socket]").forEach(liveContainers);
 document.querySelectorAll("[data-changes-socket]").forEach(liveChanges);
+document.querySelectorAll("[data-waiting-socket]").forEach(waitingForYou);

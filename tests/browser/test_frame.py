@@ -27,6 +27,7 @@ PAGES = {
     "images": "/images/",
     "audit": "/audit/",
     "environment": "/environments/dev/",
+    "pipelines": "/pipelines/",
     "help": "/help/",
     "profile": "/profile/",
 }

@@ -49,6 +49,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from environments import actions, engine
 from environments.deploying.config import validate
 from environments.models import Deployment, RoleGrant, Service, ServiceConfig
+from pipelines.models import Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.core.tokens import create_token
 from portal.models import ApiToken
 from registry.models import Image, Registry, Repository
@@ -224,6 +225,14 @@ CASES = [
     Case("image-page", EVERY_ENV, args=("image:dev",), engine=True),
     Case("image-page", OPS, args=("image:ops",), engine=True),
     Case("promotion-board", LOGGED_IN, engine=True),
+    # Pipelines (one at home in Dev, one in Ops) and their runs.
+    Case("pipeline-page-list", LOGGED_IN),
+    Case("pipeline-page", EVERY_ENV, args=("pipeline:dev",)),
+    Case("pipeline-page", OPS, args=("pipeline:ops",)),
+    Case("pipeline-run-page", EVERY_ENV, args=("run:dev",)),
+    Case("pipeline-run-page", OPS, args=("run:ops",)),
+    Case("pipeline-run-graph", EVERY_ENV, args=("run:dev",)),
+    Case("pipeline-run-graph", OPS, args=("run:ops",)),
 ]
 
 
@@ -279,7 +288,27 @@ def world(personas, environments, admin_user) -> dict[str, dict]:
         ),
         "dev": RoleGrant.objects.filter(environment=environments["dev"]).first(),
     }
-    return {"deployment": deployments, "image": images, "grant": grants}
+    pipelines, runs = {}, {}
+    for slug in ("dev", "ops"):
+        text = f"stages:\n  - {{name: deploy-{slug}, kind: deploy, environment: {slug}}}\n"
+        pipeline = Pipeline.objects.create(
+            service=web, name=f"to-{slug}", environment=environments[slug], created_by=admin_user
+        )
+        revision = PipelineRevision.objects.create(
+            pipeline=pipeline, revision=1, text=text, document={"stages": []}, created_by=admin_user
+        )
+        run = PipelineRun.objects.create(
+            pipeline=pipeline, revision=revision, digest=DIGEST, actor=admin_user, status="waiting"
+        )
+        StageRun.objects.create(
+            run=run, step=0, name=f"deploy-{slug}", kind="deploy", plan={},
+            environment=environments[slug], status="waiting",
+        )  # fmt: skip
+        pipelines[slug], runs[slug] = pipeline, run
+    return {
+        "deployment": deployments, "image": images, "grant": grants,
+        "pipeline": pipelines, "run": runs,
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -533,6 +562,9 @@ PAIRS = [
     Pair("page-service-logs", "slug", ("web", "ops"), ("web", "nowhere")),
     Pair("page-deployment", "pk", ("deployment:ops",), (MISSING_ID,)),
     Pair("image-page", "image_id", ("image:ops",), (MISSING_ID,)),
+    Pair("pipeline-page", "pk", ("pipeline:ops",), (MISSING_ID,)),
+    Pair("pipeline-run-page", "pk", ("run:ops",), (MISSING_ID,)),
+    Pair("pipeline-run-graph", "pk", ("run:ops",), (MISSING_ID,)),
     # Someone else's token is as missing as one nobody has.
     Pair("token-revoke", "token_id", ("token:other",), (MISSING_ID,), method="post"),
     # Query parameters naming an environment.

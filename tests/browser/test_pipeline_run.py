@@ -1,0 +1,140 @@
+"""A pipeline run followed live in the browser and approved by ``qa`` from the
+"waiting for you" list: deploy an already pushed digest to Test, wait for QA's
+approval, promote. The run is started with the Run button of the pipeline page."""
+
+import re
+import uuid
+
+import docker
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from environments.engine import LABEL_SERVICE
+from registry.client import RegistryClient
+from tests.registries import image_variant
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+SIZES = {"wide": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def _api(server, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {server.token(username, password)}"
+    return session
+
+
+@pytest.fixture
+def pipeline(demo_server, registry_url, docker_host):
+    """A new service on demo/app configured in Test, a digest of its own, and a pipeline
+    (home Test) deploying it, waiting for QA, promoting it."""
+    admin = _api(demo_server, "admin", "berth-admin")
+    url = demo_server.url
+    name = f"pipe-{uuid.uuid4().hex[:6]}"
+    service = admin.post(
+        f"{url}/api/services/",
+        json={"name": name, "registry": "local", "repository": "demo/app"},
+        timeout=10,
+    )
+    assert service.status_code == 201, service.text
+    admin.post(
+        f"{url}/api/services/{service.json()['id']}/configs/",
+        json={"environment": "test", "document": {
+            "replicas": 1, "command": IDLE, "stop_grace_period": 1,
+            "strategy": {"type": "recreate"},
+        }},
+        timeout=10,
+    ).raise_for_status()  # fmt: skip
+    client = RegistryClient(registry_url)
+    digest = image_variant(client, "demo/app", client.resolve("demo/app", "latest"), name).digest
+    version = f"2.{uuid.uuid4().int % 1000}.0"
+    text = (
+        "stages:\n"
+        "  - {name: deploy-test, kind: deploy, environment: test}\n"
+        "  - {name: qa, kind: approval, environment: test}\n"
+        f"  - {{name: promote, kind: promote, environment: test, version: '{version}'}}\n"
+    )
+    created = admin.post(
+        f"{url}/api/pipelines/", json={"service": name, "name": "release", "text": text},
+        timeout=10,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    yield {"id": created.json()["id"], "digest": digest, "service": name, "version": version}
+    engine = docker.DockerClient(base_url=docker_host, version="auto")
+    try:
+        for container in engine.containers.list(
+            all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
+        ):
+            container.remove(force=True)
+    finally:
+        engine.close()
+
+
+def _shot(page, artifacts, name):
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        page.screenshot(path=str(artifacts / f"pipeline-{name}-{size}.png"), full_page=True)
+    page.set_viewport_size(SIZES["wide"])
+
+
+def test_a_run_is_followed_live_and_approved_by_qa_from_waiting_for_you(
+    login_as, pipeline, artifacts
+):
+    starter = login_as("admin")
+    starter.set_viewport_size(SIZES["wide"])
+    starter.goto(f"/pipelines/{pipeline['id']}/")
+    # A bad definition is refused at its line and field, under the editor; nothing saved.
+    editor = starter.locator("form.pipeline-definition")
+    good = editor.locator("textarea[name=text]").input_value()
+    editor.locator("textarea[name=text]").fill(good.replace("kind: approval", "kind: aproval"))
+    editor.get_by_role("button", name="Save as a new revision").click()
+    error = editor.locator(".field-error")
+    expect(error).to_contain_text("line 3")
+    expect(error).to_contain_text("kind")
+    _shot(starter, artifacts, "definition-error")
+    editor.locator("textarea[name=text]").fill(good)
+    run_form = starter.locator("form.run-pipeline")
+    run_form.locator("input[name=digest]").fill(pipeline["digest"])
+    run_form.get_by_role("button", name="Run").click()
+    starter.wait_for_url(re.compile(r"/pipeline-runs/\d+/$"))
+    run_id = int(starter.url.rstrip("/").rsplit("/", 1)[1])
+    expect(starter.locator("[data-run-live]")).to_have_text("live")
+    deploy = starter.locator('.stage[data-stage="deploy-test"]')
+    # Live: the deploy stage runs and succeeds, the approval waits, without a reload.
+    expect(deploy.locator(".badge")).to_have_text("succeeded", timeout=90_000)
+    qa_stage = starter.locator('.stage[data-stage="qa"]')
+    expect(qa_stage.locator(".badge")).to_have_text("waiting for people", timeout=30_000)
+    expect(starter.locator("[data-events] li").first).to_be_visible()
+    # The starter's log pane shows the deploy's output, replayed.
+    starter.locator('[data-show-log="deploy-test"]').click()
+    expect(starter.locator("[data-log]")).not_to_be_empty()
+    _shot(starter, artifacts, "waiting")
+
+    # QA finds it in "waiting for you", on a phone first: the menu, then the list.
+    qa = login_as("qa")
+    qa.set_viewport_size(SIZES["phone"])
+    qa.reload()
+    qa.get_by_role("button", name="Menu").click()
+    waiting = qa.locator(".waiting-menu")
+    expect(waiting.locator("[data-waiting-count]")).to_have_text(re.compile(r"[1-9]\d*"))
+    waiting.locator("summary").click()
+    item = waiting.locator(f'a[data-waiting-run="{run_id}"]')
+    expect(item).to_contain_text("Approve qa")
+    qa.screenshot(path=str(artifacts / "pipeline-waiting-list-phone.png"), full_page=True)
+    item.click()
+    qa.wait_for_url(re.compile(rf"/pipeline-runs/{run_id}/$"))
+    qa.set_viewport_size(SIZES["wide"])
+    decision = qa.locator('.stage[data-stage="qa"] form.decide')
+    decision.locator("input[name=note]").fill("smoke passed")
+    decision.get_by_role("button", name="Approve").click()
+    expect(decision.locator("[data-result]")).to_contain_text("Approved.")
+
+    # The starter's page follows: the approval is recorded, the promote runs, the run ends.
+    expect(starter.locator(".run-summary [data-status]")).to_have_text("succeeded", timeout=60_000)
+    expect(qa_stage.locator(".approvals")).to_contain_text("approved by qa")
+    expect(qa_stage.locator(".approvals")).to_contain_text("smoke passed")
+    expect(starter.locator('.stage[data-stage="promote"]')).to_contain_text("qa-passed")
+    expect(qa.locator("[data-waiting-count]")).to_have_text("0", timeout=10_000)
+    _shot(starter, artifacts, "succeeded")
