@@ -366,7 +366,9 @@ def decide(run: PipelineRun, stage_name: str, *, user, approved: bool, note: str
         )
     with transaction.atomic():
         stage = (
-            StageRun.objects.select_for_update()
+            # Only the stage row is locked: its environment is a nullable (outer) join,
+            # which PostgreSQL cannot lock.
+            StageRun.objects.select_for_update(of=("self",))
             .select_related("run", "environment")
             .get(pk=stage.pk)
         )
