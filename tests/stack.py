@@ -61,3 +61,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_BASES_GIVEN: set[int] = set()
+
+
+def free_port_base(replicas: int = 10) -> int:
+    """A base port for a service's replicas: blue ports ``base..base+replicas`` and green
+    ports ``base+100..`` are all free on loopback now, and no other caller in this process
+    was given the same base. Bases lie in 20000-32599, below the kernel's ephemeral range
+    (32768+), so the ports :func:`free_port` hands out and outgoing connections never
+    land on a replica's port."""
+    import random
+
+    bases = [b for b in range(20000, 32600, 200) if b not in _BASES_GIVEN]
+    random.shuffle(bases)
+    for base in bases:
+        try:
+            for port in [base + o + s for o in (0, 100) for s in range(replicas + 1)]:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _BASES_GIVEN.add(base)
+        return base
+    raise RuntimeError("no free block of replica ports between 20000 and 32600")

@@ -9,7 +9,6 @@ Screenshots land in tests/artifacts/ for a human to look at.
 from __future__ import annotations
 
 import json
-import random
 import re
 import uuid
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from playwright.sync_api import expect
 from environments.engine import LABEL_SERVICE
 from registry.client import RegistryClient
 from tests.registries import image_variant
+from tests.stack import free_port_base
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -68,7 +68,7 @@ def service(demo_server, registry_url, docker_host):
     digests = [image_variant(client, "demo/app", base, f"{name}-{n}").digest for n in (1, 2)]
     yield SimpleNamespace(
         name=name, id=response.json()["id"], digests=digests,
-        port=random.randrange(20000, 40000, 200),
+        port=free_port_base(),
     )  # fmt: skip
     engine = docker.DockerClient(base_url=docker_host, version="auto")
     try:

@@ -49,7 +49,7 @@ def pipeline(demo_server, registry_url, docker_host):
     ).raise_for_status()  # fmt: skip
     client = RegistryClient(registry_url)
     digest = image_variant(client, "demo/app", client.resolve("demo/app", "latest"), name).digest
-    version = f"2.{uuid.uuid4().int % 1000}.0"
+    version = f"2.{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
     text = (
         "stages:\n"
         "  - {name: deploy-test, kind: deploy, environment: test}\n"

@@ -38,7 +38,7 @@ def running_in_test(docker_host, registry_url):
 
 def test_qa_signs_off_in_test_and_the_board_shows_it_in_ops(login_as, running_in_test, artifacts):
     digest = running_in_test
-    version = f"1.{uuid.uuid4().int % 1000}.0"
+    version = f"1.{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
     page = login_as("qa")
     page.goto("/environments/test/")
     item = page.locator(f'.deployed-item[data-digest="{digest}"]')

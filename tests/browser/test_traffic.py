@@ -5,7 +5,6 @@ Screenshots (desktop and phone) land in tests/artifacts/ for a human to look at.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
 import uuid
@@ -19,7 +18,7 @@ from environments.engine import LABEL_SERVICE
 from environments.proxy import ProxyProcess
 from registry.client import RegistryClient
 from tests.registries import image_variant
-from tests.stack import free_port
+from tests.stack import free_port, free_port_base
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -51,7 +50,7 @@ def test_the_service_page_shows_the_entry_point_and_its_backends_during_a_deploy
         "command": ["sh", "-c", "busybox mkdir -p /www && echo ok > /www/health && "
                     "echo $VERSION > /www/index.html && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
         "env": {"VERSION": "v1"},
-        "port": random.randrange(20000, 40000, 200),
+        "port": free_port_base(),
         "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2,
                          "start_period": 1},
         "stop_grace_period": 1,

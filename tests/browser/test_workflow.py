@@ -10,7 +10,6 @@ The tests of this module run in order and share one service, like one person's d
 from __future__ import annotations
 
 import json
-import random
 import re
 import uuid
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from environments.engine import LABEL_SERVICE
 from registry.client import RegistryClient
 from tests.browser.conftest import PASSWORDS, log_in
 from tests.registries import image_variant
+from tests.stack import free_port_base
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -45,7 +45,7 @@ def day(registry_url, docker_host):
         manifest = image_variant(client, "demo/app", base, f"{name}-{n}")
         tags[n] = (f"{name}-{n}", manifest.digest)
     client.put_manifest("demo/app", tags["a"][0], client.get_manifest("demo/app", tags["a"][1]))
-    port = random.randrange(30000, 50000, 300)
+    port = free_port_base()
     yield SimpleNamespace(
         name=name, host=registry_url.split("://", 1)[1], tags=tags, client=client,
         dev_port=port, test_port=port + 10, ops_port=port + 20,
@@ -221,7 +221,7 @@ def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
 
 def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server, day, artifacts):
     digest = day.tags["a"][1]
-    version = f"2.{uuid.uuid4().int % 1000}.0"
+    version = f"2.{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
     # Someone watching the board in another browser sees the promotion arrive.
     watcher = _page(browser, demo_server, "ops")
     watcher.goto("/promotions/")

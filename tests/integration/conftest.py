@@ -3,7 +3,6 @@ bare containers, API tokens."""
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 
@@ -95,7 +94,7 @@ def web_service(demo_registry, environments, personas):
     service = Service.objects.create(
         name=f"web{uuid.uuid4().hex[:6]}", registry=demo_registry, repository="demo/app"
     )
-    base = random.randrange(20000, 40000, 200)
+    base = stack.free_port_base()
     document = {
         "replicas": 2,
         "command": HTTP_COMMAND,

@@ -58,7 +58,7 @@ def _sign_off(client, environments, repository=None, digest=None, **extra):
 
 
 def _version() -> str:
-    return f"1.{uuid.uuid4().int % 10000}.0"
+    return f"1.{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
 
 
 def test_a_tester_signs_off_the_digest_running_in_test(

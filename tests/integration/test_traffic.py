@@ -6,7 +6,6 @@ served it."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import tempfile
@@ -66,7 +65,7 @@ def make_service(demo_registry, environments, personas, proxy_dir):
             "replicas": replicas,
             "command": VERSIONED_HTTP,
             "env": {"VERSION": "v1"},
-            "port": random.randrange(20000, 40000, 200),
+            "port": stack.free_port_base(),
             "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2},
             "strategy": strategy or {"type": "rolling"},
             "stop_grace_period": 1,  # busybox httpd as PID 1 ignores SIGTERM

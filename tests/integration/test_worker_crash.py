@@ -3,7 +3,6 @@ finished as failed within a bounded time by the reaper running in another worker
 what the dead worker started is removed."""
 
 import os
-import random
 import signal
 import time
 import uuid
@@ -14,6 +13,7 @@ import requests
 
 from environments import engine
 from tests.servers import PortalServer
+from tests.stack import free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def test_a_killed_worker_leaves_a_failed_deployment_and_no_orphans(server, docke
     ).ok
     service_id = api.get(f"{server.url}/api/services/").json()["results"][0]["id"]
     document = {
-        "replicas": 1, "port": random.randrange(20000, 40000, 200), "health_check": SLOW_HEALTH,
+        "replicas": 1, "port": free_port_base(), "health_check": SLOW_HEALTH,
         "command": ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /"],
     }  # fmt: skip
     saved = api.post(
