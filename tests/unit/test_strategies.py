@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -365,7 +366,8 @@ def test_recreate_stops_the_old_set_then_starts_the_new_one_and_removes_the_old(
     ]
     assert set(session.containers) == {run["id"] for run in session.runs}
     assert [run["labels"]["berth.colour"] for run in session.runs] == ["blue", "blue"]
-    assert [run["name"] for run in session.runs] == [f"web-dev-1-d{NEW}", f"web-dev-2-d{NEW}"]
+    names = [run["name"] for run in session.runs]
+    assert [re.fullmatch(rf"web-dev-(\d)-d{NEW}-[0-9a-f]{{4}}", n)[1] for n in names] == ["1", "2"]
     assert recorder.replica_states() == [
         (0, "starting"), (1, "starting"), (0, "healthy"), (1, "healthy"),
     ]  # fmt: skip

@@ -10,6 +10,7 @@ environment, deployment, revision, slot, port and colour: Berth touches only its
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
@@ -168,7 +169,12 @@ def start_replica(
     of: int,
 ) -> str:
     port = replica_port(config, slot, colour)
-    name = f"{deployment.service.name}-{deployment.environment.slug}-{slot + 1}-d{deployment.pk}"
+    # The suffix keeps names unique on an engine that outlives a database (a fresh demo
+    # database numbers deployments from 1 again while old containers may still exist).
+    name = (
+        f"{deployment.service.name}-{deployment.environment.slug}-{slot + 1}"
+        f"-d{deployment.pk}-{secrets.token_hex(2)}"
+    )
     progress.step(
         f"Starting replica {slot + 1} of {of}" + (f" on port {port}" if port else ""),
         kind="replica",
