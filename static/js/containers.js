@@ -39,10 +39,18 @@ if (actionsRow) {
     if (head && event.detail.id === head.dataset.container) followState(EVENT_STATE[event.detail.action]);
   });
 }
+// A restart races two messages: the engine's "start" event and the old run's log "end".
+// Whichever comes second reconnects an ended viewer, once per start.
+let startsToFollow = 0;
+function followNewRun() {
+  document.querySelectorAll(".logviewer").forEach((el) => {
+    if (el.berthLogViewer && el.berthLogViewer.ended()) { el.berthLogViewer.reconnect(); startsToFollow = 0; }
+  });
+}
 document.addEventListener("berth:container-event", (event) => {
   if (!head || event.detail.id !== head.dataset.container || event.detail.action !== "start") return;
   statsRoots.forEach((s) => s.restart());
-  document.querySelectorAll(".logviewer").forEach((el) => {
-    if (el.berthLogViewer && el.berthLogViewer.ended()) el.berthLogViewer.reconnect();
-  });
+  startsToFollow = 1;
+  followNewRun();
 });
+document.addEventListener("berth:log-ended", () => { if (startsToFollow) followNewRun(); });

@@ -69,6 +69,7 @@ function mount(root) {
         stateText = text;
         setText(els.state, text);
         els.state.className = "lv-state " + (kind || "");
+        if (kind === "ended") root.dispatchEvent(new CustomEvent("berth:log-ended", { bubbles: true }));
       },
     },
   });
