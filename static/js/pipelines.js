@@ -97,6 +97,7 @@ function followRun(root) {
     url: root.dataset.runSocket,
     onOpen() { if (live) { live.textContent = "live"; live.className = "live on"; } },
     onRetry(seconds) { if (live) { live.textContent = reconnectingIn(seconds); live.className = "live off"; } },
+    onRefused(text) { if (live) { live.textContent = "not live: " + text; live.className = "live off"; } },
     onMessage(message) {
       if (message.type === "snapshot") {
         logs.clear();

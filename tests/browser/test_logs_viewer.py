@@ -336,3 +336,19 @@ def test_service_logs_merge_the_replicas_each_in_its_colour(
     expect(page.locator("[data-lv-count]")).to_contain_text("showing")
     shown = page.locator(".lv-rows .lv-row:not(.lv-marker) .lv-rep").all_inner_texts()
     assert shown and set(shown) == {replicas[1].name}, set(shown)
+
+
+def test_a_viewer_signed_out_stops_and_says_so_instead_of_retrying(login_as, engine, artifacts):
+    """A refused socket (4401 here: the session is gone) cannot succeed by retrying: the
+    viewer and the page's live badge stop and say why, with no countdown."""
+    container = engine(TICKER, "signedout")
+    page = login_as("dev")
+    _container_page(page, container)
+    expect(page.locator("[data-lv-state]")).to_have_text("● live")
+    page.context.clear_cookies()
+    page.evaluate(f"{VIEWER}.disconnect()")
+    state = page.locator("[data-lv-state]")
+    expect(state).to_have_text("stopped: you are signed out: sign in again", timeout=10_000)
+    time.sleep(2.5)  # a retry would have shown "reconnecting in …" by now
+    expect(state).to_have_text("stopped: you are signed out: sign in again")
+    page.screenshot(path=str(artifacts / "logs-signed-out.png"))

@@ -88,6 +88,7 @@ export function liveContainers(root) {
       }
     },
     onRetry(seconds) { setLive(reconnectingIn(seconds), "off"); },
+    onRefused(text) { setLive("not live: " + text, "off"); },
   });
 }
 

@@ -65,6 +65,7 @@ export function stats(root) {
       }
     },
     onRetry(seconds) { setState("disconnected · " + reconnectingIn(seconds), "off"); },
+    onRefused(text) { setState("stopped: " + text, "off"); },
   });
 
   document.addEventListener("berth:tab", (event) => { if (event.detail === "stats") draw(); });

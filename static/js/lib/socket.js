@@ -10,6 +10,9 @@
 //   socket.stop()          for good: the log ended, the deployment finished
 //   socket.reconnect()     now, with a fresh backoff, unless already (re)connecting
 //   socket.drop()          close as a server restart would: it reconnects
+//   onRefused(text, closeEvent): the server refused the socket (4400 bad parameters,
+//     4401 signed out, 4403 not allowed, 4404 gone or hidden); asking again cannot
+//     help, so the socket stops and the page shows the text instead of a countdown.
 //
 // One backoff policy for every page: the n-th retry in a row waits 1 s · 2^n, at most
 // 30 s, shortened by up to 20 % at random. A connection that stayed open STABLE_MS
@@ -22,6 +25,14 @@ export const STABLE_MS = 5000;
 // Only ever shortens: the first retry still reads "in 1 s", and pages cut off by the
 // same server restart do not all come back in the same instant.
 const JITTER = 0.2;
+
+// Close codes after which a retry would be refused the same way (environments/consumers/base.py).
+export const REFUSALS = {
+  4400: "the server refused the request as malformed: reload the page",
+  4401: "you are signed out: sign in again",
+  4403: "you may not follow this here",
+  4404: "this is gone, or not yours to see: reload the page",
+};
 
 export function backoffDelay(attempt, random = Math.random) {
   const ceiling = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(attempt, 16));
@@ -89,6 +100,11 @@ export class LiveSocket {
     if (this.openedAt && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
     this.openedAt = 0;
     this.call("onClose", event);
+    if (!this.stopped && !this.ws && event && REFUSALS[event.code]) {
+      this.stopped = true;
+      this.call("onRefused", REFUSALS[event.code], event);
+      return;
+    }
     // onClose may have stopped, or reconnected by itself.
     if (!this.stopped && !this.ws && !this.timer) this.schedule(event);
   }

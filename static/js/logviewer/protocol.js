@@ -43,6 +43,7 @@ export class LogStream {
         const why = stream.lastError ? "error: " + stream.lastError + " · " : "disconnected · ";
         stream.on.state(why + reconnectingIn(seconds), "off");
       },
+      onRefused(text) { stream.on.state("stopped: " + text, "off"); },
     });
     return this;
   }
