@@ -8,6 +8,7 @@ end is in the audit log: who, which container, what command, when, the exit code
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,6 +47,9 @@ def start_exec_session(
             "an administrator may turn it on (allow_exec)."
         )
     with transaction.atomic():
+        # Two sessions opened at once must not both see room: the user's row is the lock
+        # (SQLite's immediate transactions already serialise writers).
+        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
         limit = settings.EXEC_SESSIONS_PER_USER
         if ExecSession.objects.open().filter(user=user).count() >= limit:
             raise TooManySessions(f"You already have {limit} open exec sessions: close one first.")
