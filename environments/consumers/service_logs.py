@@ -73,10 +73,12 @@ class ServiceLogConsumer(LogSocket):
             event_hub.unsubscribe(self.events)
             self.events = None
 
-    async def _guarded(self, coroutine) -> None:
-        """Run a pump; engine errors end the socket with a message a person can act on."""
+    async def _guarded(self, pump) -> None:
+        """Run ``pump()``; engine errors end the socket with a message a person can act
+        on. The coroutine is made here, so a task cancelled before it starts leaves none
+        behind un-awaited."""
         try:
-            await coroutine
+            await pump()
         except engine.EngineUnavailable as exc:
             await self._finish({"type": "error", "message": str(exc)})
         except asyncio.CancelledError:
@@ -99,7 +101,7 @@ class ServiceLogConsumer(LogSocket):
             await self.send_json({"type": "live"})
             await self._finish(await self.follow(subscription, cursors))
 
-        await self._guarded(run())
+        await self._guarded(run)
 
     # --- standalone: one hub reader per container, joined as replicas come and go ---
     async def _follow_containers(self) -> None:
@@ -132,7 +134,7 @@ class ServiceLogConsumer(LogSocket):
                 self._start_replica(container, cursors)
             await self._watch_events()
 
-        await self._guarded(run())
+        await self._guarded(run)
 
     def _subscribe(self, container: dict) -> logs.Subscription:
         subscription = logs.hub.subscribe(self.environment, container)
@@ -162,7 +164,7 @@ class ServiceLogConsumer(LogSocket):
         return lines, cursors
 
     def _start_replica(self, container: dict, cursors: dict) -> None:
-        self.start_task(self._guarded(self._replica(container, cursors)))
+        self.start_task(self._guarded(lambda: self._replica(container, cursors)))
 
     async def _replica(self, container: dict, cursors: dict) -> None:
         self.cursors[container["id"]] = cursors  # updated in place by follow()
