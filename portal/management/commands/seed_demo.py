@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from environments import actions, engine
-from environments.models import Environment
+from environments.models import Environment, Service
 from environments.roles import Role, Tier
 from registry.models import Registry
 
@@ -55,6 +55,17 @@ USERS = {
     "admin": ("berth-admin", None, True),
 }
 GROUP_ROLES = {"Developers": Role.DEVELOPER, "Testers": Role.TESTER, "Operators": Role.OPERATOR}
+# A service to deploy right away: the stack's demo/app image serving one page with
+# busybox httpd, two replicas behind an entry point in Dev and Test, one in Ops.
+DEMO_SERVICE = "hello"
+HELLO_COMMAND = [
+    "sh",
+    "-c",
+    "busybox mkdir -p /www && echo ok > /www/health"
+    ' && echo "Hello from Berth: the replica on port $PORT" > /www/index.html'
+    " && exec httpd -f -p 127.0.0.1:$PORT -h /www",
+]
+HELLO_PORTS = {"dev": (18081, 18080), "test": (18181, 18180), "ops": (18281, None)}
 
 
 class Command(BaseCommand):
@@ -115,9 +126,40 @@ class Command(BaseCommand):
                 admin, demo_environments, role=role, to_group=Group.objects.get(name=group_name)
             )
 
+        self._seed_hello(admin, registry)
+
         self.stdout.write(self.style.SUCCESS("\nDemo logins:"))
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password:<28} {role}")
+
+    def _seed_hello(self, admin, registry) -> None:
+        """The demo service and its configs, once (a service deleted later stays gone
+        only until the next seed, which is what a demo wants)."""
+        if Service.objects.filter(name=DEMO_SERVICE).exists():
+            return
+        service = actions.create_service(
+            admin, name=DEMO_SERVICE, registry=registry, repository="demo/app",
+            description="The demo: one page served by busybox httpd. Deploy demo/app:latest.",
+        )  # fmt: skip
+        for slug, (port, entry) in HELLO_PORTS.items():
+            environment = Environment.objects.filter(slug=slug).first()
+            if environment is None:
+                continue
+            document = {
+                "replicas": 1 if entry is None else 2,
+                "command": HELLO_COMMAND,
+                "port": port,
+                "health_check": {"http_path": "/health", "interval": 1, "retries": 3},
+                "stop_grace_period": 1,  # busybox httpd as PID 1 ignores SIGTERM
+                "strategy": {"type": "rolling"},
+            }
+            if entry:
+                document["entry_points"] = [{"port": entry}]
+            actions.save_config(admin, service, environment, document, comment="demo")
+        self.stdout.write(
+            f"Created service {DEMO_SERVICE} (demo/app): entry points http://127.0.0.1:18080/ "
+            "in Dev and http://127.0.0.1:18180/ in Test once deployed."
+        )
 
     def _engine_is_swarm_manager(self) -> bool:
         probe = engine.probe(Environment(name="local engine", endpoint_url=settings.DOCKER_HOST))
