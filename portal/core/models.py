@@ -20,8 +20,9 @@ class AuditEventQuerySet(AppendOnlyQuerySet):
     def restrict(self, user, visible_environments) -> AuditEventQuerySet:
         """Events this user may read: those of ``visible_environments`` (the environments
         the caller's access path says they can view), and their own environment-less
-        events (tokens, profile). Superusers read everything."""
-        if not user.is_authenticated:
+        events (tokens, profile). Superusers read everything; an inactive user (superuser
+        or not) nothing, as for every other restriction."""
+        if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self
