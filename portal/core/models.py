@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -26,11 +26,19 @@ class AuditEventQuerySet(AppendOnlyQuerySet):
             return self.none()
         if user.is_superuser:
             return self
-        # EXISTS per row rather than ``environment IN (...)``: an IN on an indexed column
-        # makes SQLite read every visible event through that index and sort them all for a
-        # page of 25; with EXISTS it walks the (created_at, id) index in the list's order
-        # and stops when the page is full. PostgreSQL plans both as a semi-join.
-        visible = models.Exists(visible_environments.filter(pk=models.OuterRef("environment_id")))
+        # The plan that reads a page in the list's order differs by database. SQLite reads
+        # ``environment IN (...)`` through the environment index and sorts every visible
+        # event for a page of 50; as a correlated EXISTS it walks the (created_at, id)
+        # index and stops when the page is full. PostgreSQL hashes the IN subquery and
+        # walks that index by itself, while under the OR it cannot turn EXISTS into a
+        # semi-join, estimates a per-row subplan over the whole table and spends a second
+        # compiling it (JIT) for a bounded count.
+        if connections[self.db].vendor == "sqlite":
+            visible = models.Exists(
+                visible_environments.filter(pk=models.OuterRef("environment_id"))
+            )
+        else:
+            visible = models.Q(environment__in=visible_environments)
         return self.filter(
             visible | models.Q(environment__isnull=True, environment_name="", actor=user)
         )
