@@ -112,3 +112,26 @@ def test_a_stranger_still_counts_nothing(environments, api_for):
         "previous": None,
         "results": [],
     }
+
+
+def test_a_huge_offset_or_page_of_a_bounded_list_is_past_the_end_not_an_error(
+    environments, api_for, personas, monkeypatch
+):
+    from portal import views
+
+    ids = _events(environments["dev"], 12)
+    monkeypatch.setattr(BoundedLimitOffsetPagination, "count_bound", 4)
+    url = reverse("audit-event-list")
+    for offset in ("99999999999999999999", str(2**63), "9" * 40):
+        answer = api_for("developer").get(url, {"action": "bounded.test", "offset": offset})
+        assert answer.status_code == 200, answer.content
+        assert answer.data["results"] == [] and answer.data["next"] is None
+
+    monkeypatch.setattr(views, "AUDIT", dataclasses.replace(views.AUDIT, count_bound=5))
+    client = Client()
+    client.force_login(personas["developer"])
+    for page in ("99999999999999999999", "9" * 40):
+        response = client.get(reverse("audit-log"), {"action": "bounded.test", "page": page})
+        assert response.status_code == 200
+        assert response.context["page"].number == 1  # 12 events, 50 a page: the last is 1
+        assert [e.pk for e in response.context["page"]] == ids

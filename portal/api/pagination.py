@@ -23,6 +23,9 @@ from portal.core.numbers import parse_whole
 
 __all__ = ["BoundedLimitOffsetPagination"]
 
+#: More rows than any list holds; a larger offset is past the end without asking.
+MAX_ROWS = 2**62
+
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
     max_limit = 500
@@ -45,7 +48,11 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
         self.count_exact = counted <= self.count_bound
         if self.count_exact:
             self.count = counted
-            rows = list(queryset[self.offset : self.offset + self.limit]) if counted else []
+            past_the_end = counted == 0 or self.offset >= counted
+            rows = [] if past_the_end else list(queryset[self.offset : self.offset + self.limit])
+        elif self.offset > MAX_ROWS:  # no database holds as many rows (nor takes the OFFSET)
+            rows = []
+            self.count = self.count_bound
         else:
             rows = list(queryset[self.offset : self.offset + self.limit + 1])
             more = len(rows) > self.limit

@@ -309,7 +309,8 @@ class BoundedPaginator(Paginator):
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        # More rows than any list holds (and an OFFSET the database refuses): past the end.
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1]) if bottom < 2**62 else []
         if not rows:
             raise EmptyPage("That page contains no results")
         return BoundedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
