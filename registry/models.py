@@ -15,10 +15,10 @@ class RegistryQuerySet(models.QuerySet):
     def restrict(self, user, action: str = "view_environment") -> RegistryQuerySet:
         """Registries of environments the user can view; all of them for the
         administrators who manage registries (they create registries no environment
-        uses yet)."""
+        uses yet). Nothing for an inactive user, superuser or not."""
         from environments.models import Environment
 
-        if user is None or not user.is_authenticated:
+        if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser or user.has_perm("registry.change_registry"):
             return self

@@ -64,20 +64,26 @@ def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "name", flat=True
     )
     running, sign_offs = [], []
-    environments = list(access.visible_environments(request.user).select_related("registry"))
+    # Every visible environment's engine is asked (once per endpoint): read of each what
+    # the engine adapter needs (its Endpoint), and what the page shows, nothing more.
+    environments = list(
+        access.visible_environments(request.user).only(
+            *engine.ENDPOINT_FIELDS, "position", "colour"
+        )
+    )
     everywhere = deployed_images_everywhere(environments)
-    targets = sign_off_targets_of(request.user, environments)
     for environment in environments:
-        items = [
-            d for d in everywhere[environment.pk][0]
+        running += [
+            (environment, d) for d in everywhere[environment.pk][0]
             if (d.registry.pk, d.repository, d.digest)
             == (image.repository.registry_id, image.repository.name, image.digest)
         ]  # fmt: skip
-        for item in items:
-            running.append((environment, item))
-            target = targets[environment.pk]
-            if target is not None and item.signed_off is None:
-                sign_offs.append({"source": environment, "target": target, "item": item})
+    # Permissions and the next environment along the path, only where the image runs.
+    targets = sign_off_targets_of(request.user, list({env.pk: env for env, _ in running}.values()))
+    for environment, item in running:
+        target = targets[environment.pk]
+        if target is not None and item.signed_off is None:
+            sign_offs.append({"source": environment, "target": target, "item": item})
     return render(
         request,
         "registry/image_detail.html",

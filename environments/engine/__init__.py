@@ -19,7 +19,7 @@ from environments.engine.containers import (
     operate_container,
     service_containers,
 )
-from environments.engine.endpoint import Endpoint, validate_endpoint_url
+from environments.engine.endpoint import ENDPOINT_FIELDS, Endpoint, validate_endpoint_url
 from environments.engine.exec import ExecProcess, NotRunning
 from environments.engine.labels import (
     LABEL_COLOUR,
@@ -49,6 +49,7 @@ from environments.engine.streams import (
 )
 
 __all__ = [
+    "ENDPOINT_FIELDS",
     "CONTAINER_REFERENCE",
     "ContainerMissing",
     "ContainerSummary",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["Endpoint", "validate_endpoint_url"]
+__all__ = ["ENDPOINT_FIELDS", "Endpoint", "validate_endpoint_url"]
 
 
 class Endpoint(Protocol):
@@ -26,6 +26,20 @@ class Endpoint(Protocol):
 
     @property
     def uses_tls(self) -> bool: ...
+
+
+#: The fields of :class:`Endpoint`: what a caller reads of an environment (``.only``)
+#: when it only hands it to this adapter.
+ENDPOINT_FIELDS = (
+    "name",
+    "slug",
+    "endpoint_url",
+    "mode",
+    "tls_ca_cert",
+    "tls_client_cert",
+    "tls_client_key",
+    "only_labelled_containers",
+)
 
 
 SWARM = "swarm"

@@ -13,7 +13,13 @@ __all__ = ["Deployment", "DeploymentEvent"]
 
 class DeploymentQuerySet(models.QuerySet):
     def restrict(self, user, action: str = "view_environment") -> DeploymentQuerySet:
-        return self.filter(environment__in=Environment.objects.restrict(user, action))
+        """Deployments in environments where ``user`` may perform ``action``.
+
+        An EXISTS per row (not ``environment IN (...)``), so that a list in the default
+        order walks the (created_at, id) index and stops at the end of its page instead
+        of sorting every visible deployment (see ``AuditEvent.objects.restrict``)."""
+        environments = Environment.objects.restrict(user, action)
+        return self.filter(models.Exists(environments.filter(pk=models.OuterRef("environment_id"))))
 
     def active(self) -> DeploymentQuerySet:
         """Deployments still pending or running."""
@@ -88,7 +94,11 @@ class Deployment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["service", "environment", "-created_at"])]
+        indexes = [
+            models.Index(fields=["service", "environment", "-created_at"]),
+            # The list's order: a page is read from the index, not sorted from every row.
+            models.Index(fields=["-created_at", "-id"], name="deployment_newest_first"),
+        ]
         constraints = [
             # One active deployment per service and environment, enforced by the database.
             models.UniqueConstraint(

@@ -37,8 +37,9 @@ class SecretEnvJSONField(models.JSONField):
 class ServiceQuerySet(models.QuerySet):
     def restrict(self, user, action: str = "view_environment") -> ServiceQuerySet:
         """Services configured in an environment the user can see, plus services not yet
-        configured anywhere for whoever can deploy somewhere."""
-        if user is None or not user.is_authenticated:
+        configured anywhere for whoever can deploy somewhere. Nothing for an inactive
+        user, superuser or not (as ``Environment.objects.restrict``)."""
+        if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self

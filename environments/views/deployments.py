@@ -12,7 +12,8 @@ import difflib
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -147,17 +148,8 @@ def deployment_list(request: HttpRequest) -> HttpResponse:
     return render(request, "environments/deployments/list.html", {"page": page, "state": state})
 
 
-def _diff(service: Service, environment: Environment, revision: int) -> dict | None:
-    """Revision ``revision`` against the one before it, as unified-diff lines (masked)."""
-    pair = {
-        c.revision: c
-        for c in ServiceConfig.objects.filter(
-            service=service, environment=environment, revision__in=[revision - 1, revision]
-        ).select_related("created_by")
-    }
-    new, old = pair.get(revision), pair.get(revision - 1)
-    if new is None:
-        return None
+def _diff_lines(old: ServiceConfig | None, new: ServiceConfig) -> list[tuple[str, str]]:
+    """``new`` against ``old`` (None: nothing before it) as unified-diff lines, masked."""
     lines = difflib.unified_diff(
         _pretty(old.document).splitlines() if old else [],
         _pretty(new.document).splitlines(),
@@ -170,93 +162,148 @@ def _diff(service: Service, environment: Environment, revision: int) -> dict | N
             continue
         kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
         kinds.append((kind, line))
-    return {"revision": new, "previous": old, "lines": kinds}
+    return kinds
 
 
-def _sources(service: Service, environments: list[Environment]) -> dict:
-    """Per environment: the current config (masked) of the service, where the user may see
-    it, for "start from <environment>'s config". One query."""
-    current: dict[int, ServiceConfig] = {}
-    for config in ServiceConfig.objects.filter(
-        service=service, environment__in=environments
-    ).order_by("environment_id", "-revision"):
-        current.setdefault(config.environment_id, config)
-    return {
+def _newest_per_environment(queryset, environments, limit: int, *order) -> dict[int, list]:
+    """``{environment id: the first ``limit`` rows of ``queryset`` there, in ``order``}``
+    for every one of ``environments``, in one query (a row number per environment)."""
+    ranked = (
+        queryset.filter(environment__in=environments)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("environment_id")], order_by=list(order))
+        )
+        .filter(rank__lte=limit)
+        .order_by("environment_id", "rank")
+    )
+    found: dict[int, list] = {env.pk: [] for env in environments}
+    for row in ranked:
+        found[row.environment_id].append(row)
+    return found
+
+
+def _panels(
+    user, service: Service, environments: list[Environment], allowed: dict, chosen_env, chosen_rev
+) -> list[dict]:
+    """Everything the service page shows for each of ``environments`` (at most PANELS), in
+    a fixed number of queries: each kind of row is read for all panels at once, and config
+    documents only where they are shown (the current revision and the diff's pair)."""
+    revisions = _newest_per_environment(
+        service.configs.select_related("created_by").defer("document"),
+        environments,
+        REVISIONS,
+        "-revision",
+    )
+    history = _newest_per_environment(
+        Deployment.objects.restrict(user)
+        .filter(service=service)
+        .select_related("actor", "config")
+        .defer("config__document"),  # a row shows its config's revision, not the document
+        environments,
+        HISTORY,
+        "-created_at",
+        "-id",
+    )
+    # The two newest successes: what runs, and what a rollback of the latest goes back to.
+    succeeded = _newest_per_environment(
+        Deployment.objects.restrict(user)
+        .succeeded()
+        .filter(service=service)
+        .select_related("config")
+        .defer("config__document"),
+        environments,
+        2,
+        "-created_at",
+        "-id",
+    )
+    # Documents: the current revision everywhere, and the pair the diff compares.
+    wanted = {}
+    for env in environments:
+        if revisions[env.pk]:
+            current = revisions[env.pk][0].revision
+            chosen = parse_id(chosen_rev) if env.slug == chosen_env else None
+            wanted[env.pk] = (current, chosen or current)
+    pairs = Q(pk__in=[])
+    for env_pk, (current, shown) in wanted.items():
+        pairs |= Q(environment_id=env_pk, revision__in={current, shown, shown - 1})
+    documents = {
+        (c.environment_id, c.revision): c
+        for c in service.configs.filter(pairs).select_related("created_by")
+    }
+    sources = {
         env.pk: {
             "slug": env.slug,
             "name": env.name,
-            "revision": current[env.pk].revision,
-            "document": config_schema.mask_secrets(current[env.pk].document),
+            "revision": wanted[env.pk][0],
+            "document": config_schema.mask_secrets(documents[env.pk, wanted[env.pk][0]].document),
         }
         for env in environments
-        if env.pk in current
+        if env.pk in wanted
     }
-
-
-def _panel(
-    user,
-    service: Service,
-    environment: Environment,
-    actions: frozenset,
-    chosen: str | None,
-    sources: dict | None = None,
-) -> dict:
-    """Everything the service page shows for one environment."""
-    revisions = list(
-        service.configs.filter(environment=environment)
-        .select_related("created_by")
-        .order_by("-revision")[:REVISIONS]
-    )
-    current = revisions[0] if revisions else None
-    history = list(
-        Deployment.objects.restrict(user)
-        .filter(service=service, environment=environment)
-        .select_related("actor", "config")[:HISTORY]
-    )
-    for deployment in history:
-        deployment.duration_text = _duration(deployment)
-    latest = history[0] if history else None
-    rollback_to = None
-    if (
-        latest
-        and latest.action == Deployment.Action.DEPLOY
-        and latest.status in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED)
-    ):
-        rollback_to = Deployment.objects.last_succeeded(service, environment, before=latest)
-    diff = None
-    if current:
-        wanted = parse_id(chosen) or current.revision
-        diff = _diff(service, environment, wanted)
-    others = [source for pk, source in (sources or {}).items() if pk != environment.pk]
-    return {
-        "environment": environment,
-        "sources": others,
-        "sources_json": others,
-        "sources_id": f"config-sources-{environment.slug}",
-        "can_deploy": DEPLOY in actions,
-        "can_view_logs": LOGS in actions,
-        "current": current,
-        "current_json": _pretty(current.document) if current else "",
-        "starter_json": json.dumps(config_schema.DEFAULTS, indent=2),
-        "revisions": revisions,
-        "diff": diff,
-        "diff_chosen": chosen is not None,
-        "history": history,
-        "latest": latest,
-        "rollback_to": rollback_to,
-        "entry_points": entry_point_state(service, environment),
-        "switch_back": latest
-        if latest
-        and latest.strategy == "blue-green"
-        and latest.status == "succeeded"
-        and standby_until(service, environment)
-        else None,
-        "running": Deployment.objects.last_succeeded(service, environment),
-        # A stop after the last deployment: what was deployed no longer runs.
-        "stopped": next(
-            (d.action == Deployment.Action.STOP for d in history if d.status == "succeeded"), False
-        ),
-    }
+    panels = []
+    for env in environments:
+        actions = allowed[env.pk]
+        current = documents[env.pk, wanted[env.pk][0]] if env.pk in wanted else None
+        diff = None
+        if current:
+            shown = documents.get((env.pk, wanted[env.pk][1]))
+            if shown is not None:
+                previous = documents.get((env.pk, shown.revision - 1))
+                diff = {
+                    "revision": shown,
+                    "previous": previous,
+                    "lines": _diff_lines(previous, shown),
+                }
+        rows = history[env.pk]
+        for deployment in rows:
+            deployment.duration_text = _duration(deployment)
+        latest = rows[0] if rows else None
+        running = succeeded[env.pk][0] if succeeded[env.pk] else None
+        rollback_to = None
+        if (
+            latest
+            and latest.action == Deployment.Action.DEPLOY
+            and latest.status in (Deployment.Status.SUCCEEDED, Deployment.Status.FAILED)
+        ):
+            earlier = [d for d in succeeded[env.pk] if d.created_at < latest.created_at]
+            if earlier:
+                rollback_to = earlier[0]
+            elif len(succeeded[env.pk]) == 2:  # both share the latest's time: ask exactly
+                rollback_to = Deployment.objects.last_succeeded(service, env, before=latest)
+        others = [source for pk, source in sources.items() if pk != env.pk]
+        panels.append(
+            {
+                "environment": env,
+                "sources": others,
+                "sources_json": others,
+                "sources_id": f"config-sources-{env.slug}",
+                "can_deploy": DEPLOY in actions,
+                "can_view_logs": LOGS in actions,
+                "current": current,
+                "current_json": _pretty(current.document) if current else "",
+                "starter_json": json.dumps(config_schema.DEFAULTS, indent=2),
+                "revisions": revisions[env.pk],
+                "diff": diff,
+                "diff_chosen": env.slug == chosen_env and chosen_rev is not None,
+                "history": rows,
+                "latest": latest,
+                "rollback_to": rollback_to,
+                "entry_points": entry_point_state(service, env),
+                "switch_back": latest
+                if latest
+                and latest.strategy == "blue-green"
+                and latest.status == "succeeded"
+                and standby_until(service, env)
+                else None,
+                "running": running,
+                # A stop after the last deployment: what was deployed no longer runs.
+                "stopped": next(
+                    (d.action == Deployment.Action.STOP for d in rows if d.status == "succeeded"),
+                    False,
+                ),
+            }
+        )
+    return panels
 
 
 @login_required
@@ -280,28 +327,21 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         )
     environments.sort(key=lambda env: (env.position, env.name))
     allowed = access.actions_by_environment(request.user, environments)
-    others = visible.exclude(pk__in=[env.pk for env in environments]).only(
-        "name", "slug", "position"
+    # The others, offered by name: the first MENU_ENVIRONMENTS along the path (any other
+    # is typed), read as pairs rather than a thousand model instances.
+    others = list(
+        visible.exclude(pk__in=[env.pk for env in environments]).values_list("slug", "name")[
+            : MENU_ENVIRONMENTS + 1
+        ]
     )
-    sources = _sources(service, environments)
-    panels = [
-        _panel(
-            request.user,
-            service,
-            env,
-            allowed[env.pk],
-            chosen_rev if env.slug == chosen_env else None,
-            sources,
-        )
-        for env in environments
-    ]
     return render(
         request,
         "environments/deployments/service.html",
         {
             "service": service,
-            "panels": panels,
-            "others": others,
+            "panels": _panels(request.user, service, environments, allowed, chosen_env, chosen_rev),
+            "others": others[:MENU_ENVIRONMENTS],
+            "more_others": len(others) > MENU_ENVIRONMENTS,
         },
     )
 

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from math import ceil
 from urllib.parse import urlencode
 
-from django.core.paginator import Paginator
-from django.db.models import Q
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from portal.core.numbers import parse_id, parse_whole
 
-__all__ = ["SINCE", "Filter", "ListSpec", "ListState", "ListError"]
+__all__ = ["SINCE", "BoundedPaginator", "Filter", "ListSpec", "ListState", "ListError"]
 
 MAX_TEXT = 200
 MAX_PAGE_SIZE = 200
+#: Rows a page's paginator counts at most: past it the page says "more than 1,000" and
+#: links on to the next page, instead of counting every row of a large table.
+COUNT_BOUND = 1000
 
 #: The choices of a time filter: how far back.
 SINCE = {
@@ -76,6 +81,7 @@ class ListSpec:
     default_sort: str = ""
     page_size: int = 25
     search_label: str = "Search"
+    count_bound: int = COUNT_BOUND
 
     def read(self, params, *, strict: bool = False, choices: dict | None = None) -> ListState:
         """The list's state from a query dict. ``choices`` gives per-request choices of
@@ -196,9 +202,11 @@ class ListState:
     choices: dict
 
     def paginate(self, rows):
-        """The requested page of ``rows`` (a queryset counts on the server; past the last
-        page is the last page)."""
-        return Paginator(rows, self.spec.page_size).get_page(self.page)
+        """The requested page of ``rows`` (a queryset counts on the server, at most
+        ``count_bound`` rows; past the last page is the last page)."""
+        return BoundedPaginator(rows, self.spec.page_size, bound=self.spec.count_bound).get_page(
+            self.page
+        )
 
     def params(self, **changes) -> dict[str, str]:
         current = {"q": self.query, **self.values}
@@ -242,3 +250,88 @@ class ListState:
     @property
     def sort_options(self) -> list[tuple[str, str]]:
         return [(name, label) for name, (label, _) in self.spec.sorts.items()]
+
+
+class BoundedPaginator(Paginator):
+    """A paginator that counts a queryset only up to ``bound`` rows.
+
+    An exact ``COUNT(*)`` reads every row the list's filters keep, and a busy audit log
+    has hundreds of thousands: the count would cost more than the page. Up to ``bound``
+    rows it behaves as Django's paginator (``exact`` is true). Beyond, ``count`` is
+    ``bound`` as a lower bound (``exact`` false, pages say "more than"), any page number
+    is accepted, and whether a next page exists is read from the page itself (one row
+    more than it shows). A page past the end is the last page, found by counting then:
+    the one case that needs the exact number. Lists in memory are counted exactly.
+    """
+
+    def __init__(self, object_list, per_page, *, bound: int = COUNT_BOUND, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.bound = bound
+        self._exact_count: int | None = None
+
+    @cached_property
+    def _counted(self) -> int:
+        if not isinstance(self.object_list, QuerySet):
+            return len(self.object_list)
+        # The order does not change a count, and would make the database sort every row.
+        return self.object_list.order_by()[: self.bound + 1].count()
+
+    @property
+    def exact(self) -> bool:
+        return self._exact_count is not None or self._counted <= self.bound
+
+    @property
+    def count(self) -> int:
+        if self._exact_count is not None:
+            return self._exact_count
+        return min(self._counted, self.bound)
+
+    @property
+    def num_pages(self) -> int:
+        """Pages in all (exact), or the pages the bound covers (a lower bound)."""
+        if self.count == 0 and not self.allow_empty_first_page:
+            return 0
+        return ceil(max(1, self.count - self.orphans) / self.per_page)
+
+    def validate_number(self, number):
+        if self.exact:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        return number
+
+    def page(self, number):
+        if self.exact:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        # More rows than any list holds (and an OFFSET the database refuses): past the end.
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1]) if bottom < 2**62 else []
+        if not rows:
+            raise EmptyPage("That page contains no results")
+        return BoundedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+    def get_page(self, number):
+        try:
+            return super().get_page(number)
+        except EmptyPage:  # past the end of a list counted only up to its bound
+            self._exact_count = self.object_list.count()
+            return super().page(self.num_pages)
+
+
+class BoundedPage(Page):
+    """A page of a list whose count stopped at its bound: it knows its own next page."""
+
+    def __init__(self, object_list, number, paginator, *, more: bool):
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+    def end_index(self) -> int:
+        return (self.number - 1) * self.paginator.per_page + len(self.object_list)

@@ -92,13 +92,13 @@ class ImageSerializer(serializers.ModelSerializer):
     def get_promotions(self, image) -> list[dict]:
         return [
             {
-                "id": p.id,
-                "from": p.source_environment.slug,
-                "to": p.target_environment.slug,
-                "tags": p.tags,
-                "actor": p.actor.username if p.actor else None,
-                "status": p.status,
-                "finished_at": p.finished_at,
+                "id": p["id"],
+                "from": p["source"],
+                "to": p["target"],
+                "tags": p["tags"],
+                "actor": p["actor_name"],
+                "status": p["status"],
+                "finished_at": p["finished_at"],
             }
             for p in self.context["promotions"].get(image.digest, [])
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db.models import F
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -131,10 +132,19 @@ class ImageViewSet(RestrictedReadOnlyViewSet):
         visible = Promotion.objects.restrict(self.request.user).filter(
             digest__in={i.digest for i in images}
         )
-        for promotion in visible.select_related(
-            "source_environment", "target_environment", "actor"
+        # The few fields an image shows of each promotion, as rows: a page of images can
+        # have hundreds of promotions, and three model instances each cost more than the query.
+        for promotion in visible.values(
+            "id",
+            "digest",
+            "tags",
+            "status",
+            "finished_at",
+            source=F("source_environment__slug"),
+            target=F("target_environment__slug"),
+            actor_name=F("actor__username"),
         ):
-            promotions[promotion.digest].append(promotion)
+            promotions[promotion["digest"]].append(promotion)
         return self.get_serializer_context() | {"tags": tags, "promotions": promotions}
 
     def list(self, request, *args, **kwargs):

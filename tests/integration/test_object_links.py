@@ -92,6 +92,8 @@ def test_where_an_image_runs_links_environment_service_deployment_and_container(
     try:
         client.force_login(personas["developer"])
         body = client.get(reverse("image-page", args=[image.pk])).content.decode()
+        client.force_login(admin_user)  # may sign off in Dev: offered, towards Test
+        as_admin = client.get(reverse("image-page", args=[image.pk])).content.decode()
     finally:
         container.remove(force=True)
         docker_client.close()
@@ -99,4 +101,6 @@ def test_where_an_image_runs_links_environment_service_deployment_and_container(
     assert f'href="{reverse("page-service", args=["linked"])}?env=dev' in body
     assert f'href="{reverse("page-deployment", args=[deployed.pk])}"' in body
     assert f'href="{reverse("env-container", args=["dev", container.name])}"' in body
+    assert "Sign off in" not in body  # the developer may not sign off in Dev
+    assert "Sign off in Dev, promote to Test:" in as_admin
     assert Deployment.objects.filter(pk=deployed.pk).exists()
