@@ -16,7 +16,7 @@ from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from environments import access
+from environments import access, actions
 from environments.deploying import config as config_schema
 from environments.deploying.traffic import entry_point_state, standby_until
 from environments.lists import DEPLOYMENTS
@@ -302,6 +302,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "service": service,
             "panels": panels,
             "others": others,
+            "star_id": actions.star_ids(request.user)["service"].get(service.pk),
         },
     )
 

@@ -241,3 +241,23 @@ def test_the_theme_toggle_is_remembered_and_managers_find_access(browser, demo_s
         expect(page.get_by_role("navigation", name="Breadcrumb")).to_contain_text("Access & roles")
     finally:
         context.close()
+
+
+def test_a_starred_environment_comes_first_on_the_dashboard(browser, demo_server, artifacts):
+    context, page = _page(browser, demo_server, "390", "dark")
+    try:
+        page.goto("/environments/test/")
+        page.get_by_role("button", name="Add Test to your favourites").click()
+        unstar = page.get_by_role("button", name="Remove Test from your favourites")
+        expect(unstar).to_have_attribute("aria-pressed", "true")
+        page.goto("/")
+        favourites = page.get_by_role("region", name="★ Your favourites")
+        expect(favourites.get_by_role("link", name="Test", exact=True)).to_be_visible()
+        first = page.locator("article.card.env h3").first
+        expect(first).to_have_text("Test")
+        page.screenshot(path=artifacts / "dashboard-favourites-390-dark.png", full_page=True)
+        favourites.get_by_role("button", name="Remove Test from your favourites").click()
+        expect(page.get_by_role("button", name="Add Test to your favourites")).to_be_visible()
+        expect(page.get_by_role("region", name="★ Your favourites")).to_have_count(0)
+    finally:
+        context.close()
