@@ -44,7 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     favourite_environments, favourite_services = [], []
     if not state.active:
         favourite_environments, favourite_services = actions.favourites_of(user)
-        visible = visible.exclude(pk__in=stars["environment"])
+        visible = visible.exclude(pk__in=[env.pk for env in favourite_environments])
     page = state.paginate(DASHBOARD.apply(visible, state))
     if page.number > 1:
         favourite_environments, favourite_services = [], []

@@ -211,7 +211,8 @@ def seed(scale: Scale, *, endpoint_url: str = NO_ENGINE, registry_url: str = "")
         ),
         batch_size=5000,
     )
-    # The developer starred one environment in ten and one service in ten.
+    # The developer starred one environment in ten and one service in ten (the
+    # dashboard shows at most 30 of each, so it stays the same size past that).
     Favourite.objects.bulk_create(
         [Favourite(user=developer, environment=e) for e in environments[::10]]
         + [Favourite(user=developer, service=s) for s in services[::10]]

@@ -83,3 +83,11 @@ def test_the_api_lists_only_ones_own_visible_stars(api_for, personas, shop):
     assert answer.status_code == 200
     assert [(f["environment"], f["service"]) for f in answer.json()["results"]] == [(None, "shop")]
     assert Service.objects.get(name="shop").pk == shop.pk
+
+
+def test_the_dashboard_shows_a_bounded_number_of_favourites_earliest_first(personas):
+    tester = personas["tester"]
+    for slug in ("ops", "dev", "test"):
+        actions.star(tester, environment=slug)
+    environments, _ = actions.favourites_of(tester, limit=2)
+    assert [e.slug for e in environments] == ["ops", "dev"]

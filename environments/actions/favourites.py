@@ -38,23 +38,31 @@ def unstar(user, favourite_id: int) -> None:
         raise NotFound("No such favourite.")
 
 
-def favourites_of(user) -> tuple[list[Environment], list[Service]]:
-    """The environments and services ``user`` starred and can still see, in the order
-    starred: two queries, however many there are."""
+SHOWN = 30  # favourites of each kind on the dashboard; the page stays bounded
+
+
+def favourites_of(user, limit: int = SHOWN) -> tuple[list[Environment], list[Service]]:
+    """The environments and services ``user`` starred and can still see, the earliest
+    starred first, at most ``limit`` of each: four queries, however many stars."""
     stars = Favourite.objects.of(user)
-    environments = access.visible_environments(user).filter(
-        pk__in=stars.filter(environment__isnull=False).values("environment")
+    environment_ids = list(
+        stars.filter(environment__isnull=False).values_list("environment_id", flat=True)[:limit]
     )
-    services = Service.objects.restrict(user).filter(
-        pk__in=stars.filter(service__isnull=False).values("service")
+    service_ids = list(
+        stars.filter(service__isnull=False).values_list("service_id", flat=True)[:limit]
     )
-    order = {
-        (f.environment_id, f.service_id): n
-        for n, f in enumerate(stars.only("environment_id", "service_id"))
+    environments = {
+        e.pk: e for e in access.visible_environments(user).filter(pk__in=environment_ids)
+    }
+    services = {
+        s.pk: s
+        for s in Service.objects.restrict(user)
+        .select_related("registry")
+        .filter(pk__in=service_ids)
     }
     return (
-        sorted(environments, key=lambda e: order.get((e.pk, None), 0)),
-        sorted(services.select_related("registry"), key=lambda s: order.get((None, s.pk), 0)),
+        [environments[pk] for pk in environment_ids if pk in environments],
+        [services[pk] for pk in service_ids if pk in services],
     )
 
 
