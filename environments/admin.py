@@ -16,6 +16,7 @@ from environments.models import (
     EnvironmentGroupObjectPermission,
     EnvironmentUserObjectPermission,
     ExecSession,
+    Favourite,
     ProxyServer,
     RoleGrant,
     Service,
@@ -169,3 +170,10 @@ class ProxyServerAdmin(RecordAdmin):
 
     list_display = ["name", "service", "environment", "port", "colour", "state", "weight"]
     list_filter = ["environment", "state"]
+
+
+@admin.register(Favourite)
+class FavouriteAdmin(ReadOnlyAdmin):
+    """People's stars: made and removed on their dashboard (a star only of what they see)."""
+
+    list_display = ["user", "environment", "service", "created_at"]

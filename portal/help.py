@@ -78,8 +78,11 @@ def _render(markdown: str) -> str:
                     rows.append(cells)
                 i += 1
             head, *body = rows
+            # On a phone the table reflows: each cell led by its column's name.
+            labels = [escape(c.replace("`", "")) for c in head]
             out.append(
-                '<div class="table-wrap" tabindex="0" role="region" aria-label="Table"><table class="table">'
+                f'<div class="table-wrap" tabindex="0" role="region" aria-label="Table: '
+                f'{", ".join(labels)}"><table class="table reflow">'
             )
             out.append(
                 "<thead><tr>"
@@ -87,7 +90,15 @@ def _render(markdown: str) -> str:
                 + "</tr></thead><tbody>"
             )
             out += [
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in body
+                "<tr>"
+                + "".join(
+                    f"<td>{_inline(c)}</td>"
+                    if n == 0 or n >= len(labels)
+                    else f'<td data-label="{labels[n]}">{_inline(c)}</td>'
+                    for n, c in enumerate(row)
+                )
+                + "</tr>"
+                for row in body
             ]
             out.append("</tbody></table></div>")
             continue

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from environments import access
+from environments import access, actions
 from environments.models import Environment
 from environments.roles import MANAGE, Tier
 from portal import help
@@ -34,25 +34,46 @@ DASHBOARD = ListSpec(
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The environments one can see, a page at a time, grouped by tier: with a thousand
-    of them the page stays the same size (search, tier filter, paging)."""
+    of them the page stays the same size (search, tier filter, paging). Starred
+    environments and services come first (on the first page, unless searching); the
+    tiers below then list the others."""
+    user = request.user
     state = DASHBOARD.read(request.GET)
-    visible = Environment.objects.restrict(request.user, "view_environment")
+    visible = Environment.objects.restrict(user, "view_environment")
+    stars = actions.star_ids(user)
+    favourite_environments, favourite_services = [], []
+    if not state.active:
+        favourite_environments, favourite_services = actions.favourites_of(user)
+        visible = visible.exclude(pk__in=[env.pk for env in favourite_environments])
     page = state.paginate(DASHBOARD.apply(visible, state))
+    if page.number > 1:
+        favourite_environments, favourite_services = [], []
     environments = list(page.object_list)
-    allowed = access.actions_by_environment(request.user, environments)
+    allowed = access.actions_by_environment(user, [*favourite_environments, *environments])
+
+    def card(env):
+        return {
+            "environment": env,
+            "actions": access.action_labels(allowed[env.pk]),
+            "star_id": stars["environment"].get(env.pk),
+        }
+
     groups: dict[str, list] = {tier: [] for tier in Tier.values}
     for env in environments:
-        groups[env.tier].append(
-            {"environment": env, "actions": access.action_labels(allowed[env.pk])}
-        )
+        groups[env.tier].append(card(env))
     return render(
         request,
         "portal/dashboard.html",
         {
             "groups": [(Tier(tier).label, cards) for tier, cards in groups.items() if cards],
+            "favourite_cards": [card(env) for env in favourite_environments],
+            "favourite_services": [
+                {"service": service, "star_id": stars["service"][service.pk]}
+                for service in favourite_services
+            ],
             "page": page,
             "state": state,
-            "can_manage": bool(environments) and any(MANAGE in a for a in allowed.values()),
+            "can_manage": any(MANAGE in a for a in allowed.values()),
         },
     )
 

@@ -22,6 +22,7 @@ from environments.models import (
     Deployment,
     Environment,
     EnvironmentUserObjectPermission,
+    Favourite,
     RoleGrant,
     Service,
     ServiceConfig,
@@ -210,6 +211,12 @@ def seed(scale: Scale, *, endpoint_url: str = NO_ENGINE, registry_url: str = "")
         ),
         batch_size=5000,
     )
+    # The developer starred one environment in ten and one service in ten (the
+    # dashboard shows at most 30 of each, so it stays the same size past that).
+    Favourite.objects.bulk_create(
+        [Favourite(user=developer, environment=e) for e in environments[::10]]
+        + [Favourite(user=developer, service=s) for s in services[::10]]
+    )
     deployment = Deployment.objects.filter(environment=environments[0]).first()
     return {
         "developer": developer,
@@ -247,6 +254,7 @@ def routes(names: dict) -> list[tuple[str, str]]:
         "/api/images/",
         "/api/registries/",
         "/api/grants/",
+        "/api/favourites/",
     ]
     generic = {
         f"/{names['service']}/": "/<service>/",

@@ -27,7 +27,14 @@ from schemathesis.core.transport import Response
 
 from environments import engine
 from environments.deploying.config import validate
-from environments.models import Deployment, Environment, RoleGrant, Service, ServiceConfig
+from environments.models import (
+    Deployment,
+    Environment,
+    Favourite,
+    RoleGrant,
+    Service,
+    ServiceConfig,
+)
 from pipelines.definition import parse as parse_pipeline
 from pipelines.models import Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.core.tokens import create_token
@@ -175,6 +182,16 @@ CASES = [
     Case("token-list", "post", s(201, 201, 201, 201), data={"name": "ci"}),
     Case("token-detail", "delete", s(204, 204, 204, 204), args=("token:own",)),
     Case("token-detail", "delete", s(404, 404, 404, 404), args=("token:other",)),
+    # Favourites: one's own stars, only of what one can see (a hidden object as a missing one).
+    Case("favourite-list", "get", s(200, 200, 200, 200)),
+    Case("favourite-list", "post", s(201, 201, 201, 404), data={"environment": "dev"}),
+    Case("favourite-list", "post", s(404, 201, 201, 404), data={"environment": "ops"}),
+    Case("favourite-list", "post", s(201, 201, 201, 404), data={"service": "svcname:dev"}),
+    Case(
+        "favourite-list", "post", s(400, 400, 400, 400), data={"environment": "dev", "service": "x"}
+    ),
+    Case("favourite-detail", "delete", s(204, 204, 204, 404), args=("favourite:own",)),
+    Case("favourite-detail", "delete", s(404, 404, 404, 404), args=("favourite:other",)),
     Case("promotion-list", "get", s(200, 200, 200, 200)),
     # Permission is checked before the lifecycle: the tester passes it and is then refused
     # because nothing ran in Test (400); everyone else stops at the permission, and for
@@ -401,6 +418,13 @@ def _resolve(value, personas, environments, persona, containers=None):
     if kind in ("pipeline", "piperun"):
         run = kit_pipeline_run(environments[key])
         return run.pipeline.pk if kind == "pipeline" else run.pk
+    if kind == "favourite":  # a star of Dev, of one's own or of someone else's
+        owner = (
+            personas[persona]
+            if key == "own"
+            else personas["stranger" if persona != "stranger" else "tester"]
+        ) or personas["tester"]
+        return Favourite.objects.get_or_create(user=owner, environment=environments["dev"])[0].pk
     if kind == "token":
         owner = (
             personas[persona]

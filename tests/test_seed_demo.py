@@ -20,9 +20,7 @@ def test_the_demo_seeds_a_service_ready_to_deploy_and_seeding_again_changes_noth
     assert "Created service" not in out.getvalue()
     hello = Service.objects.get(name="hello")
     assert hello.repository == "demo/app"
-    configs = {
-        c.environment.slug: c.document for c in ServiceConfig.objects.filter(service=hello)
-    }
+    configs = {c.environment.slug: c.document for c in ServiceConfig.objects.filter(service=hello)}
     assert set(configs) == set(Environment.objects.values_list("slug", flat=True))
     assert configs["dev"]["entry_points"] == [{"port": 18080, "host": ""}]
     assert configs["ops"]["replicas"] == 1 and not configs["ops"]["entry_points"]

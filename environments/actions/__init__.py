@@ -2,7 +2,8 @@
 
 One module per noun: ``environments`` (environments, grants, endpoint state),
 ``services`` (services, configs, scale, restart, stop), ``deployments`` (deploy,
-rollback), ``containers`` (inspect, restart, stop, start, log), ``exec_sessions`` (exec). Each checks permission
+rollback), ``containers`` (inspect, restart, stop, start, log), ``exec_sessions`` (exec),
+``favourites`` (star, unstar). Each checks permission
 through :mod:`environments.access`, runs in a transaction, writes the audit log and
 sends its events after commit. Browser, API, consumers, tasks and tests call these.
 """
@@ -33,6 +34,7 @@ from environments.actions.exec_sessions import (
     start_exec_session,
     touch_exec_session,
 )
+from environments.actions.favourites import favourites_of, star, star_ids, unstar
 from environments.actions.services import (
     create_service,
     restart_service,
@@ -53,6 +55,7 @@ __all__ = [
     "delete_environment",
     "deploy",
     "deploy_candidates",
+    "favourites_of",
     "grant_role",
     "grant_role_where_it_applies",
     "inspect_container",
@@ -66,8 +69,11 @@ __all__ = [
     "switch_back",
     "save_config",
     "scale_service",
+    "star",
+    "star_ids",
     "start_container",
     "stop_container",
     "stop_service",
+    "unstar",
     "update_environment",
 ]

@@ -1,5 +1,5 @@
 """The environments app's models: environments and grants, services and their configs,
-deployments and their events, exec sessions, entry points and proxy servers, each with its
+deployments and their events, exec sessions, favourites, entry points and proxy servers, each with its
 QuerySet (``restrict(user, action)`` first)."""
 
 from environments.models.deployments import Deployment, DeploymentEvent
@@ -10,6 +10,7 @@ from environments.models.environments import (
     RoleGrant,
 )
 from environments.models.exec_sessions import ExecSession
+from environments.models.favourites import Favourite
 from environments.models.services import Service, ServiceConfig
 from environments.models.traffic import EntryPoint, ProxyServer
 
@@ -21,6 +22,7 @@ __all__ = [
     "EnvironmentGroupObjectPermission",
     "EnvironmentUserObjectPermission",
     "ExecSession",
+    "Favourite",
     "ProxyServer",
     "RoleGrant",
     "Service",

@@ -17,7 +17,7 @@ from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from environments import access
+from environments import access, actions
 from environments.deploying import config as config_schema
 from environments.deploying.traffic import entry_point_state, standby_until
 from environments.lists import DEPLOYMENTS
@@ -342,6 +342,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "panels": _panels(request.user, service, environments, allowed, chosen_env, chosen_rev),
             "others": others[:MENU_ENVIRONMENTS],
             "more_others": len(others) > MENU_ENVIRONMENTS,
+            "star_id": actions.star_ids(request.user)["service"].get(service.pk),
         },
     )
 

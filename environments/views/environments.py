@@ -47,6 +47,7 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "environment": environment,
             "actions": actions_here,
             "action_labels": access.action_labels(actions_here),
+            "star_id": actions.star_ids(request.user)["environment"].get(environment.pk),
         },
     )
 

@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 
 from environments.api.deployments import DeploymentViewSet, ServiceViewSet
 from environments.api.environments import EnvironmentViewSet, RoleGrantViewSet
+from environments.api.favourites import FavouriteViewSet
 from pipelines.api import PipelineRunViewSet, PipelineViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
 from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
@@ -19,6 +20,7 @@ router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("grants", RoleGrantViewSet, basename="grant")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("favourites", FavouriteViewSet, basename="favourite")
 router.register("promotions", PromotionViewSet, basename="promotion")
 router.register("registries", RegistryViewSet, basename="registry")
 router.register("images", ImageViewSet, basename="image")

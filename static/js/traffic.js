@@ -5,12 +5,18 @@
 // during a deployment shows here as it happens.
 
 const COLUMNS = ["slot", "port", "colour", "deployment", "state", "health", "weight", "sessions"];
+// Each cell's column name, shown before it when the table reflows on a phone.
+const LABELS = {
+  port: "Port", colour: "Colour", deployment: "Deployment", state: "State",
+  health: "Health", weight: "Weight", sessions: "Connections",
+};
 
 function row(backend) {
   const tr = document.createElement("tr");
   tr.className = "state-" + backend.state;
   for (const key of COLUMNS) {
     const td = document.createElement("td");
+    if (LABELS[key]) td.dataset.label = LABELS[key];
     if (key === "slot") {
       td.append(String(backend.slot) + " ");
       const code = document.createElement("code");

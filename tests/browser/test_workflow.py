@@ -1,8 +1,10 @@
 """The whole Dev → Test → Ops path done only through pages, as dev, qa and ops would:
-create a service from a full image reference, fill the config form, copy it to Test
+create a service from a full image reference, fill the config form (its JSON and YAML
+tabs in step, a YAML error shown at its line), copy it to Test
 (the port clash refused on its field, the differences shown), deploy by tag and by
 "what Dev runs", sign off, deploy to Ops from the promoted list (the rest greyed with
-the reason), and roll back. At 1440x900 and 390x844; screenshots in tests/artifacts/.
+the reason), and roll back. qa's, ops's and the roll-back steps in dark mode, the
+service page at 1440x900 and 390x844 in both; screenshots in tests/artifacts/.
 
 The tests of this module run in order and share one service, like one person's day.
 """
@@ -65,8 +67,15 @@ def size(request):
     return request.param
 
 
-def _page(browser, demo_server, username, size="wide"):
-    context = browser.new_context(viewport=SIZES[size], base_url=demo_server.url)
+@pytest.fixture(params=["light", "dark"])
+def scheme(request):
+    return request.param
+
+
+def _page(browser, demo_server, username, size="wide", scheme="light"):
+    context = browser.new_context(
+        viewport=SIZES[size], base_url=demo_server.url, color_scheme=scheme
+    )
     context.set_default_timeout(20_000)
     page = context.new_page()
     errors = []
@@ -157,6 +166,38 @@ def test_2_dev_fills_the_config_form_and_deploys_a_tag(browser, demo_server, day
     expect(form.locator("[data-result]")).to_contain_text("rollout_window: Unknown field.")
     form.get_by_role("tab", name="JSON").click()
     text.fill(json.dumps(document, indent=2))
+
+    # The YAML tab is the same document again; an edit there shows in the form and the JSON.
+    form.get_by_role("tab", name="YAML").click()
+    yaml_text = form.get_by_label("Configuration in Dev (YAML)")
+    expect(yaml_text).to_have_value(re.compile(rf"^port: {day.dev_port}$", re.M))
+    good = yaml_text.input_value().replace("GREETING: hello", "GREETING: hello from yaml")
+    yaml_text.fill(good)
+    expect(form.get_by_label("Value of GREETING")).to_have_value("hello from yaml")
+    assert json.loads(text.input_value())["env"]["GREETING"] == "hello from yaml"
+    # A syntax error shows at its line; the text stays as typed, the tab is not left and
+    # nothing is saved until it parses.
+    lines = good.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("replicas:"))
+    broken = "\n".join([*lines[: at + 1], "  oops: 1", *lines[at + 1 :]]) + "\n"
+    yaml_text.fill(broken)
+    state = form.locator("[data-yaml-state]")
+    expect(state).to_contain_text(f"Not valid YAML yet, line {at + 2}, column")
+    expect(state.locator("pre")).to_contain_text("oops: 1")
+    expect(yaml_text).to_have_attribute("aria-invalid", "true")
+    form.get_by_role("tab", name="Form").click()
+    expect(form.get_by_role("tab", name="YAML")).to_have_attribute("aria-selected", "true")
+    form.get_by_role("button", name="Save revision").click()
+    expect(form.locator("[data-result]")).to_contain_text(f"The YAML does not parse (line {at + 2}")
+    assert yaml_text.input_value() == broken, "what was typed is kept"
+    assert json.loads(text.input_value())["env"]["GREETING"] == "hello from yaml"
+    panel.screenshot(path=str(artifacts / "config-yaml-error.png"))
+    state.get_by_role("button", name=f"Show line {at + 2}").click()
+    assert yaml_text.evaluate("el => el.value.slice(el.selectionStart, el.selectionEnd)") == (
+        "  oops: 1"
+    )
+    yaml_text.fill(good)
+    expect(yaml_text).not_to_have_attribute("aria-invalid", "true")
     form.get_by_role("tab", name="Form").click()
 
     form.get_by_role("button", name="Save revision").click()
@@ -185,7 +226,7 @@ def test_2_dev_fills_the_config_form_and_deploys_a_tag(browser, demo_server, day
 def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
     browser, demo_server, day, artifacts
 ):
-    page = _page(browser, demo_server, "qa")
+    page = _page(browser, demo_server, "qa", scheme="dark")
     page.goto(f"/services/{day.name}/")
     panel = page.locator("#env-test")
     form = panel.locator("form[data-config-form]")
@@ -203,7 +244,7 @@ def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
     expect(form.locator("p.field-error", has_text="DB_PASSWORD")).to_contain_text(
         "Give DB_PASSWORD's value in Test."
     )
-    panel.screenshot(path=str(artifacts / "config-copy-refused.png"))
+    panel.screenshot(path=str(artifacts / "config-copy-refused-dark.png"))
     form.get_by_label("Base port").fill(str(day.test_port))
     form.get_by_label("Value of DB_PASSWORD").fill("s3cret-test")
     expect(diff).to_contain_text(f"port: {day.dev_port} → {day.test_port}")
@@ -215,7 +256,7 @@ def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
     assert digest == day.tags["a"][1]
     panel.get_by_role("button", name="Deploy to Test").click()
     _wait_for(page)
-    page.screenshot(path=str(artifacts / "deployment-test.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "deployment-test-dark.png"), full_page=True)
     assert page.berth_errors == []
 
 
@@ -223,7 +264,7 @@ def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server
     digest = day.tags["a"][1]
     version = f"2.{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
     # Someone watching the board in another browser sees the promotion arrive.
-    watcher = _page(browser, demo_server, "ops")
+    watcher = _page(browser, demo_server, "ops", scheme="dark")
     watcher.goto("/promotions/")
     watcher.evaluate("window.berthNotReloaded = true")
     expect(watcher.locator("#live-board")).to_be_attached()
@@ -240,9 +281,9 @@ def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server
     )
     expect(ops_cell).to_contain_text(version, timeout=15_000)
     assert watcher.evaluate("window.berthNotReloaded") is True, "updated in place, not reloaded"
-    watcher.screenshot(path=str(artifacts / "board-live-update.png"), full_page=True)
+    watcher.screenshot(path=str(artifacts / "board-live-update-dark.png"), full_page=True)
 
-    page = _page(browser, demo_server, "ops")
+    page = _page(browser, demo_server, "ops", scheme="dark")
     page.goto(f"/services/{day.name}/")
     panel = page.locator("#env-ops")
     form = panel.locator("form[data-config-form]")
@@ -260,16 +301,16 @@ def test_4_qa_signs_off_and_ops_deploys_the_promoted_digest(browser, demo_server
     chosen = _choose(panel, "Promoted into Ops")
     assert chosen == digest
     panel.get_by_label("Type Ops to confirm").first.fill("Ops")
-    page.screenshot(path=str(artifacts / "deploy-ops-picker.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "deploy-ops-picker-dark.png"), full_page=True)
     panel.get_by_role("button", name="Deploy to Ops").click()
     _wait_for(page)
-    page.screenshot(path=str(artifacts / "deployment-ops.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "deployment-ops-dark.png"), full_page=True)
     assert page.berth_errors == []
 
 
 def test_5_dev_deploys_a_new_push_and_rolls_back(browser, demo_server, day, artifacts):
     tag, digest = day.tags["b"]
-    page = _page(browser, demo_server, "dev")
+    page = _page(browser, demo_server, "dev", scheme="dark")
     page.goto(f"/services/{day.name}/")
     panel = page.locator("#env-dev")
     select = panel.locator("[data-deploy-picker] select")
@@ -287,18 +328,21 @@ def test_5_dev_deploys_a_new_push_and_rolls_back(browser, demo_server, day, arti
     panel.get_by_role("button", name=re.compile(r"^Roll back to #\d+$")).click()
     _wait_for(page)
     expect(page.locator(".deployment .lead")).to_contain_text(day.tags["a"][1])
+    page.screenshot(path=str(artifacts / "deployment-rollback-dark.png"), full_page=True)
     assert page.berth_errors == []
 
 
-def test_6_the_service_page_at_both_sizes(browser, demo_server, day, artifacts, size):
-    page = _page(browser, demo_server, "dev", size)
+def test_6_the_service_page_at_both_sizes_light_and_dark(
+    browser, demo_server, day, artifacts, size, scheme
+):
+    page = _page(browser, demo_server, "dev", size, scheme)
     page.goto(f"/services/{day.name}/")
     expect(page.locator("#env-dev [data-deploy-picker] select option").nth(1)).to_be_attached()
-    page.screenshot(path=str(artifacts / f"service-form-{size}.png"), full_page=True)
-    page.screenshot(path=str(artifacts / f"service-form-{size}-top.png"))
+    page.screenshot(path=str(artifacts / f"service-form-{size}-{scheme}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"service-form-{size}-{scheme}-top.png"))
     page.locator("#env-dev [data-deploy-picker]").scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts / f"service-picker-{size}.png"))
+    page.screenshot(path=str(artifacts / f"service-picker-{size}-{scheme}.png"))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= SIZES[size]["width"] + 1, f"the page is {width} px wide"
     page.goto("/services/")
-    page.screenshot(path=str(artifacts / f"services-{size}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"services-{size}-{scheme}.png"), full_page=True)

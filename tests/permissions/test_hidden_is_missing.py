@@ -31,7 +31,7 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from environments.deploying.config import validate
-from environments.models import Deployment, Service, ServiceConfig
+from environments.models import Deployment, Favourite, Service, ServiceConfig
 from pipelines.models import Pipeline, PipelineRevision, PipelineRun
 from portal.core.tokens import create_token
 from registry.models import Image, Promotion, Registry, Repository
@@ -224,7 +224,8 @@ def _pairs():
 def world(environments, personas, admin_user) -> dict[str, dict]:
     """Registries of Dev/Test, of Ops and of no environment; a service configured and
     deployed in Dev and one in Ops; a repository with an image in each registry; a
-    promotion from Test into Ops; and an API token of the admin (so no list is empty)."""
+    promotion from Test into Ops; and an API token and a star of the admin (so no list is
+    empty)."""
     registries = {
         key: Registry.objects.create(name=f"{key}-registry", url="http://127.0.0.1:1")
         for key in ("dev", "ops", "orphan")
@@ -259,6 +260,7 @@ def world(environments, personas, admin_user) -> dict[str, dict]:
         target_repository="team/dev-app", status=Promotion.Status.SUCCEEDED,
     )  # fmt: skip
     create_token(admin_user, "probe")
+    Favourite.objects.create(user=admin_user, environment=environments["dev"])
     text = "stages:\n  - {name: gate, kind: approval, environment: dev}\n"
     pipeline = Pipeline.objects.create(
         service=services["dev"], name="world", environment=environments["dev"]

@@ -2,7 +2,8 @@
 // - form[data-api]: posted as JSON to that API URL; the answer shows in its [data-result],
 //   so a sign-off never reloads the page (forms inside fragments work too). Inside such a
 //   form, a [data-json] field is sent parsed (a bad document is refused here, naming the
-//   field); form[data-typed-confirm="Ops"] sends confirm=true only once its
+//   field; a form whose dataset.invalidText is set, e.g. by a text tab that does not parse,
+//   is refused with that text); form[data-typed-confirm="Ops"] sends confirm=true only once its
 //   [data-typed-confirm-input] holds that name, and refuses otherwise;
 //   form[data-redirect-deployment="/deployments/0/"] opens the deployment the API returns;
 //   form[data-done="Restarted:"] puts that before the description of the answer;
@@ -10,6 +11,7 @@
 //   A refusal naming fields also shows each message on its field: the control whose
 //   data-path or name is the field (config paths such as "health_check.port" or
 //   "env.DB_PASSWORD" fall back to their parent, "volumes.2" to "volumes").
+//   form[data-method="DELETE"] sends that method instead of POST.
 // - form[data-confirm]: asks before submitting.
 // - button[data-copy="#id"]: copies that element's text, and says so in the
 //   [data-copy-result] next to it.
@@ -41,6 +43,7 @@ function describe(data) {
 
 // The request body; throws an Error (shown in place) when the form must not go out.
 function formBody(form) {
+  if (form.dataset.invalidText) throw new Error(form.dataset.invalidText);
   const body = {};
   new FormData(form).forEach((value, key) => {
     if (key === "csrfmiddlewaretoken" || value === "") return;
@@ -145,7 +148,7 @@ async function submitApiForm(form) {
   show(result, "", "Working…");
   try {
     const response = await fetch(form.dataset.api, {
-      method: "POST",
+      method: form.dataset.method || "POST",
       credentials: "same-origin",
       headers: {
         "Content-Type": "application/json",

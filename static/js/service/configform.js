@@ -1,11 +1,15 @@
 // The config form of one environment on the service page (form[data-config-form]).
 //
-// One document object is the truth. The form's controls ([data-path], [data-type]) and
-// the JSON tab (textarea[name=document], what forms.js posts) are both views of it:
-// editing either rewrites the other, so the server validates exactly what the person
-// sees, and keys the form does not know go through untouched. A control being typed
-// into is never rewritten under the cursor.
+// One document object is the truth. The form's controls ([data-path], [data-type]), the
+// JSON tab (textarea[name=document], what forms.js posts) and the YAML tab
+// (textarea[data-yaml], parsed here by the vendored js-yaml) are all views of it: editing
+// any rewrites the others, so the server validates exactly what the person sees, and keys
+// the form does not know go through untouched. A control being typed into is never
+// rewritten under the cursor. Text that does not parse stays as typed, with the error at
+// its line; the other views keep the last valid document, and saving is refused until
+// the text parses (form.dataset.invalidText, read by forms.js).
 
+import { load as loadYaml, dump as dumpYaml } from "../../vendor/js-yaml/js-yaml.mjs";
 import { splitWords, joinWords } from "./words.js";
 import { differences } from "./diff.js";
 
@@ -73,6 +77,31 @@ function writeControl(el, value) {
   if (el.value !== text) el.value = text;
 }
 
+export function toYaml(doc) {
+  return dumpYaml(doc, { lineWidth: -1, noRefs: true });
+}
+
+// The document a YAML text holds, or {error, line, column, snippet} (line and column from 1).
+export function parseYaml(text) {
+  let parsed;
+  try {
+    parsed = loadYaml(text);
+  } catch (err) {
+    const mark = err.mark;
+    return {
+      error: err.reason || err.message,
+      line: mark ? mark.line + 1 : null,
+      column: mark ? mark.column + 1 : null,
+      snippet: mark ? mark.snippet || "" : "",
+    };
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+    const what = Array.isArray(parsed) ? "a list" : parsed === null || parsed === undefined ? "empty" : "a single value";
+    return { error: "the configuration must be a mapping of keys (replicas: 1, …), not " + what, line: 1, column: 1, snippet: "" };
+  }
+  return { doc: parsed };
+}
+
 function healthKind(health) {
   if (!health || typeof health !== "object") return "";
   if (health.command) return "command";
@@ -83,6 +112,9 @@ export function configForm(form) {
   const textarea = form.querySelector("textarea[name=document]");
   const textState = form.querySelector("[data-text-state]");
   const textHelp = textState ? textState.textContent : "";
+  const yamlArea = form.querySelector("textarea[data-yaml]");
+  const yamlState = form.querySelector("[data-yaml-state]");
+  const yamlHelp = yamlState ? yamlState.innerHTML : "";
   const rows = form.querySelector("[data-env-rows]");
   const diffBox = form.querySelector("[data-copy-diff]");
   const startFrom = form.querySelector("[data-start-from]");
@@ -90,9 +122,57 @@ export function configForm(form) {
   let source = null; // {name, document} once "start from" chose one
   try { doc = JSON.parse(textarea.value); } catch { doc = {}; }
 
-  function writeText() {
+  function writeJson() {
     textarea.value = JSON.stringify(doc, null, 2);
     if (textState) { textState.textContent = textHelp; textState.className = "muted small-text"; }
+  }
+
+  function yamlValid() {
+    delete form.dataset.invalidText;
+    if (!yamlArea) return;
+    yamlArea.classList.remove("invalid");
+    yamlArea.removeAttribute("aria-invalid");
+    yamlState.innerHTML = yamlHelp;
+  }
+
+  function writeYaml() {
+    if (!yamlArea) return;
+    yamlArea.value = toYaml(doc);
+    yamlValid();
+  }
+
+  // Both text tabs from the document (after a change in the form or "start from").
+  function writeText() {
+    writeJson();
+    writeYaml();
+  }
+
+  // The YAML does not parse: say where, keep the text, refuse to save until it does.
+  function yamlInvalid(problem) {
+    const where = problem.line ? "line " + problem.line + ", column " + problem.column + ": " : "";
+    form.dataset.invalidText = "The YAML does not parse (" + where + problem.error + "): fix it before saving.";
+    yamlArea.classList.add("invalid");
+    yamlArea.setAttribute("aria-invalid", "true");
+    const note = document.createElement("p");
+    note.className = "small-text text-error";
+    note.textContent = "Not valid YAML yet, " + where + problem.error +
+      ". The form and the JSON keep the last valid document; your text stays here.";
+    const parts = [note];
+    if (problem.line) {
+      const show = document.createElement("button");
+      show.type = "button";
+      show.className = "small";
+      show.dataset.yamlLine = String(problem.line);
+      show.textContent = "Show line " + problem.line;
+      note.append(" ", show);
+    }
+    if (problem.snippet) {
+      const pre = document.createElement("pre");
+      pre.className = "yaml-snippet";
+      pre.textContent = problem.snippet;
+      parts.push(pre);
+    }
+    yamlState.replaceChildren(...parts);
   }
 
   function envRow(name, value, secret) {
@@ -254,14 +334,36 @@ export function configForm(form) {
       if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("the configuration must be an object");
       doc = parsed;
       render();
+      writeYaml();
       if (textState) { textState.textContent = textHelp; textState.className = "muted small-text"; }
     } catch (err) {
       if (textState) {
         textState.textContent = "Not valid JSON yet (" + err.message + "): the form keeps the last valid document.";
-        textState.className = "small-text field-error";
+        textState.className = "small-text text-error";
       }
     }
   });
+
+  if (yamlArea) {
+    yamlArea.addEventListener("input", () => {
+      const result = parseYaml(yamlArea.value);
+      if (result.error) { yamlInvalid(result); return; }
+      doc = result.doc;
+      render();
+      writeJson();
+      yamlValid();
+    });
+    // "Show line N": select that line of the text, the cursor put there on request only.
+    yamlState.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-yaml-line]");
+      if (!button) return;
+      const lines = yamlArea.value.split("\n");
+      const line = Math.min(Number(button.dataset.yamlLine), lines.length) - 1;
+      const start = lines.slice(0, line).reduce((n, l) => n + l.length + 1, 0);
+      yamlArea.focus();
+      yamlArea.setSelectionRange(start, start + lines[line].length);
+    });
+  }
 
   if (startFrom) {
     const sources = JSON.parse(form.querySelector("script[type='application/json']").textContent);
@@ -274,12 +376,21 @@ export function configForm(form) {
     });
   }
 
-  // Tabs: Form and JSON, with the arrow keys moving between them.
+  // Tabs: Form, JSON and YAML, with the arrow keys moving between them. A text that does
+  // not parse is not left: the other tabs would show something else than what was typed.
   const tabs = [...form.querySelectorAll("[role=tab]")];
+  function unparsed() {
+    const current = tabs.find((t) => t.getAttribute("aria-selected") === "true");
+    if (!current) return null;
+    if (current.dataset.tab === "text" && textState && textState.classList.contains("text-error")) return textarea;
+    if (current.dataset.tab === "yaml" && form.dataset.invalidText) return yamlArea;
+    return null;
+  }
   function select(tab) {
-    if (tab.dataset.tab === "form" && textState && textState.classList.contains("field-error")) {
-      textState.focus();
-      return; // the text does not parse: the form would show something else
+    const stay = tab.getAttribute("aria-selected") !== "true" && unparsed();
+    if (stay) {
+      stay.focus();
+      return;
     }
     tabs.forEach((t) => {
       const on = t === tab;
@@ -300,5 +411,6 @@ export function configForm(form) {
   render();
   writeText();
   textarea.defaultValue = textarea.value; // a pristine form is not "being typed into"
+  if (yamlArea) yamlArea.defaultValue = yamlArea.value;
   form.dataset.ready = ""; // for tests and styles: the form and its tabs work now
 }
