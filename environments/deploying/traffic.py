@@ -34,6 +34,7 @@ __all__ = [
     "backend_of",
     "claim_entry_points",
     "ensure_proxy",
+    "entry_point_deleted",
     "entry_point_state",
     "proxy_process",
     "release_deployment",
@@ -176,6 +177,13 @@ def claim_entry_points(service: Service, environment, config: dict) -> None:
         ProxyServer.objects.filter(service=service, environment=environment).delete()
     if set(current) != keep:
         transaction.on_commit(_sync_quietly)
+
+
+def entry_point_deleted(sender, instance, **kwargs) -> None:
+    """``post_delete`` of an entry point: reload the proxy from the records after commit,
+    so its frontend (and its backend's servers) go with it. Deleting several at once
+    reloads once; the later calls find nothing changed."""
+    transaction.on_commit(_sync_quietly)
 
 
 def _sync_quietly() -> None:

@@ -400,3 +400,34 @@ def test_removing_the_last_entry_point_closes_its_port(
     actions.save_config(personas["developer"], service, dev, document)
     assert not ProxyServer.objects.filter(service=service).exists()
     assert not Load(url).get().ok  # the frontend is gone after the reload
+
+
+def test_deleting_an_environment_or_a_service_stops_serving_their_entry_points(
+    proxy_dir, demo_registry, environments, admin_user, personas, docker_host
+):
+    scratch = actions.create_environment(
+        admin_user, name="Scratch", slug="scratch", position=40, endpoint_url=docker_host,
+        registry=demo_registry, allow_host_network=True,
+    )  # fmt: skip
+    actions.grant_role(admin_user, scratch, role="developer", to_user=personas["developer"])
+    urls = {}
+    for environment in (scratch, environments["dev"]):
+        service = Service.objects.create(
+            name=f"gone{uuid.uuid4().hex[:6]}", registry=demo_registry, repository="demo/app"
+        )
+        port = _free_port()
+        document = {"replicas": 1, "command": VERSIONED_HTTP, "port": stack.free_port_base(),
+                    "entry_points": [{"port": port}]}  # fmt: skip
+        actions.save_config(personas["developer"], service, environment, document)
+        urls[environment.slug] = (service, f"http://127.0.0.1:{port}/")
+    for _, url in urls.values():  # served: a frontend with no replica behind it yet
+        assert Load(url).get().body.startswith("HTTP 503"), url
+
+    actions.delete_environment(admin_user, scratch)  # its configs and entry points cascade
+    assert "ConnectionRefused" in Load(urls["scratch"][1]).get().body
+    assert Load(urls["dev"][1]).get().body.startswith("HTTP 503")  # the other one stays
+
+    service, url = urls["dev"]
+    service.delete()
+    assert "ConnectionRefused" in Load(url).get().body
+    assert not EntryPoint.objects.exists() and not ProxyServer.objects.exists()
