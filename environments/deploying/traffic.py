@@ -51,6 +51,13 @@ log = logging.getLogger(__name__)
 
 
 def proxy_process() -> proxy.ProxyProcess:
+    """The proxy of this host: the one Berth runs (embedded), or the one it drives
+    (external)."""
+    if settings.PROXY_MODE == "external":
+        return proxy.ExternalProxy(
+            Path(settings.PROXY_DIR), socket_path=Path(settings.PROXY_SOCKET),
+            config_path=Path(settings.PROXY_CONFIG), reload_command=settings.PROXY_RELOAD_COMMAND,
+        )  # fmt: skip
     return proxy.ProxyProcess(Path(settings.PROXY_DIR))
 
 
@@ -96,14 +103,21 @@ def _desired(with_servers: bool = True) -> tuple[list[proxy.Frontend], list[prox
 
 
 def render_config() -> str:
-    """HAProxy's configuration as Berth's records describe it."""
+    """HAProxy's configuration as Berth's records describe it (for an external proxy,
+    without the global section, which is its owner's)."""
     frontends, backends = _desired()
-    return proxy.render(frontends, backends, run_dir=Path(settings.PROXY_DIR))
+    return proxy.render(
+        frontends, backends, run_dir=Path(settings.PROXY_DIR),
+        with_global=settings.PROXY_MODE != "external",
+    )  # fmt: skip
 
 
 def _frontend_signature() -> str:
     frontends, backends = _desired(with_servers=False)
-    return proxy.render(frontends, backends, run_dir=Path(settings.PROXY_DIR))
+    return proxy.render(
+        frontends, backends, run_dir=Path(settings.PROXY_DIR),
+        with_global=settings.PROXY_MODE != "external",
+    )  # fmt: skip
 
 
 def ensure_proxy() -> proxy.ProxyProcess | None:
@@ -566,8 +580,8 @@ _supervisor_started = threading.Event()
 def supervise_forever(interval: float = 1.0) -> None:
     """Keep the proxy running (restarted from the records within ``interval`` seconds
     when it dies) in a daemon thread of this process; later calls do nothing."""
-    if settings.PROXY_MODE == "off" or _supervisor_started.is_set():
-        return
+    if settings.PROXY_MODE != "embedded" or _supervisor_started.is_set():
+        return  # an external proxy is its owner's to keep running
     _supervisor_started.set()
 
     def loop() -> None:
