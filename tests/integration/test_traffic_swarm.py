@@ -99,3 +99,43 @@ def test_an_entry_point_answers_through_a_swarm_update_without_a_failed_request(
     assert any("added to the entry point" in m for m in messages), messages
     assert any(m.startswith("Draining task") for m in messages), messages
     assert first.pk not in set(rows.values_list("deployment_id", flat=True))
+
+
+def _operate(api, service, verb: str) -> Deployment:
+    response = api.post(
+        reverse(f"service-{verb}", args=[service.pk]), {"environment": "stage"}, format="json"
+    )
+    assert response.status_code == 202, response.data
+    operation = wait_finished(Deployment.objects.get(pk=response.data["id"]), timeout=150)
+    assert operation.status == "succeeded", operation.reason
+    return operation
+
+
+def test_a_swarm_restart_behind_an_entry_point_drops_no_request_and_a_stop_leaves_it(
+    swarm_service, versions, personas, api_for, celery_worker_thread
+):
+    environment, service = swarm_service
+    v1, _ = versions
+    base = stack.free_port_base()
+    actions.save_config(
+        personas["developer"], service, environment, _document("v1", base, stack.free_port())
+    )
+    api = api_for("developer")
+    _deploy(api, service, v1)
+    url = f"http://127.0.0.1:{EntryPoint.objects.get(service=service).port}/"
+    # A forced update would start each new task on its old one's port; the restart moves
+    # the tasks to the other colour's ports instead, behind the entry point.
+    with Load(url, rate=150, max_requests=6000) as load:
+        restart = _operate(api, service, "restart")
+    assert not load.failures, f"{len(load.failures)} failed: {load.failures[:3]}"
+    assert len(load.results) > 100 and set(load.versions()) == {"v1"}
+    rows = ProxyServer.objects.filter(service=service, environment=environment)
+    assert sorted((r.port, r.deployment_id) for r in rows) == [
+        (base + 100, restart.pk), (base + 101, restart.pk),
+    ]  # fmt: skip
+
+    stop = _operate(api, service, "stop")
+    assert not rows.all().exists(), [
+        e.message for e in stop.events.order_by("seq")
+    ]  # no task runs: none is left behind the entry point
+    assert not Load(url).get().ok

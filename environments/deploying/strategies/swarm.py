@@ -27,7 +27,7 @@ from environments.deploying.strategies.base import (
 from environments.deploying.traffic import TaskServer, Traffic
 from environments.engine import EngineSession
 
-__all__ = ["swarm", "task_servers"]
+__all__ = ["follow_swarm", "swarm", "task_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def swarm(session: EngineSession, deployment, image: str, config: dict, progress
     finally:
         # Where Swarm leaves the tasks, success or not: the tasks it stops leave the
         # entry point once gone (they drain meanwhile; their grace period bounds it).
-        _follow(session, service, traffic, until_stopped=config["stop_grace_period"] + 5)
+        follow_swarm(session, service, traffic, until_stopped=config["stop_grace_period"] + 5)
 
 
 def _next_colour(session: EngineSession, name: str, service: str) -> str:
@@ -98,7 +98,7 @@ def task_servers(tasks: list[dict]) -> tuple[list[TaskServer], list[TaskServer]]
     return serving, stopping
 
 
-def _follow(session: EngineSession, service, traffic: Traffic, until_stopped: float) -> None:
+def follow_swarm(session: EngineSession, service, traffic: Traffic, until_stopped: float) -> None:
     """The entry point as Swarm leaves the tasks, following them until those it stops
     are gone (at most ``until_stopped`` seconds). Never raises: it runs once the outcome
     is known and must not hide it (the next deployment syncs again)."""
