@@ -244,10 +244,22 @@ EXEC_IDLE_TIMEOUT = env_int("BERTH_EXEC_IDLE_TIMEOUT", 900, minimum=10, maximum=
 EXEC_SESSIONS_PER_USER = env_int("BERTH_EXEC_SESSIONS_PER_USER", 4, minimum=1, maximum=100)
 # The traffic proxy (HAProxy) Berth runs for entry points: "embedded" starts and
 # supervises it on this host; "off" runs none (entry points are then only records).
+# "external" drives an HAProxy someone else runs: its admin socket, a config file it
+# loads beside its own, and the command that reloads it.
 PROXY_MODE = env_str("BERTH_PROXY_MODE", "embedded")
-if PROXY_MODE not in ("embedded", "off"):
-    raise ImproperlyConfigured(f"BERTH_PROXY_MODE={PROXY_MODE!r}: use embedded or off.")
+if PROXY_MODE not in ("embedded", "external", "off"):
+    raise ImproperlyConfigured(f"BERTH_PROXY_MODE={PROXY_MODE!r}: use embedded, external or off.")
 PROXY_DIR = Path(env_str("BERTH_PROXY_DIR", str(DATA_DIR / "proxy")))
+PROXY_SOCKET = env_str("BERTH_PROXY_SOCKET", "")
+PROXY_CONFIG = env_str("BERTH_PROXY_CONFIG", "")
+PROXY_RELOAD_COMMAND = env_str("BERTH_PROXY_RELOAD_COMMAND", "")
+if PROXY_MODE == "external":
+    for _name, _value in (
+        ("BERTH_PROXY_SOCKET", PROXY_SOCKET), ("BERTH_PROXY_CONFIG", PROXY_CONFIG),
+        ("BERTH_PROXY_RELOAD_COMMAND", PROXY_RELOAD_COMMAND),
+    ):  # fmt: skip
+        if not _value:
+            raise ImproperlyConfigured(f"BERTH_PROXY_MODE=external needs {_name}.")
 PROXY_BIND = env_str("BERTH_PROXY_BIND", "127.0.0.1")
 PROXY_WAIT = env_int("BERTH_PROXY_WAIT", 15, minimum=1, maximum=600)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).

@@ -177,6 +177,11 @@ class _Session(requests.Session):
         }
 
 
+_shared: dict[tuple, RegistryClient] = {}
+_shared_lock = threading.Lock()
+_SHARED_MAX = 64
+
+
 @dataclass
 class _Token:
     value: str
@@ -207,14 +212,25 @@ class RegistryClient:
 
     @classmethod
     def for_registry(cls, registry) -> RegistryClient:
-        """A client for a :class:`registry.models.Registry` row."""
-        return cls(
-            registry.url,
-            name=registry.name,
-            username=registry.username,
-            password=registry.password,
-            verify_tls=registry.verify_tls,
-        )
+        """The client of a :class:`registry.models.Registry` row, shared in this process:
+        its connections stay open between operations (a promotion does not connect
+        anew) and its bearer tokens are reused until they expire. A changed URL or
+        credential gives a new client."""
+        key = (registry.pk, registry.url, registry.name, registry.username, registry.password,
+               registry.verify_tls)  # fmt: skip
+        with _shared_lock:
+            client = _shared.get(key)
+            if client is None:
+                if len(_shared) >= _SHARED_MAX:
+                    _shared.clear()  # changed credentials leave old clients; forget them
+                client = _shared[key] = cls(
+                    registry.url,
+                    name=registry.name,
+                    username=registry.username,
+                    password=registry.password,
+                    verify_tls=registry.verify_tls,
+                )
+            return client
 
     @property
     def host(self) -> str:

@@ -23,6 +23,7 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, JSONField, Subquery
 from django.utils import timezone
 
 from environments import access, engine
@@ -81,18 +82,29 @@ def was_in_environment(
 ) -> bool:
     """Whether ``repository@digest`` was promoted into, or deployed to, ``environment``.
 
-    Recorded promotions and deployments come first (a query); containers running there
-    now, deployed by other means, count too. An unreachable endpoint gives no evidence.
+    Recorded promotions and deployments come first (one query); containers running
+    there now, deployed by other means, count too. An unreachable endpoint gives no
+    evidence.
     """
-    promoted = Promotion.objects.succeeded_into(environment, registry, repository, digest).exists()
-    if promoted:
-        return True
-    deployed = Deployment.objects.succeeded().filter(
+    recorded = Environment.objects.filter(pk=environment.pk).filter(
+        Exists(_promoted_into(environment, registry, repository, digest))
+        | Exists(_deployed_to(environment, registry, repository, digest))
+    )
+    return recorded.exists() or _running_in(environment, registry, repository, digest)
+
+
+def _promoted_into(environment, registry, repository: str, digest: str):
+    return Promotion.objects.succeeded_into(environment, registry, repository, digest)
+
+
+def _deployed_to(environment, registry, repository: str, digest: str):
+    return Deployment.objects.succeeded().filter(
         environment=environment, service__registry=registry, service__repository=repository,
         digest=digest,
-    ).exists()  # fmt: skip
-    if deployed:
-        return True
+    )  # fmt: skip
+
+
+def _running_in(environment, registry, repository: str, digest: str) -> bool:
     try:
         running = deployed_images(environment)
     except engine.EngineUnavailable:
@@ -101,6 +113,37 @@ def was_in_environment(
         (item.registry.pk, item.repository, item.digest) == (registry.pk, repository, digest)
         for item in running
     )
+
+
+def _history(
+    source: Environment, target: Environment, registry: Registry, repository: str, digest: str
+):
+    """``(the id and tags of the latest sign-off of this digest from source into target,
+    or None and [], whether the digest was recorded in source)``: the two questions every
+    promotion asks before it may start, in one query."""
+    signed_off = (
+        Promotion.objects.signed_off_from(source)
+        .filter(
+            target_environment=target, source_registry=registry, source_repository=repository,
+            digest=digest,
+        )
+        .order_by("-finished_at", "-pk")
+    )  # fmt: skip
+    row = (
+        Environment.objects.filter(pk=source.pk)
+        .annotate(
+            earlier=Subquery(signed_off.values("pk")[:1]),
+            earlier_tags=Subquery(signed_off.values("tags")[:1], output_field=JSONField()),
+            promoted=Exists(_promoted_into(source, registry, repository, digest)),
+            deployed=Exists(_deployed_to(source, registry, repository, digest)),
+        )
+        .values_list("earlier", "earlier_tags", "promoted", "deployed")
+        .first()
+    )
+    if row is None:
+        return None, [], False
+    earlier, tags, promoted, deployed = row
+    return earlier, tags or [], bool(promoted or deployed)
 
 
 def _plan(
@@ -186,21 +229,17 @@ def promote(
     version_read = (
         _read_later(target_client.resolve, target_repository, version) if version else None
     )
-    earlier = (
-        Promotion.objects.signed_off_from(source)
-        .filter(
-            target_environment=target, source_registry=source_registry,
-            source_repository=repository, digest=digest,
-        )
-        .select_related("actor").order_by("-finished_at").first()
-    )  # fmt: skip
-    if earlier is not None and (not version or version in earlier.tags):
+    earlier_pk, earlier_tags, recorded = _history(
+        source, target, source_registry, repository, digest
+    )
+    if earlier_pk is not None and (not version or version in earlier_tags):
+        earlier = Promotion.objects.select_related("actor").get(pk=earlier_pk)
         raise PromotionRefused(
             f"{repository}@{digest[:19]}… was already signed off into {target.name} "
             f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
             "nothing to do. Give a new version to add a release tag."
         )
-    if not was_in_environment(source, source_registry, repository, digest):
+    if not recorded and not _running_in(source, source_registry, repository, digest):
         raise PromotionRefused(
             f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
             f"only what ran in {source.name} can leave it."
@@ -254,7 +293,7 @@ def run_promotion(
         return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
     except PromotionRefused as exc:
         return _finish(promotion, user, Promotion.Status.FAILED, error=" ".join(exc.messages))
-    return _finish(promotion, user, Promotion.Status.SUCCEEDED)
+    return promotion  # finished as succeeded by _write_tags, under the tags' locks
 
 
 def _resolved_or_refuse(read: Future) -> str | None:
@@ -297,18 +336,15 @@ def _write_tags(
 ) -> None:
     """Lock every (registry, repository, tag), re-check, PUT one tag at a time, verify.
 
-    The locks are taken in one order (by tag name), so two promotions of the same tags
-    wait for each other and never deadlock. The tags' current digests are read at once; the moving tag is written first:
-    if a later tag fails, the tags written are put back where they were, under the locks.
+    The tags' current digests are read at once; the moving tag is written first: if a
+    later tag fails, the tags written are put back where they were, under the locks. On
+    success the promotion is finished before the locks are released.
     """
     repository = promotion.target_repository
     ordered = sorted(tags, key=lambda tag: tag == promotion.version)
     written: list[tuple[str, str | None]] = []
     with transaction.atomic():
-        for tag in sorted(tags):  # read with FOR UPDATE, or created (and so held) here
-            TagLock.objects.select_for_update().get_or_create(
-                registry=promotion.target_registry, repository=repository, tag=tag
-            )
+        _lock_tags(promotion.target_registry, repository, tags)
         current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
         for tag, previous in zip(ordered, current, strict=True):
             if tag == promotion.version and previous and previous != manifest.digest:
@@ -326,6 +362,23 @@ def _write_tags(
         except (RegistryError, PromotionRefused):
             _restore(promotion, client, written)
             raise
+        # Finished in the same transaction: the record and Berth's view of the tags
+        # change while the tags are still locked, and one commit instead of two.
+        _finish(promotion, promotion.actor, Promotion.Status.SUCCEEDED)
+
+
+def _lock_tags(registry: Registry, repository: str, tags: list[str]) -> None:
+    """Hold the lock rows of ``tags`` until the transaction ends, in one order (by tag
+    name), so that two promotions of the same tags wait for each other and never
+    deadlock: rows missing are inserted (and so held), then all are read FOR UPDATE."""
+    TagLock.objects.bulk_create(
+        [TagLock(registry=registry, repository=repository, tag=tag) for tag in sorted(tags)],
+        ignore_conflicts=True,
+    )
+    locked = TagLock.objects.select_for_update().filter(
+        registry=registry, repository=repository, tag__in=tags
+    )
+    list(locked.order_by("tag").values_list("pk", flat=True))
 
 
 def _write_tag(client: RegistryClient, repository: str, tag: str, manifest: Manifest) -> None:
@@ -362,8 +415,12 @@ def _restore(
             _step(promotion, f"could not restore {tag}: {exc}")
 
 
-@transaction.atomic
 def _finish(promotion: Promotion, user, status: str, error: str = "") -> Promotion:
+    with transaction.atomic(savepoint=False):  # inside _write_tags' transaction: no savepoint
+        return _finish_now(promotion, user, status, error)
+
+
+def _finish_now(promotion: Promotion, user, status: str, error: str) -> Promotion:
     promotion.status = status
     promotion.error = error
     promotion.finished_at = timezone.now()
@@ -397,7 +454,9 @@ def _record_tags(promotion: Promotion) -> None:
     repository, _ = Repository.objects.get_or_create(
         registry=promotion.target_registry, name=promotion.target_repository
     )
-    for tag in promotion.tags:
-        Tag.objects.update_or_create(
-            repository=repository, name=tag, defaults={"digest": promotion.digest}
-        )
+    Tag.objects.bulk_create(
+        [Tag(repository=repository, name=tag, digest=promotion.digest) for tag in promotion.tags],
+        update_conflicts=True,
+        unique_fields=["repository", "name"],
+        update_fields=["digest", "updated_at"],
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -25,13 +26,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from environments import proxy
-from environments.models import EntryPoint, ProxyServer, Service
+from environments.models import Deployment, EntryPoint, ProxyServer, Service
 
 __all__ = [
+    "TaskServer",
     "Traffic",
     "backend_of",
     "claim_entry_points",
     "ensure_proxy",
+    "entry_point_deleted",
     "entry_point_state",
     "proxy_process",
     "release_deployment",
@@ -48,6 +51,13 @@ log = logging.getLogger(__name__)
 
 
 def proxy_process() -> proxy.ProxyProcess:
+    """The proxy of this host: the one Berth runs (embedded), or the one it drives
+    (external)."""
+    if settings.PROXY_MODE == "external":
+        return proxy.ExternalProxy(
+            Path(settings.PROXY_DIR), socket_path=Path(settings.PROXY_SOCKET),
+            config_path=Path(settings.PROXY_CONFIG), reload_command=settings.PROXY_RELOAD_COMMAND,
+        )  # fmt: skip
     return proxy.ProxyProcess(Path(settings.PROXY_DIR))
 
 
@@ -93,14 +103,21 @@ def _desired(with_servers: bool = True) -> tuple[list[proxy.Frontend], list[prox
 
 
 def render_config() -> str:
-    """HAProxy's configuration as Berth's records describe it."""
+    """HAProxy's configuration as Berth's records describe it (for an external proxy,
+    without the global section, which is its owner's)."""
     frontends, backends = _desired()
-    return proxy.render(frontends, backends, run_dir=Path(settings.PROXY_DIR))
+    return proxy.render(
+        frontends, backends, run_dir=Path(settings.PROXY_DIR),
+        with_global=settings.PROXY_MODE != "external",
+    )  # fmt: skip
 
 
 def _frontend_signature() -> str:
     frontends, backends = _desired(with_servers=False)
-    return proxy.render(frontends, backends, run_dir=Path(settings.PROXY_DIR))
+    return proxy.render(
+        frontends, backends, run_dir=Path(settings.PROXY_DIR),
+        with_global=settings.PROXY_MODE != "external",
+    )  # fmt: skip
 
 
 def ensure_proxy() -> proxy.ProxyProcess | None:
@@ -176,6 +193,13 @@ def claim_entry_points(service: Service, environment, config: dict) -> None:
         transaction.on_commit(_sync_quietly)
 
 
+def entry_point_deleted(sender, instance, **kwargs) -> None:
+    """``post_delete`` of an entry point: reload the proxy from the records after commit,
+    so its frontend (and its backend's servers) go with it. Deleting several at once
+    reloads once; the later calls find nothing changed."""
+    transaction.on_commit(_sync_quietly)
+
+
 def _sync_quietly() -> None:
     try:
         sync_frontends()
@@ -183,10 +207,27 @@ def _sync_quietly() -> None:
         log.warning("Could not apply entry points to the proxy: %s", exc)
 
 
+@dataclass(frozen=True)
+class TaskServer:
+    """A Swarm task that serves (or served) an entry point, as the proxy addresses it."""
+
+    deployment_id: int
+    slot: int
+    port: int
+    colour: str
+    container_id: str
+
+    @property
+    def name(self) -> str:
+        return server_name(self.deployment_id, self.slot)
+
+
 class Traffic:
     """A deployment's hand on its service's entry points. Without entry points (or
-    with the proxy off, or on a Swarm) every method does nothing, so strategies call
-    it unconditionally. ``fail`` is the strategy's failure exception."""
+    with the proxy off) every method does nothing, so strategies call it
+    unconditionally. On a Swarm (``follows_tasks``) only :meth:`follow` acts: Swarm
+    starts and stops the tasks, the proxy follows. ``fail`` is the strategy's failure
+    exception."""
 
     def __init__(self, deployment, config: dict, progress, fail: type[Exception]):
         self.deployment = deployment
@@ -194,14 +235,15 @@ class Traffic:
         self.environment = deployment.environment
         self.progress = progress
         self.fail = fail
-        self.enabled = (
+        routed = (
             bool(config.get("entry_points"))
             and settings.PROXY_MODE != "off"
-            and deployment.environment.mode != "swarm"
             and EntryPoint.objects.filter(
                 service=self.service, environment=self.environment
             ).exists()
         )
+        self.follows_tasks = routed and deployment.environment.mode == "swarm"
+        self.enabled = routed and not self.follows_tasks
         self.backend = proxy.backend_name(self.environment.slug, self.service.name)
         self._waited = False
 
@@ -325,6 +367,51 @@ class Traffic:
         )
         if away:
             self._wait_idle([r.name for r in away], drain_timeout)
+
+    def follow(self, serving: list[TaskServer], stopping: list[TaskServer]) -> None:
+        """Make the entry point's backends the Swarm tasks that serve: new ones join,
+        those Swarm is stopping drain (no new requests; what they serve ends), those
+        gone leave. The records first, then one Runtime API message per change."""
+        if not self.follows_tasks:
+            return
+        rows = {row.name: row for row in self._rows()}
+        known = set(
+            Deployment.objects.filter(
+                pk__in={t.deployment_id for t in [*serving, *stopping]}
+            ).values_list("pk", flat=True)
+        )
+        backend = backend_of(self.service, self.environment)
+        for task in serving:
+            row = rows.get(task.name)
+            if row is not None and (row.state, row.port) == (ProxyServer.State.READY, task.port):
+                continue
+            ProxyServer.objects.update_or_create(
+                service=self.service, environment=self.environment, name=task.name,
+                defaults={"deployment_id": task.deployment_id if task.deployment_id in known else None,
+                          "container_id": task.container_id, "slot": task.slot, "port": task.port,
+                          "colour": task.colour, "state": ProxyServer.State.READY, "retire_after": None},
+            )  # fmt: skip
+            server = proxy.Server(task.name, task.port, "ready")
+            self._call(lambda api, server=server: api.add_server(backend, server))
+            self.progress.step(
+                f"Task {task.slot + 1} ({task.colour}, port {task.port}) added to the entry point",
+                kind="traffic", slot=task.slot, state="ready", server=task.name,
+            )  # fmt: skip
+        for task in stopping:
+            row = rows.get(task.name)
+            if row is None or row.state == ProxyServer.State.DRAIN:
+                continue
+            self._rows().filter(pk=row.pk).update(state=ProxyServer.State.DRAIN)
+            self._call(lambda api, name=task.name: api.switch(self.backend, [], [name]))
+            self.progress.step(
+                f"Draining task {task.slot + 1} ({task.colour}, port {task.port}): Swarm stops it",
+                kind="traffic", slot=task.slot, state="draining", server=task.name,
+            )  # fmt: skip
+        present = {t.name for t in [*serving, *stopping]}
+        for name, row in rows.items():
+            if name not in present:
+                row.delete()
+                self._call(lambda api, name=name: api.remove_server(self.backend, name))
 
     def standby_ids(self) -> list[str]:
         """Container ids of a colour kept out of rotation for switching back."""
@@ -493,8 +580,8 @@ _supervisor_started = threading.Event()
 def supervise_forever(interval: float = 1.0) -> None:
     """Keep the proxy running (restarted from the records within ``interval`` seconds
     when it dies) in a daemon thread of this process; later calls do nothing."""
-    if settings.PROXY_MODE == "off" or _supervisor_started.is_set():
-        return
+    if settings.PROXY_MODE != "embedded" or _supervisor_started.is_set():
+        return  # an external proxy is its owner's to keep running
     _supervisor_started.set()
 
     def loop() -> None:

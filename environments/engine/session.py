@@ -267,8 +267,16 @@ class EngineSession:
         except docker.errors.DockerException as exc:
             raise self._wrap(exc) from exc
 
-    def deploy_swarm(self, *, name: str, image: str, config: dict, labels: dict):
-        """Create or update the Swarm service; returns (service, created)."""
+    def deploy_swarm(
+        self, *, name: str, image: str, config: dict, labels: dict, ports: dict | None = None
+    ):
+        """Create or update the Swarm service; returns (service, created).
+
+        ``ports`` (``{task slot: port}``) gives each task a port of its own in the port
+        variable, so that replicas on host networking, and old and new tasks of a
+        start-first update, never collide: a Swarm template choosing by ``.Task.Slot``
+        (Swarm templates have no arithmetic), expanded by Swarm for each task. The HTTP
+        health check then asks the task's own port, read from that variable."""
         from docker.types import EndpointSpec, Healthcheck, Resources, RollbackConfig, UpdateConfig
 
         strategy = config["strategy"]
@@ -278,10 +286,13 @@ class EngineSession:
             monitor=int(strategy.get("monitor", 5) * 1e9),
         )  # fmt: skip
         rollback = RollbackConfig(parallelism=0, order=strategy.get("order", "start-first"))
-        health = _healthcheck(config, config["port"])
+        port = f"${config['port_env']}" if ports else config["port"]
+        health = _healthcheck(config, port)
         healthcheck = Healthcheck(**health) if health else None
         env = dict(config["env"])
-        if config["port"]:
+        if ports:
+            env[config["port_env"]] = slot_template(ports)
+        elif config["port"]:
             env[config["port_env"]] = str(config["port"])
         resources = Resources(
             cpu_limit=int(config["cpus"] * 1e9) if config["cpus"] else None,
@@ -298,6 +309,7 @@ class EngineSession:
             "rollback_config": rollback,
             "healthcheck": healthcheck,
             "resources": resources,
+            "stop_grace_period": int(config["stop_grace_period"] * 1e9),
             "networks": ["host"] if config["network_mode"] == "host" else None,
             "endpoint_spec": EndpointSpec(mode="dnsrr")
             if config["network_mode"] == "host"
@@ -334,7 +346,16 @@ class EngineSession:
                 raise self._wrap(exc) from exc
 
 
-def _healthcheck(config: dict, port: int | None) -> dict | None:
+def slot_template(values: dict) -> str:
+    """A Swarm template giving each task ``values[its slot]`` (``0`` for another slot)."""
+    branches = [
+        f'{"if" if i == 0 else "else if"} eq .Task.Slot "{slot}"}}}}{value}{{{{'
+        for i, (slot, value) in enumerate(sorted(values.items()))
+    ]
+    return "{{" + "".join(branches) + "else}}0{{end}}"
+
+
+def _healthcheck(config: dict, port: int | str | None) -> dict | None:
     """Docker HEALTHCHECK settings from the config (nanoseconds), the same for a
     container and a Swarm service."""
     health = config.get("health_check")

@@ -247,9 +247,10 @@ class Environment(models.Model):
         return bool(self.tls_ca_cert or self.tls_client_cert)
 
     def next_environment(self) -> Environment | None:
-        """The environment after this one on the promotion path."""
+        """The environment after this one on the promotion path, with its registry."""
         return (
-            Environment.objects.filter(position__gt=self.position)
+            Environment.objects.select_related("registry")
+            .filter(position__gt=self.position)
             .order_by("position", "pk")
             .first()
         )

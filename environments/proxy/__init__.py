@@ -5,11 +5,12 @@ domain code: callers hand it plain descriptions (:class:`Frontend`, :class:`Back
 """
 
 from environments.proxy.config import Backend, Frontend, Server, backend_name, render
-from environments.proxy.process import ProxyProcess
+from environments.proxy.process import ExternalProxy, ProxyProcess
 from environments.proxy.runtime import ProxyUnavailable, RuntimeAPI, ServerStat
 
 __all__ = [
     "Backend",
+    "ExternalProxy",
     "Frontend",
     "ProxyProcess",
     "ProxyUnavailable",

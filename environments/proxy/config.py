@@ -86,18 +86,24 @@ def render(
     *,
     run_dir: Path,
     hard_stop_after: int = 60,
+    with_global: bool = True,
 ) -> str:
     """The whole configuration; the same input always gives the same text, so a caller
-    reloads only when it changed."""
-    lines = [
-        "# Written by Berth from its records; edits are overwritten.",
-        "global",
-        "    master-worker",
-        f"    pidfile {run_dir / 'haproxy.pid'}",
-        f"    stats socket {run_dir / 'admin.sock'} mode 600 level admin expose-fd listeners",
-        "    stats timeout 10s",
-        f"    hard-stop-after {hard_stop_after}s",
-        "",
+    reloads only when it changed. ``with_global=False``: only Berth's defaults, frontends
+    and backends, a file an HAProxy run by someone else loads beside its own (whose
+    ``global`` section has the admin socket)."""
+    lines = ["# Written by Berth from its records; edits are overwritten."]
+    if with_global:
+        lines += [
+            "global",
+            "    master-worker",
+            f"    pidfile {run_dir / 'haproxy.pid'}",
+            f"    stats socket {run_dir / 'admin.sock'} mode 600 level admin expose-fd listeners",
+            "    stats timeout 10s",
+            f"    hard-stop-after {hard_stop_after}s",
+            "",
+        ]
+    lines += [
         "defaults",
         "    mode http",
         "    timeout connect 2s",

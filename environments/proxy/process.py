@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from environments.proxy.runtime import ProxyUnavailable, RuntimeAPI
 
-__all__ = ["ProxyProcess"]
+__all__ = ["ExternalProxy", "ProxyProcess"]
 
 
 class ProxyProcess:
@@ -136,3 +137,65 @@ class ProxyProcess:
                 return
             time.sleep(0.05)
         raise ProxyUnavailable(f"HAProxy's admin socket did not answer within {wait:g} s.")
+
+
+class ExternalProxy(ProxyProcess):
+    """An HAProxy that someone else runs (a package's service, a load balancer host):
+    Berth never starts or stops it. It writes its frontends and backends into
+    ``config_path`` (a file the HAProxy loads beside its own, ``-f main.cfg -f
+    berth.cfg``), reloads it with ``reload_command`` (e.g. ``systemctl reload haproxy``)
+    when a frontend changes, and changes servers through the admin socket at
+    ``socket_path`` (``stats socket ... level admin`` in its ``global`` section).
+    ``run_dir`` holds only Berth's lock and what it last loaded."""
+
+    def __init__(self, run_dir: Path, *, socket_path: Path, config_path: Path, reload_command: str,
+                 binary: str = "haproxy"):  # fmt: skip
+        super().__init__(run_dir, binary)
+        self.config_path = Path(config_path)
+        self.runtime = RuntimeAPI(Path(socket_path))
+        self.reload_command = shlex.split(reload_command)
+
+    def pid(self) -> int | None:
+        """The worker's pid as the admin socket says; None when it does not answer."""
+        return self._worker_pid()
+
+    def _install(self, text: str) -> None:
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.check(text)
+        candidate = self.config_path.with_name(self.config_path.name + ".new")
+        candidate.write_text(text)
+        os.replace(candidate, self.config_path)
+
+    def start(self, text: str, wait: float = 10.0) -> int:
+        """Not Berth's to start: the file is written (the HAProxy loads it when it
+        starts), and the caller is told the proxy does not answer."""
+        self._install(text)
+        raise ProxyUnavailable(
+            f"The external HAProxy does not answer on {self.runtime.socket_path}; "
+            "Berth does not start it (BERTH_PROXY_MODE=external)."
+        )
+
+    def reload(self, text: str, wait: float = 10.0) -> None:
+        before = self._worker_pid()
+        self._install(text)
+        try:
+            result = subprocess.run(
+                self.reload_command, capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProxyUnavailable(f"The proxy's reload command failed: {exc}") from exc
+        if result.returncode != 0:
+            raise ProxyUnavailable(
+                f"The proxy's reload command exited {result.returncode}: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}"
+            )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            now = self._worker_pid()
+            if now is not None and now != before:
+                return
+            time.sleep(0.05)
+        raise ProxyUnavailable("The external HAProxy did not come back from its reload in time.")
+
+    def stop(self) -> None:
+        """Never: Berth does not own this HAProxy."""

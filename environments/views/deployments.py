@@ -289,12 +289,7 @@ def _panels(
                 "latest": latest,
                 "rollback_to": rollback_to,
                 "entry_points": entry_point_state(service, env),
-                "switch_back": latest
-                if latest
-                and latest.strategy == "blue-green"
-                and latest.status == "succeeded"
-                and standby_until(service, env)
-                else None,
+                "switch_back": latest if _may_switch_back(latest) else None,
                 "running": running,
                 # A stop after the last deployment: what was deployed no longer runs.
                 "stopped": next(
@@ -381,6 +376,17 @@ def _steps(events) -> list:
     return steps
 
 
+def _may_switch_back(deployment: Deployment | None) -> bool:
+    """Whether ``deployment`` (the latest of its service and environment) is a
+    blue-green one whose previous colour is still kept: what offers "Switch back"."""
+    return bool(
+        deployment
+        and deployment.strategy == "blue-green"
+        and deployment.status == Deployment.Status.SUCCEEDED
+        and standby_until(deployment.service, deployment.environment)
+    )
+
+
 @login_required
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(
@@ -408,5 +414,29 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "steps": _steps(events),
             "replicas": sorted(replicas.items()),
             "finished": deployment.status not in Deployment.ACTIVE,
+            "service": deployment.service,
+            "traffic": _traffic_of(request.user, deployment),
         },
     )
+
+
+def _traffic_of(user, deployment: Deployment) -> dict:
+    """The entry points of the deployment's service in its environment, live, and
+    "Switch back" while this is the blue-green deployment serving with the previous
+    colour kept (for those who may deploy there)."""
+    if deployment.action != Deployment.Action.DEPLOY:
+        return {}
+    service, environment = deployment.service, deployment.environment
+    latest = Deployment.objects.filter(service=service, environment=environment).order_by("-pk")
+    latest = latest.only("pk").first()
+    is_latest = latest is not None and latest.pk == deployment.pk
+    return {
+        "entry_points": entry_point_state(service, environment),
+        "switch_back": deployment
+        if is_latest and _may_switch_back(deployment) and access.can(user, environment, DEPLOY)
+        else None,
+        # A blue-green deployment still running: once it ends the page reloads to offer it.
+        "may_offer_switch_back": is_latest
+        and deployment.strategy == "blue-green"
+        and deployment.status in Deployment.ACTIVE,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -91,12 +92,20 @@ def send_now(group: str, message: dict) -> None:
     try:
         loop = _server_loop
         if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            # Handed to the server's loop, not waited for: the thread that changed the
+            # state (a request, a deployment) goes on at once. The loop runs what it is
+            # handed in order, so one thread's events still arrive in the order sent.
             future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-            future.result(timeout=5)
+            future.add_done_callback(partial(_log_failure, group, message.get("type")))
         else:
             async_to_sync(layer.group_send)(group, message)
     except Exception:  # noqa: BLE001 - a websocket hiccup must never fail the state change
         log.exception("Could not send %s to group %s", message.get("type"), group)
+
+
+def _log_failure(group: str, kind, future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("Could not send %s to group %s: %s", kind, group, future.exception())
 
 
 def broadcast_on_commit(group: str, message: dict) -> None:

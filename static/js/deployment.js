@@ -148,6 +148,11 @@ function follow(root) {
       const took = d.started_at && d.finished_at ? seconds(new Date(d.finished_at) - new Date(d.started_at)) : "";
       setProgress(d.progress);
       setStatus(d.status, d.reason, took);
+      // A blue-green deployment that kept the previous colour: reload to offer Switch back.
+      if (d.status === "succeeded" && root.hasAttribute("data-reload-when-finished")) {
+        window.location.reload();
+        return;
+      }
       for (const field of ["started_at", "finished_at"]) {
         const cell = root.querySelector('[data-field="' + field + '"]');
         if (cell && d[field]) {

@@ -8,13 +8,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from environments import actions, engine
@@ -400,3 +403,87 @@ def test_removing_the_last_entry_point_closes_its_port(
     actions.save_config(personas["developer"], service, dev, document)
     assert not ProxyServer.objects.filter(service=service).exists()
     assert not Load(url).get().ok  # the frontend is gone after the reload
+
+
+def test_deleting_an_environment_or_a_service_stops_serving_their_entry_points(
+    proxy_dir, demo_registry, environments, admin_user, personas, docker_host
+):
+    scratch = actions.create_environment(
+        admin_user, name="Scratch", slug="scratch", position=40, endpoint_url=docker_host,
+        registry=demo_registry, allow_host_network=True,
+    )  # fmt: skip
+    actions.grant_role(admin_user, scratch, role="developer", to_user=personas["developer"])
+    urls = {}
+    for environment in (scratch, environments["dev"]):
+        service = Service.objects.create(
+            name=f"gone{uuid.uuid4().hex[:6]}", registry=demo_registry, repository="demo/app"
+        )
+        port = _free_port()
+        document = {"replicas": 1, "command": VERSIONED_HTTP, "port": stack.free_port_base(),
+                    "entry_points": [{"port": port}]}  # fmt: skip
+        actions.save_config(personas["developer"], service, environment, document)
+        urls[environment.slug] = (service, f"http://127.0.0.1:{port}/")
+    for _, url in urls.values():  # served: a frontend with no replica behind it yet
+        assert Load(url).get().body.startswith("HTTP 503"), url
+
+    actions.delete_environment(admin_user, scratch)  # its configs and entry points cascade
+    assert "ConnectionRefused" in Load(urls["scratch"][1]).get().body
+    assert Load(urls["dev"][1]).get().body.startswith("HTTP 503")  # the other one stays
+
+    service, url = urls["dev"]
+    service.delete()
+    assert "ConnectionRefused" in Load(url).get().body
+    assert not EntryPoint.objects.exists() and not ProxyServer.objects.exists()
+
+
+@pytest.fixture
+def their_haproxy(settings):
+    """An HAProxy Berth did not start, as a host's own service would run it: its own
+    global section (admin socket), its own frontend, and Berth's file loaded beside."""
+    path = Path(tempfile.mkdtemp(prefix="bext-", dir="/tmp"))
+    theirs = _free_port()
+    (path / "main.cfg").write_text(
+        f"global\n    master-worker\n    pidfile {path}/ext.pid\n"
+        f"    stats socket {path}/ext.sock mode 600 level admin expose-fd listeners\n"
+        "    hard-stop-after 30s\n"
+        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n"
+        "    timeout server 10s\n"
+        f"frontend theirs\n    bind 127.0.0.1:{theirs}\n"
+        "    http-request return status 200 content-type text/plain string theirs\n"
+    )
+    (path / "berth.cfg").write_text("# Berth's part, written by Berth\n")
+    subprocess.run(
+        ["haproxy", "-W", "-D", "-f", str(path / "main.cfg"), "-f", str(path / "berth.cfg")],
+        check=True, timeout=30,
+    )  # fmt: skip
+    master = int((path / "ext.pid").read_text().split()[0])
+    settings.PROXY_MODE = "external"
+    settings.PROXY_SOCKET = str(path / "ext.sock")
+    settings.PROXY_CONFIG = str(path / "berth.cfg")
+    settings.PROXY_RELOAD_COMMAND = f"kill -USR2 {master}"
+    yield master, f"http://127.0.0.1:{theirs}/"
+    os.kill(master, signal.SIGTERM)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_an_external_haproxy_is_driven_through_its_socket_file_and_reload_command(
+    make_service, their_haproxy, versions, environments, personas, api_for, celery_worker_thread
+):
+    master, their_url = their_haproxy
+    v1, v2 = versions
+    dev = environments["dev"]
+    service = make_service(1)  # the entry point lands in Berth's file; the reload loads it
+    api = api_for("developer")
+    _succeeded(_deploy(api, service, v1))
+    url = _url(service, dev)
+    assert _answers(url) == "v1"
+    assert "frontend fe_" in Path(settings.PROXY_CONFIG).read_text()
+
+    _set_version(service, dev, personas, "v2")
+    with Load(url, rate=200) as load:
+        _succeeded(_deploy(api, service, v2))
+        time.sleep(0.5)
+    _assert_no_failure(load)
+    assert load.versions() == ["v1", "v2"]
+    assert Load(their_url).get().body == "theirs"  # their own frontend untouched
+    assert traffic.proxy_process().stop() is None and os.kill(master, 0) is None  # never stopped

@@ -62,3 +62,12 @@ def test_what_haproxy_would_misread_is_refused(frontends, backends, problem):
 def test_backend_names_are_safe_for_haproxy():
     assert backend_name("dev", "web") == "be_dev.web"
     assert backend_name("dev", "a b/c") == "be_dev.a_b_c"
+
+
+def test_the_part_for_an_external_haproxy_leaves_its_global_section_to_its_owner():
+    backend = Backend("be_dev.web", (Server("d1-s1", 18001),))
+    full = render([Frontend(8080, {"": "be_dev.web"})], [backend], run_dir=RUN)
+    part = render([Frontend(8080, {"": "be_dev.web"})], [backend], run_dir=RUN, with_global=False)
+    assert "global" in full.split("\n") and "global" not in part.split("\n")
+    assert "stats socket" not in part and "pidfile" not in part
+    assert part.split("defaults", 1)[1] == full.split("defaults", 1)[1]  # the rest alike

@@ -53,7 +53,23 @@ def test_it_parses_postgres_urls():
         "6432",
         "berth",
     )
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "pool": {"min_size": 1, "max_size": 10, "timeout": 10},
+    }
+    assert db["CONN_MAX_AGE"] == 0
+
+
+def test_a_pool_size_of_zero_keeps_persistent_connections_instead():
+    url = "postgres://berth@db.internal/berth"
+    db = env_database(
+        "DATABASE_URL", Path("/x"), environ={"DATABASE_URL": url, "BERTH_DB_POOL_SIZE": "0"}
+    )
+    assert "pool" not in db["OPTIONS"] and db["CONN_MAX_AGE"] == 60
+    with pytest.raises(ImproperlyConfigured, match="BERTH_DB_POOL_SIZE"):
+        env_database(
+            "DATABASE_URL", Path("/x"), environ={"DATABASE_URL": url, "BERTH_DB_POOL_SIZE": "-1"}
+        )
 
 
 @pytest.mark.parametrize(

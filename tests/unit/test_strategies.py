@@ -165,9 +165,12 @@ class FakeSession:
         self.calls.append(("remove", container_id))
         self.containers.pop(container_id, None)
 
-    def deploy_swarm(self, *, name: str, image: str, config: dict, labels: dict):
+    def deploy_swarm(
+        self, *, name: str, image: str, config: dict, labels: dict, ports: dict | None = None
+    ):
         self.calls.append(("deploy_swarm", name, image))
         self.swarm_labels = labels
+        self.swarm_ports = ports
         return SimpleNamespace(attrs={}), True
 
     def swarm_state(self, service) -> tuple[str, list[dict]]:
@@ -659,3 +662,33 @@ def test_a_swarm_rollback_is_a_failed_deployment_with_the_reason():
     with pytest.raises(DeploymentFailed, match=r"^Swarm rollback completed: update rolled back$"):
         deploy(session, make_deployment("swarm"), recorder)
     assert "Swarm is rolling back to the previous version" in recorder.messages()
+
+
+def test_each_swarm_task_gets_its_own_port_by_slot_in_a_swarm_template():
+    from environments.engine.session import slot_template
+
+    assert slot_template({1: 18001, 2: 18002}) == (
+        '{{if eq .Task.Slot "1"}}18001{{else if eq .Task.Slot "2"}}18002{{else}}0{{end}}'
+    )
+
+
+def test_swarm_tasks_serve_while_desired_running_and_drain_while_swarm_stops_them():
+    from environments.deploying.strategies.swarm import task_servers
+
+    def task(slot, colour, desired, state="running"):
+        return {
+            "Slot": slot, "DesiredState": desired,
+            "Status": {"State": state, "ContainerStatus": {"ContainerID": f"c{slot}{colour}"}},
+            "Spec": {"ContainerSpec": {"Labels": {
+                "berth.port": "18000", "berth.colour": colour, "berth.deployment": "7"}}},
+        }  # fmt: skip
+
+    serving, stopping = task_servers(
+        [task(1, "green", "running"), task(1, "blue", "shutdown"), task(2, "blue", "running"),
+         task(2, "green", "running", state="starting"), task(3, "blue", "shutdown", "complete")]
+    )  # fmt: skip
+    assert [(t.slot, t.port, t.colour) for t in serving] == [
+        (0, 18100, "green"),
+        (1, 18001, "blue"),
+    ]
+    assert [(t.slot, t.port, t.name) for t in stopping] == [(0, 18000, "d7-s1")]

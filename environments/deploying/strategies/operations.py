@@ -4,6 +4,8 @@ On a Swarm, the Swarm service Berth owns is itself scaled to 0 or force-updated:
 on its task containers would only make Swarm replace them. On a standalone engine, each
 replica Berth owns is stopped (its grace period) or restarted in turn, and a restarted
 replica must be healthy before the next one goes, so a restart never takes all down.
+A Swarm service behind entry points is restarted as a start-first update onto the
+other colour's ports (the entry point follows its tasks), and a stopped one leaves it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from environments.deploying.strategies.base import (
     health_deadline,
     wait_healthy,
 )
+from environments.deploying.strategies.swarm import follow_swarm, swarm
+from environments.deploying.traffic import Traffic
 from environments.engine import EngineSession
 
 __all__ = ["OPERATIONS", "restart", "stop"]
@@ -52,6 +56,10 @@ def stop(session: EngineSession, deployment, config: dict, progress: Progress) -
         session.scale_swarm(service, 0)
         deadline = time.monotonic() + 60 + config["stop_grace_period"]
         _wait_swarm(session, service, lambda t: not _running(t), deadline, progress, "stop")
+        if _behind_entry_points(deployment, config, progress):  # its tasks leave the proxy
+            follow_swarm(
+                session, service, Traffic(deployment, config, progress, DeploymentFailed), 0
+            )
         progress.step(f"Swarm service {name} stopped: no task runs", progress=95)
         return
     running = [r for r in session.replicas(deployment.service.name) if r.state == "running"]
@@ -72,6 +80,13 @@ def stop(session: EngineSession, deployment, config: dict, progress: Progress) -
 
 def restart(session: EngineSession, deployment, config: dict, progress: Progress) -> None:
     service, name = _swarm_service(session, deployment)
+    if service is not None and _behind_entry_points(deployment, config, progress):
+        # A forced update would start each new task on the port of the old one of its
+        # slot: a start-first update on the other colour's ports instead, followed by
+        # the entry point, as a deployment of the digest that runs.
+        progress.step(f"Replacing every task of Swarm service {name} behind its entry point")
+        swarm(session, deployment, deployment.service.image(deployment.digest), config, progress)
+        return
     if service is not None:
         service.reload()
         spec = service.attrs["Spec"]
@@ -108,6 +123,10 @@ def restart(session: EngineSession, deployment, config: dict, progress: Progress
         progress.step(
             f"{index} of {len(replicas)} restarted", progress=10 + int(85 * index / len(replicas))
         )
+
+
+def _behind_entry_points(deployment, config: dict, progress: Progress) -> bool:
+    return Traffic(deployment, config, progress, DeploymentFailed).follows_tasks
 
 
 OPERATIONS = {"stop": stop, "restart": restart}
