@@ -16,7 +16,13 @@ from environments.actions.containers import (
     start_container,
     stop_container,
 )
-from environments.actions.deployments import DeploymentConflict, deploy, rollback, switch_back
+from environments.actions.deployments import (
+    DeploymentConflict,
+    cancel_deployment,
+    deploy,
+    rollback,
+    switch_back,
+)
 from environments.actions.environments import (
     create_environment,
     delete_environment,
@@ -45,6 +51,7 @@ __all__ = [
     "ContainerNotFound",
     "DeploymentConflict",
     "TooManySessions",
+    "cancel_deployment",
     "create_environment",
     "finish_exec_session",
     "start_exec_session",
