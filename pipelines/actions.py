@@ -6,6 +6,7 @@ work after commit."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import hashlib
@@ -21,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from environments import access
-from environments.models import Environment, Service
+from environments.actions import cancel_deployment
+from environments.models import Deployment, Environment, Service
 from environments.roles import DEPLOY, VIEW
 from pipelines import definition
 from pipelines.models import (
@@ -257,9 +259,14 @@ def trigger_webhook(
         raise WebhookRefused("This signed call was already used (a replay).") from None
 
 
-def on_registry_push(registry_id: int, repository: str, tag: str, digest: str) -> list[int]:
+def on_registry_push(
+    registry_id: int, repository: str, tag: str, digest: str, pusher: dict | None = None
+) -> list[int]:
     """Runs of every pipeline whose service is ``repository`` in that registry and whose
-    registry_push trigger matches ``tag``."""
+    registry_push trigger matches ``tag``. The run records the tag, the digest and who
+    pushed (the registry's user, address and client); a registry user who is also a Berth
+    user of that name counts as the run's starter (who may not approve it)."""
+    pusher = pusher or {}
     started = []
     for pipeline in Pipeline.objects.filter(
         service__registry_id=registry_id, service__repository=repository
@@ -270,6 +277,14 @@ def on_registry_push(registry_id: int, repository: str, tag: str, digest: str) -
             continue  # a pipeline's own build: never a trigger, or runs would start runs
         if revision and pattern and fnmatch.fnmatchcase(tag, pattern):
             trigger = {"kind": "registry_push", "tag": tag, "digest": digest}
+            trigger["pushed_by"] = pusher.get("user") or "anonymous"
+            for key in ("addr", "useragent"):
+                if pusher.get(key):
+                    trigger[f"push_{key}"] = pusher[key]
+            if pusher.get("user"):
+                user = get_user_model().objects.filter(username=pusher["user"]).first()
+                if user is not None:
+                    trigger["pushed_by_id"] = user.pk
             started.append(
                 _create_run(pipeline, revision, user=None, trigger=trigger, digest=digest).pk
             )
@@ -281,9 +296,29 @@ def _require_starter(user, run: PipelineRun) -> None:
 
 
 def cancel_run(run: PipelineRun, *, user) -> PipelineRun:
+    """End an active run: stages not started are skipped, waiting ones cancelled, and a
+    deployment a deploy stage is running is cancelled through the deployment domain (it
+    stops at its next checkpoint and puts back what it changed), which needs
+    ``deploy_to_environment`` where it runs: otherwise nothing is cancelled."""
     _require_starter(user, run)
     if run.status not in PipelineRun.ACTIVE:
         raise Conflict(f"Run #{run.pk} already {run.status}.")
+    reason = f"pipeline run cancelled by {user.username}"
+    deployments = []
+    for stage in run.stages.filter(kind="deploy", status=StageRun.Status.RUNNING):
+        found = Deployment.objects.filter(
+            pk=(stage.results or {}).get("deployment"), status__in=Deployment.ACTIVE
+        ).first()
+        if found is not None:
+            if not access.can(user, found.environment, DEPLOY):  # before anything changes
+                raise Forbidden(
+                    f"Stage {stage.name} is deploying where you may not deploy: someone who "
+                    "may deploy there must cancel this run."
+                )
+            deployments.append(found)
+    for deployment in deployments:
+        with contextlib.suppress(Conflict):  # it finished meanwhile
+            cancel_deployment(deployment, user=user, reason=reason)
     finish_run(run, PipelineRun.Status.CANCELLED, f"cancelled by {user.username}")
     audit.record(user, "pipeline_run.cancel", run, environment=run.pipeline.environment)
     run.refresh_from_db()
@@ -315,6 +350,8 @@ def retry_stage(run: PipelineRun, stage_name: str, *, user) -> PipelineRun:
         PipelineRun.objects.filter(pk=run.pk).update(
             status=PipelineRun.Status.RUNNING, reason="", finished_at=None
         )
+        # The attempt's marker reaches live viewers' log panes too, not only the stage row.
+        record_event(run.pk, stage.name, "log", f"\n--- attempt {stage.attempt + 1} ---\n")
         record_event(run.pk, stage.name, "run", f"Retry of {stage.name} by {user.username}",
                      {"status": "running"})  # fmt: skip
         audit.record(user, "pipeline_run.retry", run, environment=run.pipeline.environment,

@@ -17,6 +17,15 @@ __all__ = ["PipelineRunConsumer", "WaitingForYouConsumer"]
 get_run = database_sync_to_async(pipeline_access.get_run)
 
 
+def _log_tail(log: str, size: int = 65536) -> str:
+    """The end of a stage's log, saying so when it is not all of it."""
+    if len(log) <= size:
+        return log
+    return (
+        f"[... truncated: the first {len(log) - size} characters are not shown ...]\n" + log[-size:]
+    )
+
+
 def _stage_view(stage, visible: set[int]) -> dict:
     shown = {
         "name": stage.name, "kind": stage.kind, "step": stage.step, "status": stage.status,
@@ -27,7 +36,7 @@ def _stage_view(stage, visible: set[int]) -> dict:
             "reason": stage.reason, "results": stage.results, "attempt": stage.attempt,
             "started_at": stage.started_at.isoformat() if stage.started_at else None,
             "finished_at": stage.finished_at.isoformat() if stage.finished_at else None,
-            "duration": stage.duration, "log": stage.log[-65536:],
+            "duration": stage.duration, "log": _log_tail(stage.log),
         }  # fmt: skip
     return shown
 
@@ -48,8 +57,7 @@ class PipelineRunConsumer(BerthConsumer):
     async def opened(self) -> None:
         self.group = run_group(self.run.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        snapshot = await self._snapshot(self.run.pk)
-        self.last_seq = snapshot["events"][-1]["seq"] if snapshot["events"] else 0
+        snapshot = await self._snapshot(self.run.pk)  # sets last_seq
         await self.send_json({"type": "snapshot", **snapshot})
 
     async def closed(self) -> None:
@@ -70,15 +78,20 @@ class PipelineRunConsumer(BerthConsumer):
     @database_sync_to_async
     def _snapshot(self, run_id: int) -> dict:
         run = PipelineRun.objects.select_related("pipeline__service", "revision").get(pk=run_id)
+        # Events first, then the stages: a log chunk is either in a stage's log read
+        # below or comes live after ``last_seq``. Log events are not replayed one by one:
+        # each stage's log (its bounded tail) stands for them.
+        history = list(run.events.order_by("seq"))
         visible = set(access.visible_environments(self.user).values_list("pk", flat=True))
         stages = list(run.stages.select_related("environment").order_by("step", "id"))
         self.hidden_stages = {s.name for s in stages if s.environment_id not in visible}
+        self.last_seq = history[-1].seq if history else 0
         events = []
-        for event in run.events.order_by("seq"):
+        for event in history:
             message = event.as_message()
+            if message["kind"] == "log":
+                continue
             if message["stage"] in self.hidden_stages:
-                if message["kind"] == "log":
-                    continue
                 message = {
                     **message,
                     "message": "",

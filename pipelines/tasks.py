@@ -28,6 +28,8 @@ def reap_stale_stages_task() -> None:
 
 
 @shared_task(name="pipelines.tasks.image_pushed", ignore_result=True)
-def image_pushed(registry_id: int, repository: str, tag: str, digest: str) -> None:
+def image_pushed(
+    registry_id: int, repository: str, tag: str, digest: str, pusher: dict | None = None
+) -> None:
     """A registry push event: start the pipelines whose trigger matches it."""
-    on_registry_push(registry_id, repository, tag, digest)
+    on_registry_push(registry_id, repository, tag, digest, pusher or {})

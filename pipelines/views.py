@@ -6,6 +6,7 @@ domain functions in :mod:`pipelines.actions`. The run page follows
 
 from __future__ import annotations
 
+import re
 from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
@@ -17,17 +18,21 @@ from pipelines import access
 from pipelines.actions import diff_revisions, valid_approvals, waiting_for
 from pipelines.models import Pipeline, PipelineRun
 
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # a service name, as its page's URL takes it
 RUNS = 20  # runs listed on a pipeline page
 REVISIONS = 10  # revisions listed on a pipeline page
 
 
 @login_required
 def pipeline_list(request):
-    pipelines = list(
-        Pipeline.objects.restrict(request.user)
-        .select_related("service", "environment")
-        .order_by("service__name", "name")
-    )
+    # ?service=<name> (the service page's links): only its pipelines, and the new
+    # pipeline form filled in for it.
+    chosen = request.GET.get("service", "")
+    chosen = chosen if len(chosen) <= 100 and SLUG.fullmatch(chosen) else ""
+    pipelines = Pipeline.objects.restrict(request.user).select_related("service", "environment")
+    if chosen:
+        pipelines = pipelines.filter(service__name=chosen)
+    pipelines = list(pipelines.order_by("service__name", "name"))
     services = [
         (service, list(items)) for service, items in groupby(pipelines, key=lambda p: p.service)
     ]
@@ -36,8 +41,10 @@ def pipeline_list(request):
         "pipelines/list.html",
         {
             "services": services,
+            "service": chosen,
             "can_create": env_access.visible_environments(request.user).exists(),
-            "breadcrumbs": [("Pipelines", None)],
+            "breadcrumbs": [("Pipelines", "/pipelines/" if chosen else None)]
+            + ([(chosen, None)] if chosen else []),
         },
     )
 

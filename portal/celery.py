@@ -23,28 +23,22 @@ app.set_default()
 def _schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
-    sender.add_periodic_task(
-        float(settings.ENDPOINT_PROBE_INTERVAL),
-        sender.signature("environments.tasks.probe_all_endpoints"),
-        name="probe every environment endpoint",
-    )
-    sender.add_periodic_task(
-        float(settings.REGISTRY_REFRESH_INTERVAL),
-        sender.signature("registry.tasks.refresh_all_registries"),
-        name="reconcile registry tags",
-    )
-    sender.add_periodic_task(
-        max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4),
-        sender.signature("environments.tasks.reap_stale_deployments"),
-        name="fail deployments whose worker died",
-    )
-    sender.add_periodic_task(
-        5.0,
-        sender.signature("environments.tasks.retire_standby"),
-        name="retire blue-green colours whose switch-back time is over",
-    )
-    sender.add_periodic_task(
-        max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4),
-        sender.signature("pipelines.tasks.reap_stale_stages"),
-        name="fail pipeline stages whose worker died",
-    )
+    reap_every = max(5.0, settings.DEPLOYMENT_STALE_AFTER / 4)
+    periodic = [
+        (float(settings.ENDPOINT_PROBE_INTERVAL), "environments.tasks.probe_all_endpoints",
+         "probe every environment endpoint"),
+        (float(settings.REGISTRY_REFRESH_INTERVAL), "registry.tasks.refresh_all_registries",
+         "reconcile registry tags"),
+        (reap_every, "environments.tasks.reap_stale_deployments",
+         "fail deployments whose worker died"),
+        (5.0, "environments.tasks.retire_standby",
+         "retire blue-green colours whose switch-back time is over"),
+        (reap_every, "pipelines.tasks.reap_stale_stages", "fail pipeline stages whose worker died"),
+    ]  # fmt: skip
+    for every, task, name in periodic:
+        # A periodic task not started within its interval is superseded by the next one:
+        # it expires rather than queue up while no worker consumes (a worker down, a
+        # busy queue), so that work queued later never waits behind a backlog of them.
+        sender.add_periodic_task(
+            every, sender.signature(task, options={"expires": every}), name=name
+        )

@@ -96,6 +96,23 @@ def record_image(client: RegistryClient, repository: Repository, digest: str) ->
     return image
 
 
+def _pusher(event: dict) -> dict:
+    """Who pushed, as the registry tells it: its user (when it authenticates pushes),
+    the client's address and user agent; printable strings, bounded."""
+    actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
+    request = event.get("request") if isinstance(event.get("request"), dict) else {}
+    found = {
+        "user": actor.get("name"),
+        "addr": request.get("addr"),
+        "useragent": request.get("useragent"),
+    }
+    return {
+        key: value[:200]
+        for key, value in found.items()
+        if isinstance(value, str) and value and value.isprintable()
+    }
+
+
 def record_push_events(registry: Registry, events: list) -> int:
     """Record the pushes named by a registry notification: the tag at once, the image's
     metadata by a task (it needs the manifest). Berth's own retags, other actions and
@@ -136,7 +153,9 @@ def record_push_events(registry: Registry, events: list) -> int:
             if not Image.objects.filter(repository=repository, digest=digest).exists():
                 dispatch_on_commit("registry.tasks.record_image", repository.pk, digest)
             if tag:  # pipelines with a matching registry_push trigger start (by name: no import)
-                dispatch_on_commit("pipelines.tasks.image_pushed", registry.pk, name, tag, digest)
+                dispatch_on_commit(
+                    "pipelines.tasks.image_pushed", registry.pk, name, tag, digest, _pusher(event)
+                )
         recorded += 1
     if recorded:
         notify_changed(

@@ -3,7 +3,9 @@ mode a separate ``celery -A portal worker`` process, on a private SQLite file.""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,9 +55,16 @@ class PortalServer:
 
     def _spawn(self, name: str, argv: list[str], extra_env: dict | None = None) -> None:
         log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        # Its own process group: a worker's --beat runs in a child process that would
+        # outlive a killed worker and keep queueing periodic tasks for its broker.
         self.processes.append(
             subprocess.Popen(
-                argv, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=log, stderr=log
+                argv,
+                cwd=ROOT,
+                env={**self.env, **(extra_env or {})},
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         )
 
@@ -101,6 +110,23 @@ class PortalServer:
         )  # fmt: skip
         return self.processes[-1]
 
+    def flush_broker(self) -> None:
+        """Empty this server's Redis database (tasks queued or unacknowledged by earlier
+        servers on it), so that its worker starts with nothing before the test's work."""
+        import redis
+
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL a process and its children (a worker's beat), as a crash of its host."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
     def logs(self) -> str:
         return "\n".join(
             f"--- {log.name}\n{log.read_text()[-4000:]}" for log in self.workdir.glob("*.log")
@@ -114,6 +140,9 @@ class PortalServer:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+            # Whatever it left behind in its group (a worker's beat child).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
         # The traffic proxy daemonizes (it outlives a server by design): stop this one's.
         from environments.proxy import ProxyProcess

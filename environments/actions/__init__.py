@@ -17,7 +17,13 @@ from environments.actions.containers import (
     start_container,
     stop_container,
 )
-from environments.actions.deployments import DeploymentConflict, deploy, rollback, switch_back
+from environments.actions.deployments import (
+    DeploymentConflict,
+    cancel_deployment,
+    deploy,
+    rollback,
+    switch_back,
+)
 from environments.actions.environments import (
     create_environment,
     delete_environment,
@@ -47,6 +53,7 @@ __all__ = [
     "ContainerNotFound",
     "DeploymentConflict",
     "TooManySessions",
+    "cancel_deployment",
     "create_environment",
     "finish_exec_session",
     "start_exec_session",

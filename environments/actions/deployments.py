@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from environments import access
 from environments.deploying import policy, traffic
-from environments.deploying.runner import record_event
+from environments.deploying.runner import CANCEL_EVENT, record_event
 from environments.models import Deployment, Environment, Service, ServiceConfig
 from environments.roles import DEPLOY
 from portal.core import audit
@@ -22,7 +23,14 @@ from portal.core.tasks import dispatch_on_commit
 from registry.client import RegistryClient, RegistryError, validate_digest
 from registry.models import Promotion
 
-__all__ = ["DeploymentConflict", "deploy", "operate_service", "rollback", "switch_back"]
+__all__ = [
+    "DeploymentConflict",
+    "cancel_deployment",
+    "deploy",
+    "operate_service",
+    "rollback",
+    "switch_back",
+]
 
 
 class DeploymentConflict(Conflict):
@@ -208,5 +216,35 @@ def switch_back(deployment: Deployment, *, user) -> Deployment:
             details={"digest": deployment.digest, "servers": names},
         )  # fmt: skip
         dispatch_on_commit("environments.tasks.retire_standby")
+    deployment.refresh_from_db()
+    return deployment
+
+
+def cancel_deployment(deployment: Deployment, *, user, reason: str = "") -> Deployment:
+    """Stop a deployment that has not finished: a pending one is cancelled at once; a
+    running one at its runner's next checkpoint (before a replica starts, while it waits
+    for health), where the strategy undoes what it did, as after a failure (new replicas
+    removed, old ones serving), and the deployment ends cancelled with ``reason``. Needs
+    ``deploy_to_environment`` there."""
+    access.require(user, deployment.environment, DEPLOY)
+    if deployment.action != Deployment.Action.DEPLOY:
+        raise Conflict(
+            f"#{deployment.pk} is a {deployment.action}: only deployments are cancelled."
+        )
+    reason = reason or f"cancelled by {user}"
+    with transaction.atomic():
+        if Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.PENDING).update(
+            status=Deployment.Status.CANCELLED, reason=reason, finished_at=timezone.now()
+        ):
+            record_event(deployment, "failed", f"Deployment cancelled: {reason}",
+                         {"status": Deployment.Status.CANCELLED}, None)  # fmt: skip
+        elif Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.RUNNING).exists():
+            record_event(deployment, CANCEL_EVENT, f"Cancel requested: {reason}",
+                         {"reason": reason, "by": str(user)}, None)  # fmt: skip
+        else:
+            deployment.refresh_from_db()
+            raise Conflict(f"Deployment #{deployment.pk} already {deployment.status}.")
+        audit.record(user, "deployment.cancel", deployment, environment=deployment.environment,
+                     details={"digest": deployment.digest, "reason": reason})  # fmt: skip
     deployment.refresh_from_db()
     return deployment

@@ -19,12 +19,23 @@ from django.utils import timezone
 
 from environments import engine
 from environments.deploying import traffic
-from environments.deploying.strategies import DeploymentFailed, Progress, run_strategy
+from environments.deploying.strategies import (
+    DeploymentCancelled,
+    DeploymentFailed,
+    Progress,
+    run_strategy,
+)
 from environments.models import Deployment, DeploymentEvent
 from portal.core import audit
 from portal.core.events import broadcast_on_commit, deployment_group, notify_changed
 
-__all__ = ["reap_stale_deployments", "record_event", "run_deployment"]
+__all__ = [
+    "CANCEL_EVENT",
+    "cancel_requested",
+    "reap_stale_deployments",
+    "record_event",
+    "run_deployment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +102,19 @@ def _finish(deployment: Deployment, status: str, reason: str = "") -> bool:
     return True
 
 
+CANCEL_EVENT = "cancel"  # the event that asks a running deployment to stop
+
+
+def cancel_requested(deployment_id: int) -> str | None:
+    """The reason someone gave to cancel the deployment, if anyone did."""
+    event = (
+        DeploymentEvent.objects.filter(deployment_id=deployment_id, kind=CANCEL_EVENT)
+        .order_by("seq")
+        .first()
+    )
+    return event.data.get("reason") or event.message if event else None
+
+
 def run_deployment(deployment_id: int) -> None:
     """Claim and run one deployment. A second delivery of the same task claims nothing."""
     claimed = Deployment.objects.filter(pk=deployment_id, status=Deployment.Status.PENDING).update(
@@ -106,10 +130,13 @@ def run_deployment(deployment_id: int) -> None:
     progress = Progress(
         lambda kind, message, data, share: record_event(deployment, kind, message, data, share),
         lambda: Deployment.objects.filter(pk=deployment_id).update(heartbeat_at=timezone.now()),
+        lambda: cancel_requested(deployment_id),
     )
     try:
         with engine.session(deployment.environment) as session:
             run_strategy(session, deployment, progress)
+    except DeploymentCancelled as exc:
+        _finish(deployment, Deployment.Status.CANCELLED, str(exc))
     except (DeploymentFailed, engine.EngineUnavailable) as exc:
         _finish(deployment, Deployment.Status.FAILED, str(exc))
     except Exception as exc:  # noqa: BLE001 - never leave a deployment running on a bug

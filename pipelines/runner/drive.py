@@ -125,7 +125,10 @@ def advance(run_id: int) -> None:
             s for s in group if s.status in (StageRun.Status.FAILED, StageRun.Status.CANCELLED)
         ]
         if broken:
-            finish_run(run, PipelineRun.Status.FAILED, f"{broken[0].name}: {broken[0].reason}")
+            # Parallel stages still working finish first (their results are kept and the
+            # run is not "failed" while a stage of it still runs); waiting ones are ended.
+            if not any(s.status == StageRun.Status.RUNNING for s in group):
+                finish_run(run, PipelineRun.Status.FAILED, f"{broken[0].name}: {broken[0].reason}")
             return
         if all(s.status in (StageRun.Status.SUCCEEDED, StageRun.Status.SKIPPED) for s in group):
             continue
@@ -189,8 +192,18 @@ def finish_stage(
         text = f"{stage.kind.capitalize()} {status}" + (f": {reason}" if reason else "")
         record_event(stage.run_id, stage.name, "stage", text,
                      {"status": status, "reason": reason, "results": results or {}})  # fmt: skip
-        dispatch_on_commit("pipelines.tasks.advance_run", stage.run_id)
+        transaction.on_commit(lambda: _hand_off(stage.run_id))
     return True
+
+
+def _hand_off(run_id: int) -> None:
+    """Start what comes next at once, in this thread (no queue hop between stages); should
+    that fail, the task does it (``advance`` is idempotent)."""
+    try:
+        advance(run_id)
+    except Exception:  # noqa: BLE001 - the queued task retries what failed here
+        log.exception("Moving run %s on failed here; queued instead", run_id)
+        dispatch_on_commit("pipelines.tasks.advance_run", run_id)
 
 
 def _clean_up_after(stage: StageRun) -> str:

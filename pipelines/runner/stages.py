@@ -9,6 +9,7 @@ stage's plan is the one recorded when the run started, and the digest the run's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import tempfile
@@ -21,7 +22,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from environments import access, engine
-from environments.actions import deploy
+from environments.actions import cancel_deployment, deploy
 from environments.deploying.runner import run_deployment
 from environments.models import Deployment
 from environments.roles import DEPLOY
@@ -179,12 +180,19 @@ def _deploy(stage: StageRun, writer: LogWriter, beat) -> dict:
     )
     StageRun.objects.filter(pk=stage.pk).update(results={"deployment": deployment.pk})
     writer.line(f"deployment #{deployment.pk} of {run.digest} to {environment.name} as {user}")
-    # Run it here: the claim is atomic, so the queued task finds it claimed; if another
-    # worker claimed it first, this waits on the record like anyone else.
-    run_deployment(deployment.pk)
+    if StageRun.objects.filter(pk=stage.pk, status=StageRun.Status.RUNNING).exists():
+        # Run it here: the claim is atomic, so the queued task finds it claimed; if another
+        # worker claimed it first, this waits on the record like anyone else.
+        run_deployment(deployment.pk)
+    else:  # the run was cancelled while the deployment was being recorded
+        run.refresh_from_db()
+        with contextlib.suppress(DomainError):
+            cancel_deployment(deployment, user=user, reason=f"pipeline run {run.reason}")
     deployment = _wait_deployment(deployment, beat)
     for event in deployment.events.order_by("seq"):
         writer.line(f"[deployment] {event.message}")
+    if deployment.status == Deployment.Status.CANCELLED:
+        raise StageFailed(f"deployment #{deployment.pk} cancelled: {deployment.reason}")
     if deployment.status != Deployment.Status.SUCCEEDED:
         raise StageFailed(f"deployment #{deployment.pk} {deployment.status}: {deployment.reason}")
     return {"deployment": deployment.pk, "strategy": deployment.strategy}

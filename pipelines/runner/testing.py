@@ -3,13 +3,16 @@ its exit code, its log, and an optional JUnit XML report read back from it (boun
 
 from __future__ import annotations
 
+import codecs
 import io
 import tarfile
+import threading
 import time
 import xml.etree.ElementTree as ElementTree  # noqa: S405 - DOCTYPEs are refused first
 from collections.abc import Callable
 
 import requests
+from django.db import connection
 
 from environments import engine
 
@@ -94,14 +97,16 @@ def run_test_container(
     log: Callable[[str], None],
     cancelled: Callable[[], bool],
 ) -> TestOutcome:
-    """Run the test container to its end (or ``timeout``, or cancellation), keep its log,
-    read its report, and remove it."""
+    """Run the test container to its end (or ``timeout``, or cancellation), stream its log
+    to ``log`` as it runs, read its report, and remove it."""
     with engine.open_client(environment, timeout=60) as client:
         container = client.containers.run(
             image, command or None, environment=env, labels=labels, network_mode="host",
             detach=True,
         )  # fmt: skip
         try:
+            reader = _LogFollower(client, container.id, log)
+            reader.start()
             deadline = time.monotonic() + timeout
             exit_code, timed_out, note = None, False, ""
             while exit_code is None:
@@ -116,8 +121,39 @@ def run_test_container(
                         continue
                     container.kill()
                     exit_code = container.wait(timeout=10)["StatusCode"]
-            log(container.logs(stdout=True, stderr=True, tail=5000).decode("utf-8", "replace"))
+            reader.finish()
             report = _read_report(container, junit) if junit else None
             return TestOutcome(exit_code, timed_out, report, note)
         finally:
             container.remove(force=True)
+
+
+class _LogFollower(threading.Thread):
+    """Follows a container's output (stdout and stderr, as the engine interleaves them)
+    and hands it to ``log`` while the container runs; the stream ends with the container."""
+
+    def __init__(self, client, container_id: str, log: Callable[[str], None]):
+        super().__init__(name=f"test-log-{container_id[:12]}", daemon=True)
+        self.client, self.container_id, self.log = client, container_id, log
+        self.stream = None
+
+    def run(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        try:
+            self.stream = self.client.api.logs(
+                self.container_id, stdout=True, stderr=True, stream=True, follow=True
+            )
+            for chunk in self.stream:
+                self.log(decoder.decode(chunk))
+            self.log(decoder.decode(b"", final=True))
+        except Exception as exc:  # noqa: BLE001 - the stream ends however the engine ends it
+            self.log(f"\n[the log stream ended early: {exc}]\n")
+        finally:
+            connection.close()  # the log writer's database connection in this thread
+
+    def finish(self, wait: float = 5.0) -> None:
+        """The container has exited: let the stream drain, then close it."""
+        self.join(wait)
+        if self.is_alive() and self.stream is not None:
+            self.stream.close()
+            self.join(wait)

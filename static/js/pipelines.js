@@ -32,7 +32,12 @@ document.addEventListener("berth:api-done", (event) => {
     }
   }
   const graph = form.closest("[data-graph-src]");
-  if (graph) setTimeout(() => load(graph, graph.dataset.graphSrc), 100);
+  if (graph) {
+    // What was typed is sent: clear it, or the graph (which never replaces a form being
+    // filled in) would stay as it was, the decision not shown, until the page reloads.
+    form.reset();
+    setTimeout(() => load(graph, graph.dataset.graphSrc), 100);
+  }
 });
 
 document.addEventListener("click", (event) => {

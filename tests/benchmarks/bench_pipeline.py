@@ -2,10 +2,14 @@
 
 1. Berth's own overhead on a full run (build from a local git repository, deploy to Dev,
    deploy to Test, a test container, an approval, a promote): the run's wall time, minus
-   the time people took to approve, minus the same work done directly with the docker
-   SDK (build + push, a container started per deploy, the test container). Target ≤ 5 %.
+   the time people took to approve, against the same work done directly with the docker
+   SDK and the registry API: clone, build and push; per deploy the pull by digest and a
+   container with the same health check, waited for until healthy; the test container
+   (run, wait, logs, remove); the promote's retag (manifest GET by digest, PUT). Target
+   <= 5 %. A timeline of the run (each stage's start, end and the gap before it, and each
+   deployment's events) shows where Berth's time goes.
 2. The time from an approval click (the API call) to the next stage starting, p50 over
-   several runs. Target ≤ 1 s.
+   several runs. Target <= 1 s.
 
 Berth runs as a real server (daphne with its embedded worker) on the stack's engine and
 registry. Figures under load vary: the load average is printed beside them.
@@ -35,6 +39,11 @@ from tests.servers import PortalServer  # noqa: E402
 IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth/testapp:latest")
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 TEST_COMMAND = "test -f /built && echo ok"
+# The deployed replicas' health check, the same for Berth (the service config) and the
+# direct floor (the container's HEALTHCHECK): a command, every half second.
+HEALTH = {"command": ["true"], "interval": 0.5, "timeout": 2, "retries": 3}
+DIRECT_HEALTH = {"test": ["CMD", "true"], "interval": 500_000_000, "timeout": 2_000_000_000,
+                 "retries": 3}  # fmt: skip
 APPROVAL_RUNS = int(os.environ.get("BENCH_APPROVAL_RUNS", "7"))
 
 
@@ -97,42 +106,63 @@ stages:
     if run["status"] != "succeeded":
         raise SystemExit(f"the run {run['status']}: {run['reason']}")
     total = seconds(run["finished_at"]) - start
+    print("  timeline (seconds from the Run click): stage, started, finished, gap before it")
+    previous_end = seconds(run["created_at"]) if run.get("created_at") else start
     for item in run["stages"]:
-        print(f"  stage {item['name']:<12} {item['duration'] or 0:6.2f} s")
+        began, ended = seconds(item["started_at"]), seconds(item["finished_at"])
+        print(f"  {item['name']:<12} {began - start:7.2f} {ended - start:7.2f}"
+              f"  {item['duration'] or 0:6.2f} s  gap {began - previous_end:5.2f} s")  # fmt: skip
+        previous_end = ended
+        deployment = (item.get("results") or {}).get("deployment")
+        if deployment:  # where a deploy stage's time goes
+            for event in api.get(f"{server.url}/api/deployments/{deployment}/").json()["events"]:
+                print(f"      {seconds(event['at']) - began:6.2f}  {event['message'][:70]}")
+    print(f"  run finished {total:7.2f}")
     return total, clicked - waiting_since, run["digest"]
 
 
 def direct_work(repo: str, registry_host: str) -> float:
-    """The same work with the docker SDK: clone, build, push, two containers started
-    (one per deploy, the old one removed), the test container."""
+    """The same work with the docker SDK and the registry API, as a script would do it:
+    clone, build, push; per deploy (Dev, Test) the pull by digest and one container with
+    the same health check, waited for until healthy; the test container (run, wait, logs,
+    remove); the promote's retag (manifest GET by digest, PUT under the new tag)."""
+    from registry.client import RegistryClient
+
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=600)
+    registry = RegistryClient(os.environ["BERTH_REGISTRY_URL"])
     started = time.perf_counter()
+    repository = "bench/pipeline-direct"
+    reference = f"{registry_host}/{repository}"
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "clone", "-q", "-b", "main", repo, f"{tmp}/src"], check=True)
-        reference = f"{registry_host}/bench/pipeline-direct"
         tag = uuid.uuid4().hex[:12]
         for _ in client.api.build(path=f"{tmp}/src", tag=f"{reference}:{tag}", network_mode="host",
                                   buildargs={"NONCE": uuid.uuid4().hex}, rm=True, decode=True):  # fmt: skip
             pass
         for _ in client.api.push(reference, tag=tag, stream=True, decode=True):
             pass
-    image = f"{reference}:{tag}"
-    previous = None
-    for _ in range(2):
-        container = client.containers.run(image, IDLE, network_mode="host", detach=True)
-        while container.status != "running":
-            container.reload()
-        if previous is not None:
-            previous.remove(force=True)
-        previous = container
+    digest = registry.resolve(repository, tag)
+    image = f"{reference}@{digest}"
+    replicas = []
+    for _ in ("dev", "test"):
+        for _ in client.api.pull(reference, digest, stream=True, decode=True):
+            pass
+        container = client.containers.run(
+            image, IDLE, network_mode="host", detach=True, healthcheck=DIRECT_HEALTH
+        )
+        while client.api.inspect_container(container.id)["State"]["Health"]["Status"] != "healthy":
+            time.sleep(0.05)
+        replicas.append(container)
     test = client.containers.run(
         image, ["sh", "-c", TEST_COMMAND], network_mode="host", detach=True
     )
     test.wait()
     test.logs()
     test.remove(force=True)
+    registry.put_manifest(repository, f"v{tag}", registry.get_manifest(repository, digest))
     elapsed = time.perf_counter() - started
-    previous.remove(force=True)
+    for container in replicas:
+        container.remove(force=True)
     client.close()
     return elapsed
 
@@ -179,7 +209,7 @@ def main() -> int:
         )
         for env in ("dev", "test"):
             api.post(f"{server.url}/api/services/{service_id}/configs/", json={
-                "environment": env, "document": {"replicas": 1, "command": IDLE, "stop_grace_period": 1,
+                "environment": env, "document": {"replicas": 1, "command": IDLE, "stop_grace_period": 1, "health_check": HEALTH,
                                                  "strategy": {"type": "recreate"}},
             }).raise_for_status()  # fmt: skip
         repo = git_repo(workdir)

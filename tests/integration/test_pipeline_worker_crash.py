@@ -2,8 +2,6 @@
 run end failed within a bounded time (the reaper in another worker), never left running,
 and the test container the dead worker started is removed."""
 
-import os
-import signal
 import time
 
 import docker
@@ -20,6 +18,7 @@ pytestmark = pytest.mark.integration
 def server(tmp_path, docker_host, redis_url):
     portal = PortalServer(tmp_path, "redis", redis_url.rsplit("/", 1)[0] + "/10")
     portal.env["BERTH_DEPLOYMENT_STALE_AFTER"] = "5"
+    portal.flush_broker()
     yield portal.start()
     portal.stop()
 
@@ -45,11 +44,20 @@ def test_a_killed_worker_leaves_no_pipeline_run_running(server, docker_host):
     )
     assert started.status_code == 202, started.text
     url = f"{server.url}/api/pipeline-runs/{started.json()['id']}/"
-    _wait(lambda: "$ " in api.get(url).json()["stages"][0]["log"], 60, "the test container")
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    label = f"berth.pipeline-run={started.json()['id']}"
+
+    def container_running():
+        return client.containers.list(filters={"label": [label, "berth.stage=long"]})
+
+    try:
+        # Mid-stage: the test container runs (the "$ " line is written before it exists).
+        _wait(container_running, 60, "the test container")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the run: {api.get(url).json()}\n{server.logs()}") from None
 
     worker = server.processes[1]
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
+    server.kill(worker)  # and its beat, which would otherwise outlive it
     killed_at = time.monotonic()
     assert api.get(url).json()["status"] == "running"
 
@@ -60,9 +68,7 @@ def test_a_killed_worker_leaves_no_pipeline_run_running(server, docker_host):
     stage = final["stages"][0]
     assert stage["status"] == "failed" and "stopped reporting" in stage["reason"]
     assert "removed 1 test container" in stage["reason"]
-    client = docker.DockerClient(base_url=docker_host, version="auto")
     try:
-        label = f"berth.pipeline-run={final['id']}"
         assert client.containers.list(all=True, filters={"label": label}) == []
     finally:
         client.close()

@@ -2,8 +2,6 @@
 finished as failed within a bounded time by the reaper running in another worker, and
 what the dead worker started is removed."""
 
-import os
-import signal
 import time
 import uuid
 
@@ -24,6 +22,7 @@ SLOW_HEALTH = {"http_path": "/never", "interval": 1, "timeout": 1, "retries": 20
 def server(tmp_path, docker_host, redis_url):
     portal = PortalServer(tmp_path, "redis", redis_url.rsplit("/", 1)[0] + "/9")
     portal.env["BERTH_DEPLOYMENT_STALE_AFTER"] = "5"
+    portal.flush_broker()
     yield portal.start()
     portal.stop()
 
@@ -74,8 +73,7 @@ def test_a_killed_worker_leaves_a_failed_deployment_and_no_orphans(server, docke
         "the replica to start",
     )
     worker = server.processes[1]
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
+    server.kill(worker)  # and its beat, which would otherwise outlive it
     killed_at = time.monotonic()
     assert api.get(url).json()["status"] == "running"
 

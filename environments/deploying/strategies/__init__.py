@@ -4,7 +4,12 @@ deployment's strategy."""
 
 from __future__ import annotations
 
-from environments.deploying.strategies.base import DeploymentFailed, Progress, pull_image
+from environments.deploying.strategies.base import (
+    DeploymentCancelled,
+    DeploymentFailed,
+    Progress,
+    pull_image,
+)
 from environments.deploying.strategies.blue_green import blue_green
 from environments.deploying.strategies.operations import OPERATIONS
 from environments.deploying.strategies.recreate import recreate
@@ -13,7 +18,14 @@ from environments.deploying.strategies.scale import scale
 from environments.deploying.strategies.swarm import swarm
 from environments.engine import EngineSession
 
-__all__ = ["OPERATIONS", "STRATEGIES", "DeploymentFailed", "Progress", "run_strategy"]
+__all__ = [
+    "OPERATIONS",
+    "STRATEGIES",
+    "DeploymentCancelled",
+    "DeploymentFailed",
+    "Progress",
+    "run_strategy",
+]
 
 STRATEGIES = {
     "recreate": recreate,

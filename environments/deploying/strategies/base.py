@@ -18,6 +18,7 @@ from environments import engine
 from environments.engine import EngineSession, Replica
 
 __all__ = [
+    "DeploymentCancelled",
     "DeploymentFailed",
     "Progress",
     "health_deadline",
@@ -33,20 +34,38 @@ __all__ = [
 
 GREEN_PORT_OFFSET = 100  # green replicas bind base + 100 + slot, so blue and green coexist
 POLL = 0.2
+# Waiting for health: look again soon at first (a replica is often healthy at its first
+# check), then back off to POLL, so a quick replica is not made to wait a whole POLL.
+FIRST_POLLS = (0.05, 0.05, 0.1, 0.1)
 
 
 class DeploymentFailed(Exception):
     """The deployment did not reach its goal; ``str()`` is the reason shown to people."""
 
 
+class DeploymentCancelled(DeploymentFailed):
+    """Someone cancelled the deployment; raised at a checkpoint, so the strategy puts back
+    what it changed as after any failure (new replicas removed, old ones serving)."""
+
+
 class Progress:
-    """Where a strategy reports; the runner persists and broadcasts each call."""
+    """Where a strategy reports; the runner persists and broadcasts each call.
+
+    ``cancelled`` returns the reason when someone asked to cancel the deployment; the
+    strategy's checkpoints (:meth:`checkpoint`: before each replica starts and while it
+    waits for health, places its failure path undoes) then raise
+    :class:`DeploymentCancelled`, once."""
 
     def __init__(
-        self, emit: Callable[[str, str, dict, int | None], None], beat: Callable[[], None]
+        self,
+        emit: Callable[[str, str, dict, int | None], None],
+        beat: Callable[[], None],
+        cancelled: Callable[[], str | None] | None = None,
     ):
         self._emit = emit
         self._beat = beat
+        self._cancelled = cancelled
+        self._cancel_raised = False
         self._last_pull = 0.0
         self._last_beat = time.monotonic()
 
@@ -55,6 +74,16 @@ class Progress:
         if time.monotonic() - self._last_beat >= 5:
             self._last_beat = time.monotonic()
             self._beat()
+
+    def checkpoint(self) -> None:
+        """Stop here if the deployment was cancelled (only where the strategy's failure
+        path undoes what was done so far)."""
+        if self._cancelled is None or self._cancel_raised:
+            return
+        reason = self._cancelled()
+        if reason:
+            self._cancel_raised = True
+            raise DeploymentCancelled(reason)
 
     def step(
         self, message: str, *, kind: str = "step", progress: int | None = None, **data
@@ -120,6 +149,7 @@ def wait_healthy(
     deadline = time.monotonic() + health_deadline(config)
     settle = time.monotonic() + 1.0
     pending = dict(started)
+    polls = 0
     while pending:
         for slot, container_id in list(pending.items()):
             state, health, exit_code = session.inspect(container_id)
@@ -155,7 +185,9 @@ def wait_healthy(
             raise DeploymentFailed(f"Replica {slots} of {of} did not become healthy in time.")
         if pending:
             progress.beat()
-            time.sleep(POLL)
+            progress.checkpoint()
+            time.sleep(FIRST_POLLS[polls] if polls < len(FIRST_POLLS) else POLL)
+            polls += 1
 
 
 def start_replica(
@@ -168,6 +200,7 @@ def start_replica(
     progress: Progress,
     of: int,
 ) -> str:
+    progress.checkpoint()
     port = replica_port(config, slot, colour)
     # The suffix keeps names unique on an engine that outlives a database (a fresh demo
     # database numbers deployments from 1 again while old containers may still exist).
@@ -217,3 +250,4 @@ def pull_image(session: EngineSession, image: str, progress: Progress) -> None:
     progress.step(f"Pulling {image}", progress=5)
     session.pull(image, lambda done, total: progress.pull(done, total, 5, 25))
     progress.step("Image ready", progress=30)
+    progress.checkpoint()  # nothing changed yet
