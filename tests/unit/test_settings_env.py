@@ -53,15 +53,17 @@ def test_it_parses_postgres_urls():
         "6432",
         "berth",
     )
-    assert db["OPTIONS"] == {
-        "sslmode": "require",
-        "pool": {"min_size": 1, "max_size": 10, "timeout": 10},
-    }
-    assert db["CONN_MAX_AGE"] == 0
+    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["CONN_MAX_AGE"] == 60
 
 
-def test_a_pool_size_of_zero_keeps_persistent_connections_instead():
+def test_a_pool_is_opt_in_and_a_size_of_zero_keeps_persistent_connections():
     url = "postgres://berth@db.internal/berth"
+    db = env_database(
+        "DATABASE_URL", Path("/x"), environ={"DATABASE_URL": url, "BERTH_DB_POOL_SIZE": "10"}
+    )
+    assert db["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10}
+    assert db["CONN_MAX_AGE"] == 0
     db = env_database(
         "DATABASE_URL", Path("/x"), environ={"DATABASE_URL": url, "BERTH_DB_POOL_SIZE": "0"}
     )
