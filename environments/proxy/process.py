@@ -105,13 +105,7 @@ class ProxyProcess:
         before = self._worker_pid()
         self._install(text)
         os.kill(pid, signal.SIGUSR2)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            now = self._worker_pid()
-            if now is not None and now != before:
-                return
-            time.sleep(0.05)
-        raise ProxyUnavailable("HAProxy did not come back from its reload in time.")
+        self._wait_new_worker(before, wait, "HAProxy did not come back from its reload in time.")
 
     def stop(self) -> None:
         pid = self.pid()
@@ -129,6 +123,16 @@ class ProxyProcess:
             return None
         found = re.search(r"^Pid:\s*(\d+)", info, re.M)
         return int(found.group(1)) if found else None
+
+    def _wait_new_worker(self, before: int | None, wait: float, failure: str) -> None:
+        """Until a worker other than ``before`` answers (a reload took), else fail."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            now = self._worker_pid()
+            if now is not None and now != before:
+                return
+            time.sleep(0.05)
+        raise ProxyUnavailable(failure)
 
     def _wait_answering(self, wait: float) -> None:
         deadline = time.monotonic() + wait
@@ -189,13 +193,9 @@ class ExternalProxy(ProxyProcess):
                 f"The proxy's reload command exited {result.returncode}: "
                 f"{(result.stderr or result.stdout).strip()[-300:]}"
             )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            now = self._worker_pid()
-            if now is not None and now != before:
-                return
-            time.sleep(0.05)
-        raise ProxyUnavailable("The external HAProxy did not come back from its reload in time.")
+        self._wait_new_worker(
+            before, wait, "The external HAProxy did not come back from its reload in time."
+        )
 
     def stop(self) -> None:
         """Never: Berth does not own this HAProxy."""
