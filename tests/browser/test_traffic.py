@@ -29,26 +29,41 @@ def _api(server, username: str, password: str) -> requests.Session:
     return session
 
 
-def test_the_service_page_shows_the_entry_point_and_its_backends_during_a_deploy(
-    login_as, demo_server, registry_url, docker_host, artifacts
-):
-    name = f"shop-{uuid.uuid4().hex[:6]}"
-    dev = _api(demo_server, "dev", "berth-dev")
-    url = demo_server.url
+# Each replica serves its VERSION at / and "ok" at /health.
+VERSIONED_HTTP = [
+    "sh",
+    "-c",
+    "busybox mkdir -p /www && echo ok > /www/health && echo $VERSION > /www/index.html"
+    " && exec httpd -f -p 127.0.0.1:$PORT -h /www",
+]
+
+
+def _service_with_two_digests(server, registry_url: str, prefix: str):
+    """A new service of demo/app created by dev through the API, and two pushed variants
+    of its image: ``(dev's API session, name, service id, [digest 1, digest 2])``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    dev = _api(server, "dev", "berth-dev")
     created = dev.post(
-        f"{url}/api/services/", json={"name": name, "registry": "local", "repository": "demo/app"},
+        f"{server.url}/api/services/",
+        json={"name": name, "registry": "local", "repository": "demo/app"},
         timeout=10,
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.text
-    service_id = created.json()["id"]
     client = RegistryClient(registry_url)
     base = client.resolve("demo/app", "latest")
     digests = [image_variant(client, "demo/app", base, f"{name}-{n}").digest for n in (1, 2)]
+    return dev, name, created.json()["id"], digests
+
+
+def test_the_service_page_shows_the_entry_point_and_its_backends_during_a_deploy(
+    login_as, demo_server, registry_url, docker_host, artifacts
+):
+    dev, name, service_id, digests = _service_with_two_digests(demo_server, registry_url, "shop")
+    url = demo_server.url
     entry = free_port()
     document = {
         "replicas": 3,
-        "command": ["sh", "-c", "busybox mkdir -p /www && echo ok > /www/health && "
-                    "echo $VERSION > /www/index.html && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
+        "command": VERSIONED_HTTP,
         "env": {"VERSION": "v1"},
         "port": free_port_base(),
         "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2,
@@ -139,23 +154,12 @@ def _finished(session: requests.Session, url: str, deployment_id: int) -> dict:
 def test_blue_green_shows_both_colours_live_and_switch_back_on_the_deployment_page_flips_them(
     login_as, demo_server, registry_url, docker_host, artifacts
 ):
-    name = f"bg-{uuid.uuid4().hex[:6]}"
-    dev = _api(demo_server, "dev", "berth-dev")
+    dev, name, service_id, digests = _service_with_two_digests(demo_server, registry_url, "bg")
     url = demo_server.url
-    created = dev.post(
-        f"{url}/api/services/", json={"name": name, "registry": "local", "repository": "demo/app"},
-        timeout=10,
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
-    service_id = created.json()["id"]
-    client = RegistryClient(registry_url)
-    base = client.resolve("demo/app", "latest")
-    digests = [image_variant(client, "demo/app", base, f"{name}-{n}").digest for n in (1, 2)]
     entry = free_port()
     document = {
         "replicas": 2,
-        "command": ["sh", "-c", "busybox mkdir -p /www && echo ok > /www/health && "
-                    "echo $VERSION > /www/index.html && exec httpd -f -p 127.0.0.1:$PORT -h /www"],
+        "command": VERSIONED_HTTP,
         "port": free_port_base(),
         "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2,
                          "start_period": 1},
