@@ -86,3 +86,17 @@ def free_port_base(replicas: int = 10) -> int:
         _BASES_GIVEN.add(base)
         return base
     raise RuntimeError("no free block of replica ports between 20000 and 32600")
+
+
+def remove_service_containers(docker_host: str, service: str) -> None:
+    """Remove every container Berth labelled as a replica of ``service`` (test clean-up)."""
+    from environments.engine import LABEL_SERVICE
+
+    engine = docker.DockerClient(base_url=docker_host, version="auto")
+    try:
+        for container in engine.containers.list(
+            all=True, filters={"label": f"{LABEL_SERVICE}={service}"}
+        ):
+            container.remove(force=True)
+    finally:
+        engine.close()

@@ -14,14 +14,13 @@ import time
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from environments.engine import LABEL_SERVICE
 from registry.client import RegistryClient
 from tests.browser.conftest import PASSWORDS, log_in
+from tests.stack import remove_service_containers
 
 pytestmark = pytest.mark.browser
 
@@ -93,14 +92,7 @@ def objects(demo_server, registry_url, docker_host):
         "run": f"/pipeline-runs/{run['id']}/",
     }
     yield pages
-    engine = docker.DockerClient(base_url=docker_host, version="auto")
-    try:
-        for container in engine.containers.list(
-            all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
-        ):
-            container.remove(force=True)
-    finally:
-        engine.close()
+    remove_service_containers(docker_host, name)
 
 
 def _page(browser, demo_server, size: str, scheme: str, user: str = "dev"):

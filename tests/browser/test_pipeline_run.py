@@ -5,14 +5,13 @@ approval, promote. The run is started with the Run button of the pipeline page."
 import re
 import uuid
 
-import docker
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from environments.engine import LABEL_SERVICE
 from registry.client import RegistryClient
 from tests.registries import image_variant
+from tests.stack import remove_service_containers
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -62,14 +61,7 @@ def pipeline(demo_server, registry_url, docker_host):
     )  # fmt: skip
     assert created.status_code == 201, created.text
     yield {"id": created.json()["id"], "digest": digest, "service": name, "version": version}
-    engine = docker.DockerClient(base_url=docker_host, version="auto")
-    try:
-        for container in engine.containers.list(
-            all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
-        ):
-            container.remove(force=True)
-    finally:
-        engine.close()
+    remove_service_containers(docker_host, name)
 
 
 def _shot(page, artifacts, name):

@@ -16,15 +16,13 @@ import re
 import uuid
 from types import SimpleNamespace
 
-import docker
 import pytest
 from playwright.sync_api import expect
 
-from environments.engine import LABEL_SERVICE
 from registry.client import RegistryClient
 from tests.browser.conftest import PASSWORDS, log_in
 from tests.registries import image_variant
-from tests.stack import free_port_base
+from tests.stack import free_port_base, remove_service_containers
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -52,14 +50,7 @@ def day(registry_url, docker_host):
         name=name, host=registry_url.split("://", 1)[1], tags=tags, client=client,
         dev_port=port, test_port=port + 10, ops_port=port + 20,
     )  # fmt: skip
-    engine = docker.DockerClient(base_url=docker_host, version="auto")
-    try:
-        for container in engine.containers.list(
-            all=True, filters={"label": f"{LABEL_SERVICE}={name}"}
-        ):
-            container.remove(force=True)
-    finally:
-        engine.close()
+    remove_service_containers(docker_host, name)
 
 
 @pytest.fixture(params=list(SIZES))
