@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,7 +33,7 @@ from environments.engine.labels import (
 from environments.engine.probe import health_of
 from environments.engine.units import parse_memory
 
-__all__ = ["CONTAINER_VERBS", "EngineSession", "NotOwned", "Replica", "session"]
+__all__ = ["CONTAINER_VERBS", "ContainerWatch", "EngineSession", "NotOwned", "Replica", "session"]
 
 CONTAINER_VERBS = ("restart", "stop", "start")
 
@@ -109,7 +111,28 @@ class EngineSession:
         except docker.errors.DockerException as exc:
             raise EngineUnavailable(f"Pull of {reference} failed: {_reason(exc)}") from exc
 
+    def has_image(self, reference: str) -> bool:
+        """Whether the engine already holds ``repo@digest`` (a digest names exactly one
+        content, so there is nothing newer to pull)."""
+        try:
+            self.client.api.inspect_image(reference)
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
+        return True
+
     # Containers
+    @contextlib.contextmanager
+    def watch(self, container_ids: list[str]) -> Iterator[ContainerWatch]:
+        """Wake-ups when any of ``container_ids`` changes health or stops, from the
+        engine's event stream (see :class:`ContainerWatch`)."""
+        watch = ContainerWatch(self.client, container_ids)
+        try:
+            yield watch
+        finally:
+            watch.close()
+
     def replicas(self, service: str) -> list[Replica]:
         """Every container of ``service`` in this environment, running or not."""
         filters = {
@@ -344,6 +367,49 @@ class EngineSession:
                 service.remove()
             except docker.errors.DockerException as exc:
                 raise self._wrap(exc) from exc
+
+
+class ContainerWatch:
+    """Follows the engine's events for some containers (a health check's result, a
+    container that dies or is removed) from a thread, so that a caller waiting for
+    health looks again the moment something changed instead of on its next poll.
+
+    Events only wake the caller: the container's inspected state stays the truth, and
+    should the stream fail, :meth:`wait` still returns after its timeout (polling)."""
+
+    EVENTS = ("health_status", "die", "destroy", "oom")
+
+    def __init__(self, client: docker.DockerClient, container_ids: list[str]):
+        self._changed = threading.Event()
+        self._ids = set(container_ids)
+        self._stream = None
+        try:
+            # Since a moment ago: a result that came before the stream opened still wakes.
+            self._stream = client.api.events(
+                since=int(time.time()) - 2, decode=True,
+                filters={"type": "container", "container": sorted(self._ids),
+                         "event": list(self.EVENTS)},
+            )  # fmt: skip
+        except docker.errors.DockerException:
+            return  # no stream: wait() polls
+        threading.Thread(target=self._follow, name="berth-container-watch", daemon=True).start()
+
+    def _follow(self) -> None:
+        with contextlib.suppress(Exception):  # closed, or the engine went away: wait() polls
+            for event in self._stream:
+                if event.get("id") in self._ids:
+                    self._changed.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a change; True when one came."""
+        changed = self._changed.wait(timeout)
+        self._changed.clear()
+        return changed
+
+    def close(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self._stream.close()
 
 
 def slot_template(values: dict) -> str:

@@ -11,6 +11,9 @@ one another. :func:`reap_stale_stages` fails stages whose worker stopped beating
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -29,12 +32,27 @@ __all__ = [
     "finish_stage",
     "gate_of",
     "reap_stale_stages",
+    "started_here",
     "valid_approvals",
 ]
 
 log = logging.getLogger(__name__)
 
 WORK_KINDS = ("build", "deploy", "test", "promote")
+_here = threading.local()
+
+
+@contextmanager
+def started_here() -> Iterator[list[int]]:
+    """Collect the ids of the work stages this thread starts (once committed), so that a
+    worker finishing a stage can run the next one itself at once instead of waiting for
+    the queue to hand it over. Each is queued as a task too: whoever claims it first runs
+    it, and a stage runs only once (the claim is atomic)."""
+    _here.started = []
+    try:
+        yield _here.started
+    finally:
+        del _here.started
 
 
 def valid_approvals(stage: StageRun) -> list[Approval]:
@@ -107,6 +125,9 @@ def _start(run: PipelineRun, stage: StageRun) -> None:
     stage.save()
     record_event(run.pk, stage.name, "stage", f"Started {stage.kind}", {"status": stage.status})
     dispatch_on_commit("pipelines.tasks.run_stage", stage.pk)
+    started = getattr(_here, "started", None)
+    if started is not None:
+        transaction.on_commit(lambda: started.append(stage.pk))
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from environments.models import Deployment
 from environments.roles import DEPLOY
 from pipelines.models import PipelineRun, StageRun
 from pipelines.runner.build import BuildFailed, build_and_push, checkout
-from pipelines.runner.drive import finish_stage
+from pipelines.runner.drive import finish_stage, started_here
 from pipelines.runner.events import LogWriter, record_event
 from pipelines.runner.testing import run_test_container
 from portal.core.errors import DomainError
@@ -85,6 +85,17 @@ def _beating(stage: StageRun):
 
 
 def run_stage(stage_id: int) -> None:
+    """Claim and run one work stage, then the next work stage it started, and so on (its
+    queued task then finds it claimed). Parallel siblings are left to their tasks."""
+    with started_here() as started:
+        _run_one(stage_id)
+        while started:
+            following = started[0]
+            started.clear()
+            _run_one(following)
+
+
+def _run_one(stage_id: int) -> None:
     """Claim and run one work stage. A redelivered task finds it claimed and does nothing."""
     claimed = StageRun.objects.filter(
         pk=stage_id, status=StageRun.Status.RUNNING, worker=""

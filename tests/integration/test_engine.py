@@ -1,5 +1,6 @@
 """The environments app against the real Docker Engine started by scripts/stack.sh."""
 
+import time
 import uuid
 
 import pytest
@@ -160,3 +161,25 @@ def test_running_counts_the_environment_s_containers_not_the_engine_s(
     client.close()
     assert state.containers_running == len(dev_running) >= 1
     assert state.engine_containers_running == len(everything)
+
+
+def test_a_container_watch_wakes_when_a_health_check_passes_and_when_it_dies(
+    run_container, environments
+):
+    """The health wait of every deployment sleeps on this watch: it must wake on the
+    engine's event (not only at its timeout) both for a passing check and for a death."""
+    healthy = run_container(
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        healthcheck={"test": ["CMD", "true"], "interval": 300_000_000, "retries": 1},
+    )
+    dying = run_container("sleep 0.5; exit 3")
+    with engine.session(environments["dev"]) as session:
+        with session.watch([healthy.id]) as watch:
+            started = time.monotonic()
+            while session.inspect(healthy.id)[1] != "healthy":
+                assert watch.wait(5), "no event within 5 s although the check passes"
+            assert time.monotonic() - started < 3
+        with session.watch([dying.id]) as watch:
+            while session.inspect(dying.id)[0] == "running":
+                assert watch.wait(5), "no event within 5 s although the container exited"
+        assert session.inspect(dying.id) == ("exited", "", 3)

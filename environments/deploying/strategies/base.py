@@ -33,10 +33,8 @@ __all__ = [
 ]
 
 GREEN_PORT_OFFSET = 100  # green replicas bind base + 100 + slot, so blue and green coexist
-POLL = 0.2
-# Waiting for health: look again soon at first (a replica is often healthy at its first
-# check), then back off to POLL, so a quick replica is not made to wait a whole POLL.
-FIRST_POLLS = (0.05, 0.05, 0.1, 0.1)
+POLL = 0.2  # the longest a health wait sleeps between looks (engine events wake it sooner)
+SETTLE = 1.0  # a replica without a health check counts as up once it ran this long
 
 
 class DeploymentFailed(Exception):
@@ -147,47 +145,56 @@ def wait_healthy(
     running after a short settle time)."""
     has_check = bool(config.get("health_check"))
     deadline = time.monotonic() + health_deadline(config)
-    settle = time.monotonic() + 1.0
+    settle = time.monotonic() + SETTLE
     pending = dict(started)
-    polls = 0
-    while pending:
-        for slot, container_id in list(pending.items()):
-            state, health, exit_code = session.inspect(container_id)
-            if state in ("exited", "dead", "removed"):
-                progress.step(
-                    f"Replica {slot + 1} of {of} stopped", kind="replica", slot=slot, state="failed"
-                )
-                tail = session.logs_tail(container_id)
-                raise DeploymentFailed(
-                    f"Replica {slot + 1} of {of} exited with code {exit_code}"
-                    + (f": {tail}" if tail else "")
-                )
-            if health == "unhealthy":
-                progress.step(
-                    f"Replica {slot + 1} of {of} is unhealthy",
-                    kind="replica",
-                    slot=slot,
-                    state="failed",
-                )
-                raise DeploymentFailed(f"Replica {slot + 1} of {of} failed its health check.")
-            if (has_check and health == "healthy") or (
-                not has_check and time.monotonic() >= settle
-            ):
-                del pending[slot]
-                progress.step(
-                    f"Replica {slot + 1} of {of} is healthy",
-                    kind="replica",
-                    slot=slot,
-                    state="healthy",
-                )
-        if pending and time.monotonic() > deadline:
-            slots = ", ".join(str(s + 1) for s in sorted(pending))
-            raise DeploymentFailed(f"Replica {slots} of {of} did not become healthy in time.")
-        if pending:
-            progress.beat()
-            progress.checkpoint()
-            time.sleep(FIRST_POLLS[polls] if polls < len(FIRST_POLLS) else POLL)
-            polls += 1
+    with session.watch(list(pending.values())) as changes:
+        while pending:
+            for slot, container_id in list(pending.items()):
+                if _is_ready(session, slot, container_id, has_check, settle, progress, of):
+                    del pending[slot]
+            if pending and time.monotonic() > deadline:
+                slots = ", ".join(str(s + 1) for s in sorted(pending))
+                raise DeploymentFailed(f"Replica {slots} of {of} did not become healthy in time.")
+            if pending:
+                progress.beat()
+                progress.checkpoint()
+                # The engine's events wake this at once when a check passes or a
+                # replica dies; the timeout bounds how late a cancel is noticed.
+                changes.wait(POLL if has_check else min(POLL, max(0.0, settle - time.monotonic())))
+
+
+def _is_ready(
+    session: EngineSession,
+    slot: int,
+    container_id: str,
+    has_check: bool,
+    settle: float,
+    progress: Progress,
+    of: int,
+) -> bool:
+    """Whether one new replica is ready: healthy, or without a health check still running
+    after the settle time. Raises when it stopped or failed its check."""
+    state, health, exit_code = session.inspect(container_id)
+    if state in ("exited", "dead", "removed"):
+        progress.step(
+            f"Replica {slot + 1} of {of} stopped", kind="replica", slot=slot, state="failed"
+        )
+        tail = session.logs_tail(container_id)
+        raise DeploymentFailed(
+            f"Replica {slot + 1} of {of} exited with code {exit_code}"
+            + (f": {tail}" if tail else "")
+        )
+    if health == "unhealthy":
+        progress.step(
+            f"Replica {slot + 1} of {of} is unhealthy", kind="replica", slot=slot, state="failed"
+        )
+        raise DeploymentFailed(f"Replica {slot + 1} of {of} failed its health check.")
+    if (has_check and health == "healthy") or (not has_check and time.monotonic() >= settle):
+        progress.step(
+            f"Replica {slot + 1} of {of} is healthy", kind="replica", slot=slot, state="healthy"
+        )
+        return True
+    return False
 
 
 def start_replica(
@@ -247,7 +254,12 @@ def remove_started(
 
 
 def pull_image(session: EngineSession, image: str, progress: Progress) -> None:
-    progress.step(f"Pulling {image}", progress=5)
-    session.pull(image, lambda done, total: progress.pull(done, total, 5, 25))
-    progress.step("Image ready", progress=30)
+    """Pull ``repo@digest`` unless the engine holds it already: a digest names one
+    content, so a copy on the engine is that image (as ``docker run --pull missing``)."""
+    if session.has_image(image):
+        progress.step(f"Image ready: {image} is already on the engine", progress=30)
+    else:
+        progress.step(f"Pulling {image}", progress=5)
+        session.pull(image, lambda done, total: progress.pull(done, total, 5, 25))
+        progress.step("Image ready", progress=30)
     progress.checkpoint()  # nothing changed yet
