@@ -23,6 +23,12 @@ def load_stack_env() -> None:
             os.environ.setdefault(name.strip(), value.strip().strip("'\""))
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Linear interpolation between the closest ranks (numpy's default)."""
     ordered = sorted(values)

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import docker
 import requests
-from _common import percentile, run_docker, stack_ready
+from _common import cpu_ms, percentile, run_docker, stack_ready
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -193,12 +193,6 @@ def deploy_to_test(server, digest: str) -> str:
         )
     print(f"A: deployed {REPOSITORY}@{digest[:19]}... to Test through Berth ({name})")
     return name
-
-
-def cpu_ms(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all its threads), in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def bench_berth(server, digest: str, runs: int, warmups: int) -> dict:
