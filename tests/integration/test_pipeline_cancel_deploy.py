@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from environments import actions, engine
 from environments.models import Deployment
+from tests import stack
 from tests.integration.conftest import wait_finished
 from tests.integration.test_pipelines import _digest_pipeline
 
@@ -85,3 +86,58 @@ def test_cancel_during_a_deploy_stage_stops_the_deployment_and_keeps_the_old_rep
     assert str(deployment.pk) not in by_deployment  # nothing half-started left behind
     assert by_deployment == {str(first.pk): ["running", "running"]}  # the old ones serve
     assert Deployment.objects.last_succeeded(web_service, environments["dev"]).pk == first.pk
+
+
+def test_cancel_is_refused_to_who_may_not_deploy_where_the_deploy_stage_runs(
+    celery_worker_thread, web_service, versions, personas, environments, api_for, admin_user
+):
+    """The developer may start and cancel runs of a Dev pipeline, but the run is deploying
+    into Test, where the developer may not deploy: 403 naming why, and nothing changes
+    (the deployment goes on, the run still runs) until someone who may deploy there
+    cancels it."""
+    v1, _ = versions
+    document = dict(web_service.configs.get(environment=environments["dev"]).document)
+    document |= {"replicas": 1, "port": stack.free_port_base(), "strategy": {"type": "recreate"},
+                 "health_check": {"http_path": "/never", "interval": 0.5, "timeout": 1, "retries": 20}}  # fmt: skip
+    actions.save_config(admin_user, web_service, environments["test"], document)
+    admin = api_for("developer")
+    admin.force_authenticate(admin_user)
+    text = _digest_pipeline(
+        "  - {name: smoke, kind: test, environment: dev, command: 'true'}\n"
+        "  - {name: ship, kind: deploy, environment: test}\n"
+    )
+    created = admin.post(
+        reverse("pipeline-list"), {"service": web_service.name, "name": "ship", "text": text},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.data
+    run_id = admin.post(
+        reverse("pipeline-run", args=[created.data["id"]]), {"digest": v1}, format="json"
+    ).data["id"]
+    deployment = _until(
+        lambda: Deployment.objects.filter(
+            service=web_service, environment=environments["test"], status="running"
+        ).first(),
+        60,
+        "the deploy stage's deployment to run",
+    )
+
+    refused = api_for("developer").post(reverse("pipeline-run-cancel", args=[run_id]))
+    assert refused.status_code == 403, refused.data
+    assert refused.data["detail"] == (
+        "Stage ship is deploying where you may not deploy: someone who may deploy there "
+        "must cancel this run."
+    )
+    deployment.refresh_from_db()
+    assert deployment.status == "running"
+    assert not deployment.events.filter(kind="cancel").exists()
+    assert admin.get(reverse("pipeline-run-detail", args=[run_id])).data["status"] == "running"
+
+    assert admin.post(reverse("pipeline-run-cancel", args=[run_id])).status_code == 200
+    deployment = _until(
+        lambda: (d := Deployment.objects.get(pk=deployment.pk)).status not in d.ACTIVE and d,
+        60,
+        "the deployment to stop",
+    )
+    assert deployment.status == "cancelled"
+    assert deployment.reason == f"pipeline run cancelled by {admin_user.username}"
