@@ -15,8 +15,8 @@ immutability check and the write cannot be overtaken. The manifest is read by di
 beside the evidence queries, before the locks: a digest names its bytes, so no lock
 can change what it reads. A tag already pointing at the digest is not written again.
 A crash between a write and the commit leaves a tag written and no record: that is
-the fail-closed side, since an environment only deploys a digest with a *succeeded*
-record (``Promotion.objects.succeeded_into``), never by what a tag says.
+the fail-closed side, since a protected environment (Ops) deploys only a digest with a
+*succeeded* record (``Promotion.objects.succeeded_into``), never by what a tag says.
 
 Writes go one at a time, the moving tag first and the version tag last, and are not
 run at the same time although that would save one registry round trip. The reason is
