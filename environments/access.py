@@ -14,8 +14,6 @@ from environments import engine
 from environments.models import (
     Deployment,
     Environment,
-    EnvironmentGroupObjectPermission,
-    EnvironmentUserObjectPermission,
     Service,
 )
 from environments.roles import ACTION_LABELS, ACTION_PHRASES, ACTIONS, VIEW
@@ -91,22 +89,8 @@ def actions_by_environment(user, environments) -> dict[int, frozenset[str]]:
     # What guardian's checker reads (the user's and their groups' object permissions),
     # as flat rows of one query: it builds a model instance per row, which costs more
     # than the query once there are hundreds of environments, and asks twice.
-    ids = [env.pk for env in environments]
-    held: dict[int, set[str]] = {pk: set() for pk in ids}
-    rows = [
-        model.objects.filter(
-            **principal,
-            content_object_id__in=ids,
-            permission__codename__in=ACTIONS,
-            permission__content_type__app_label="environments",
-            permission__content_type__model="environment",
-        ).values_list("content_object_id", "permission__codename")
-        for model, principal in (
-            (EnvironmentUserObjectPermission, {"user": user}),
-            (EnvironmentGroupObjectPermission, {"group__user": user}),
-        )
-    ]
-    for pk, codename in rows[0].union(rows[1], all=True):
+    held: dict[int, set[str]] = {env.pk: set() for env in environments}
+    for pk, codename in Environment.objects.held_permissions(user, held):
         held[pk].add(codename)
     return {pk: frozenset(a for a in ACTIONS if a in actions) for pk, actions in held.items()}
 
