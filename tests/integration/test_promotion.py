@@ -357,3 +357,24 @@ def test_two_sign_offs_of_one_version_at_once_serialise_and_the_second_is_refuse
     # The second looked the version up only after the first had written it.
     order = [(m, p) for m, p in gate.seen if p.endswith(f"/manifests/{version}")]
     assert [m for m, _ in order] == ["HEAD", "PUT", "HEAD"]
+
+
+def test_a_registry_failing_before_any_write_fails_the_recorded_promotion(
+    gated, environments, api_for
+):
+    """A dependency failure, not a refusal: the attempt is recorded as failed (424), and
+    nothing is written."""
+    gate, registry, real, repository = gated
+    image = push_image(real, repository, layers=[os.urandom(64)])
+    _ran_in_test(environments, registry, repository, image.digest)
+    gate.fail("GET", f"/manifests/{image.digest}$")
+
+    response = _sign_off(
+        api_for("tester"), environments, repository, image.digest, version=_version()
+    )
+
+    assert response.status_code == 424, response.data
+    assert response.data["status"] == "failed" and "HTTP 500" in response.data["error"]
+    assert gate.requests("PUT", "/manifests/") == []
+    assert real.resolve(repository, "qa-passed") is None
+    assert AuditEvent.objects.filter(action="promotion.failed").count() == 1
