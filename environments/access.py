@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from guardian.core import ObjectPermissionChecker
-
 from environments import engine
 from environments.models import (
     Deployment,
     Environment,
-    EnvironmentGroupObjectPermission,
-    EnvironmentUserObjectPermission,
     Service,
 )
 from environments.roles import ACTION_LABELS, ACTION_PHRASES, ACTIONS, VIEW
@@ -42,25 +38,21 @@ __all__ = [
 CONTAINER_REFERENCE = engine.CONTAINER_REFERENCE
 
 
-def can(user, environment: Environment, action: str, checker=None) -> bool:
-    """Whether ``user`` may perform ``action`` in ``environment``. ``checker`` (an
-    ``ObjectPermissionChecker`` of ``user``) reuses permissions it has already read."""
+def can(user, environment: Environment, action: str) -> bool:
+    """Whether ``user`` may perform ``action`` in ``environment``."""
     if action not in ACTIONS:
         raise ValueError(f"Unknown environment action {action!r}.")
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return (checker or ObjectPermissionChecker(user)).has_perm(action, environment)
+    return action in allowed_actions(user, environment)
 
 
 def require(user, environment: Environment, action: str) -> None:
     """Raise 404 when ``user`` cannot see ``environment``, 403 when it lacks ``action``."""
-    # One checker: it reads the user's permissions on the environment once for both checks.
-    checker = ObjectPermissionChecker(user) if getattr(user, "is_active", False) else None
-    if not can(user, environment, VIEW, checker):
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown environment action {action!r}.")
+    held = allowed_actions(user, environment)  # one read for both checks
+    if VIEW not in held:
         raise NotFound("No such environment.")
-    if action != VIEW and not can(user, environment, action, checker):
+    if action not in held:
         raise Forbidden(
             f"You may not {ACTION_PHRASES[action]} in {environment.name}: "
             f"ask an environment manager for the '{action}' permission."
@@ -83,30 +75,23 @@ def allowed_actions(user, environment: Environment) -> frozenset[str]:
 
 
 def actions_by_environment(user, environments) -> dict[int, frozenset[str]]:
-    """Actions per environment id, with one permission query for the whole list."""
+    """Actions per environment id, with one permission query for the whole list.
+
+    Only object permissions count, the user's own and their groups' (what guardian's
+    ``ObjectPermissionChecker`` and ``get_objects_for_user(..., accept_global_perms=False)``
+    answer, and ``Environment.objects.restrict`` too: ``tests/test_restrict_equivalence.py``);
+    superusers hold every action, inactive and anonymous users none."""
     environments = list(environments)
     if user is None or not user.is_authenticated or not user.is_active:
         return {env.pk: frozenset() for env in environments}
     if user.is_superuser:
         return {env.pk: frozenset(ACTIONS) for env in environments}
-    # What guardian's ObjectPermissionChecker.prefetch_perms reads (the user's and their
-    # groups' object permissions), as two flat queries: it builds a model instance per
-    # row, which costs more than the queries once there are hundreds of environments.
-    ids = [env.pk for env in environments]
-    held: dict[int, set[str]] = {pk: set() for pk in ids}
-    for model, principal in (
-        (EnvironmentUserObjectPermission, {"user": user}),
-        (EnvironmentGroupObjectPermission, {"group__user": user}),
-    ):
-        rows = model.objects.filter(
-            **principal,
-            content_object_id__in=ids,
-            permission__codename__in=ACTIONS,
-            permission__content_type__app_label="environments",
-            permission__content_type__model="environment",
-        ).values_list("content_object_id", "permission__codename")
-        for pk, codename in rows:
-            held[pk].add(codename)
+    # What guardian's checker reads (the user's and their groups' object permissions),
+    # as flat rows of one query: it builds a model instance per row, which costs more
+    # than the query once there are hundreds of environments, and asks twice.
+    held: dict[int, set[str]] = {env.pk: set() for env in environments}
+    for pk, codename in Environment.objects.held_permissions(user, held):
+        held[pk].add(codename)
     return {pk: frozenset(a for a in ACTIONS if a in actions) for pk, actions in held.items()}
 
 

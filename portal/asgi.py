@@ -22,9 +22,12 @@ from portal.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
 
+# Both protocols tell the events module which loop serves them: an event sent from a
+# request (a promotion, a deployment) is then handed to that loop without the request
+# waiting for it, also before any websocket has connected.
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": track_server_loop(http_app),
         "websocket": track_server_loop(BerthAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )

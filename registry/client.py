@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.auth
 from requests.sessions import merge_setting
-from requests.utils import get_environ_proxies
+from requests.utils import get_environ_proxies, get_netrc_auth
 
 from portal.core.errors import DependencyUnavailable
 
@@ -142,17 +143,38 @@ class Manifest:
         return [d for d in [document.get("config"), *document.get("layers", [])] if d]
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """What the netrc file gave for a host: nothing (the request goes as it is)."""
+
+    def __call__(self, request):
+        return request
+
+
 class _Session(requests.Session):
-    """A session that asks the environment for proxies once per scheme, host and port.
+    """A session that asks the environment for proxies, and the netrc file for
+    credentials, once per scheme, host and port.
 
     requests reads the proxy variables (and no_proxy) again on every request, about a
-    millisecond each time with a large environment, several times per promotion. A
-    client lives for one operation, in which the environment does not change; the rest
-    is merged exactly as ``requests.Session.merge_environment_settings`` does it."""
+    millisecond each time with a large environment, several times per promotion, and
+    looks for ``~/.netrc`` and ``~/_netrc`` on disk: two file-system calls that let
+    other threads take the interpreter in the middle of a request. The environment and
+    the netrc file are read once per client (restart the process after changing them);
+    the rest is merged exactly as ``requests.Session.merge_environment_settings`` and
+    ``prepare_request`` do it."""
 
     def __init__(self):
         super().__init__()
         self._environ_proxies: dict[tuple, dict] = {}
+        self._netrc: dict[tuple, requests.auth.AuthBase | tuple] = {}
+
+    def prepare_request(self, request):
+        if self.trust_env and not request.auth and not self.auth:
+            key = tuple(urlsplit(request.url)[:2])
+            found = self._netrc.get(key)
+            if found is None:
+                found = self._netrc[key] = get_netrc_auth(request.url) or _NoAuth()
+            request.auth = found
+        return super().prepare_request(request)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if not self.trust_env:

@@ -1,21 +1,43 @@
 """Promotion: a digest leaves one environment for the next by retagging, never rebuilding.
 
 ``promote()`` is the one way in, for the browser, the API and pipelines. Refusals
-(permission, lifecycle, bad input, an immutable tag) are raised before anything is
-recorded or written. Once the checks pass, a Promotion row exists before the first
-registry write and ends as succeeded or failed, with its log.
+(permission, lifecycle, bad input, an immutable tag) record nothing and write nothing.
+Once the checks pass, a Promotion row exists before the first registry write and ends
+as succeeded or failed, with its log.
 
-A promotion waits on the registry more than on anything else, so registry reads that
-do not depend on each other run at the same time: the version tag's lookup and the
-manifest's read while the database checks the evidence; the current digest of every
-tag at once, under the tags' locks. Writes stay one at a time, the moving tag first.
+A retag in place (same registry and repository, the usual Test → Ops sign-off) is one
+database transaction: the record is created, the tags' lock rows are taken, every tag's
+current digest is read at once under the locks, a version tag found pointing at another
+digest is refused (the transaction rolls back: nothing recorded), then the tags are
+written and the record finished before the commit releases the locks. Two promotions
+of the same tags wait for each other (locks taken in tag order: no deadlock), so the
+immutability check and the write cannot be overtaken. The manifest is read by digest
+beside the evidence queries, before the locks: a digest names its bytes, so no lock
+can change what it reads. A tag already pointing at the digest is not written again.
+A crash between a write and the commit leaves a tag written and no record: that is
+the fail-closed side, since a protected environment (Ops) deploys only a digest with a
+*succeeded* record (``Promotion.objects.succeeded_into``), never by what a tag says.
+
+Writes go one at a time, the moving tag first and the version tag last, and are not
+run at the same time although that would save one registry round trip. The reason is
+what a failure leaves behind. The registry API cannot delete a tag alone (only a
+manifest, with every tag on it), so a new tag cannot be taken back. Written in
+parallel, a failed moving-tag write beside a successful version write would leave a
+new release tag, immutable by Berth's rule, naming a digest whose promotion failed:
+anyone pulling ``repo:1.4.2`` would get what nobody signed off. Written in order, a
+failure of the moving tag writes nothing, and a failure of the version tag puts the
+moving tag back where it was; the release tag exists only once everything before it
+landed. (A moving tag that was new cannot be removed either; it is logged as such.)
+
 A write is verified by the digest the registry answers it with (``Docker-Content-Digest``
 of the PUT: what it stored at the tag), or by reading the tag back when it sends none.
+A promotion into another repository or registry copies blobs first, which may take
+long: it is recorded, its version looked up, and it runs as a task on the record,
+which then takes the same locks and writes the same way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +45,6 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, JSONField, Subquery
 from django.utils import timezone
 
 from environments import access, engine
@@ -82,26 +103,28 @@ def was_in_environment(
 ) -> bool:
     """Whether ``repository@digest`` was promoted into, or deployed to, ``environment``.
 
-    Recorded promotions and deployments come first (one query); containers running
-    there now, deployed by other means, count too. An unreachable endpoint gives no
-    evidence.
+    Recorded promotions and deployments come first; containers running there now,
+    deployed by other means, count too. An unreachable endpoint gives no evidence.
     """
-    recorded = Environment.objects.filter(pk=environment.pk).filter(
-        Exists(_promoted_into(environment, registry, repository, digest))
-        | Exists(_deployed_to(environment, registry, repository, digest))
+    return _recorded_in(environment, registry, repository, digest) or _running_in(
+        environment, registry, repository, digest
     )
-    return recorded.exists() or _running_in(environment, registry, repository, digest)
 
 
-def _promoted_into(environment, registry, repository: str, digest: str):
-    return Promotion.objects.succeeded_into(environment, registry, repository, digest)
+def _recorded_in(environment, registry, repository: str, digest: str) -> bool:
+    """Whether a succeeded promotion into, or deployment to, ``environment`` ran the digest.
 
-
-def _deployed_to(environment, registry, repository: str, digest: str):
-    return Deployment.objects.succeeded().filter(
+    Two plain queries, the second only when the first finds nothing: the same answer as
+    one query with two EXISTS annotations, which Django takes longer to build than the
+    database takes to answer both (it copies and relabels every subquery)."""
+    promoted = Promotion.objects.succeeded_into(environment, registry, repository, digest)
+    if promoted.exists():
+        return True
+    deployed = Deployment.objects.succeeded().filter(
         environment=environment, service__registry=registry, service__repository=repository,
         digest=digest,
     )  # fmt: skip
+    return deployed.exists()
 
 
 def _running_in(environment, registry, repository: str, digest: str) -> bool:
@@ -115,35 +138,22 @@ def _running_in(environment, registry, repository: str, digest: str) -> bool:
     )
 
 
-def _history(
+def _latest_sign_off(
     source: Environment, target: Environment, registry: Registry, repository: str, digest: str
-):
-    """``(the id and tags of the latest sign-off of this digest from source into target,
-    or None and [], whether the digest was recorded in source)``: the two questions every
-    promotion asks before it may start, in one query."""
-    signed_off = (
+) -> tuple[int | None, list[str]]:
+    """The id and tags of the latest sign-off of this digest from source into target, or
+    ``(None, [])``."""
+    row = (
         Promotion.objects.signed_off_from(source)
         .filter(
             target_environment=target, source_registry=registry, source_repository=repository,
             digest=digest,
         )
         .order_by("-finished_at", "-pk")
-    )  # fmt: skip
-    row = (
-        Environment.objects.filter(pk=source.pk)
-        .annotate(
-            earlier=Subquery(signed_off.values("pk")[:1]),
-            earlier_tags=Subquery(signed_off.values("tags")[:1], output_field=JSONField()),
-            promoted=Exists(_promoted_into(source, registry, repository, digest)),
-            deployed=Exists(_deployed_to(source, registry, repository, digest)),
-        )
-        .values_list("earlier", "earlier_tags", "promoted", "deployed")
+        .values_list("pk", "tags")
         .first()
-    )
-    if row is None:
-        return None, [], False
-    earlier, tags, promoted, deployed = row
-    return earlier, tags or [], bool(promoted or deployed)
+    )  # fmt: skip
+    return (row[0], row[1] or []) if row else (None, [])
 
 
 def _plan(
@@ -210,7 +220,8 @@ def promote(
     Needs ``promote_from_environment`` on ``source``; the digest must have been deployed
     to or promoted into ``source``. Writes the target's moving tag and/or the version
     tag; a version tag that already points at another digest is refused (release tags
-    are immutable). Returns the finished Promotion (succeeded or failed).
+    are immutable). Returns the finished Promotion (succeeded or failed), or, when the
+    image must be copied first, the running one whose task does that.
     """
     access.require(user, source, PROMOTE)
     version = version.strip()
@@ -224,14 +235,17 @@ def promote(
         else RegistryClient.for_registry(target_registry)
     )
     copies = (source_registry.pk, repository) != (target_registry.pk, target_repository)
-    # Reads only, started now so that they run while the database is asked below.
+    # Reads only, started now so that they run while the database is asked below. The
+    # manifest by digest needs no lock (a digest names its bytes); a retag in place
+    # looks its tags up under their locks, a copy looks its version up now, since the
+    # copy runs later as a task and a taken version must be refused before that.
     manifest_read = None if copies else _read_later(source_client.get_manifest, repository, digest)
     version_read = (
-        _read_later(target_client.resolve, target_repository, version) if version else None
+        _read_later(target_client.resolve, target_repository, version)
+        if copies and version
+        else None
     )
-    earlier_pk, earlier_tags, recorded = _history(
-        source, target, source_registry, repository, digest
-    )
+    earlier_pk, earlier_tags = _latest_sign_off(source, target, source_registry, repository, digest)
     if earlier_pk is not None and (not version or version in earlier_tags):
         earlier = Promotion.objects.select_related("actor").get(pk=earlier_pk)
         raise PromotionRefused(
@@ -239,61 +253,72 @@ def promote(
             f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
             "nothing to do. Give a new version to add a release tag."
         )
-    if not recorded and not _running_in(source, source_registry, repository, digest):
+    if not was_in_environment(source, source_registry, repository, digest):
         raise PromotionRefused(
             f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
             f"only what ran in {source.name} can leave it."
         )
     if version_read is not None:
-        current = _resolved_or_refuse(version_read)
-        if current and current != digest:
-            raise PromotionRefused(
-                {
-                    "version": f"{target_repository}:{version} already points at {current[:19]}…; "
-                    "release tags are immutable, choose a new version."
-                }
-            )
-    manifest = None
-    if manifest_read is not None:
-        with contextlib.suppress(RegistryError):  # read again by the run, which records why
-            manifest = manifest_read.result()
+        _refuse_taken_version(target_repository, version, _resolved_or_refuse(version_read), digest)
 
-    promotion = Promotion.objects.create(
+    record = partial(
+        Promotion.objects.create,
         digest=digest, source_environment=source, target_environment=target,
         source_registry=source_registry, source_repository=repository,
         target_registry=target_registry, target_repository=target_repository,
         tags=tags, version=version, note=note.strip(), actor=user,
     )  # fmt: skip
-    if promotion.copies_blobs:
+    if copies:
         # Blobs move between repositories or registries: that may take long, so it runs
         # as a task on the record (status, log) and the caller answers 202.
+        promotion = record()
         _step(promotion, "queued: the image is copied into the target repository first")
         promotion.save(update_fields=["log"])
         dispatch_on_commit("registry.tasks.run_promotion", promotion.pk)
         return promotion
-    return run_promotion(promotion, source_client, target_client, manifest)
+    # A retag in place: the record, the tags' locks, their check, the writes and the
+    # finished record in one transaction. A tag found taken under the locks is a
+    # refusal: it leaves the transaction, so nothing is recorded and nothing written.
+    with transaction.atomic():
+        promotion = record()
+        try:
+            manifest = manifest_read.result()
+        except RegistryError as exc:
+            return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
+        _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
+        _write_tags(promotion, target_client, tags, manifest)
+    return promotion
 
 
 def run_promotion(
     promotion: Promotion,
     source_client: RegistryClient | None = None,
     target_client: RegistryClient | None = None,
-    manifest: Manifest | None = None,
 ) -> Promotion:
-    """Copy (if needed) and retag for a running ``promotion``; finishes the record.
-    ``manifest``: the source manifest when it was read already (a retag in place)."""
+    """Copy into the target repository, then retag, for a running ``promotion`` (the
+    task of a promotion that moves blobs); finishes the record."""
     if promotion.status != Promotion.Status.RUNNING:
         return promotion  # a redelivered task: already done
     source_client = source_client or RegistryClient.for_registry(promotion.source_registry)
     target_client = target_client or RegistryClient.for_registry(promotion.target_registry)
     user = promotion.actor
     try:
-        _retag(promotion, source_client, target_client, promotion.tags, manifest)
+        manifest, report = copy_image(
+            source_client, promotion.source_repository, promotion.digest,
+            target_client, promotion.target_repository,
+        )  # fmt: skip
+        _step(
+            promotion,
+            f"copied into {target_client.host}/{promotion.target_repository}: "
+            f"{len(report.mounted)} blobs mounted, {len(report.streamed)} streamed "
+            f"({report.bytes_streamed} bytes), {len(report.present)} already there",
+        )
+        _write_tags(promotion, target_client, promotion.tags, manifest)
     except RegistryError as exc:
         return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
-    except PromotionRefused as exc:
+    except PromotionRefused as exc:  # the record exists already: it ends as failed
         return _finish(promotion, user, Promotion.Status.FAILED, error=" ".join(exc.messages))
-    return promotion  # finished as succeeded by _write_tags, under the tags' locks
+    return promotion  # finished by _write_tags, under the tags' locks
 
 
 def _resolved_or_refuse(read: Future) -> str | None:
@@ -303,68 +328,69 @@ def _resolved_or_refuse(read: Future) -> str | None:
         raise PromotionRefused(str(exc)) from None
 
 
+def _refuse_taken_version(repository: str, version: str, current: str | None, digest: str):
+    if current and current != digest:
+        raise PromotionRefused(
+            {
+                "version": f"{repository}:{version} already points at {current[:19]}…; "
+                "release tags are immutable, choose a new version."
+            }
+        )
+
+
 def _step(promotion: Promotion, message: str) -> None:
     promotion.log.append({"at": timezone.now().isoformat(), "message": message})
-
-
-def _retag(
-    promotion: Promotion,
-    source: RegistryClient,
-    target: RegistryClient,
-    tags: list[str],
-    manifest: Manifest | None = None,
-) -> None:
-    repository, digest = promotion.source_repository, promotion.digest
-    if not promotion.copies_blobs:
-        manifest = manifest or source.get_manifest(repository, digest)
-        _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
-    else:
-        manifest, report = copy_image(
-            source, repository, digest, target, promotion.target_repository
-        )
-        _step(
-            promotion,
-            f"copied into {target.host}/{promotion.target_repository}: {len(report.mounted)} blobs mounted, "
-            f"{len(report.streamed)} streamed ({report.bytes_streamed} bytes), "
-            f"{len(report.present)} already there",
-        )
-    _write_tags(promotion, target, tags, manifest)
 
 
 def _write_tags(
     promotion: Promotion, client: RegistryClient, tags: list[str], manifest: Manifest
 ) -> None:
-    """Lock every (registry, repository, tag), re-check, PUT one tag at a time, verify.
+    """Lock every (registry, repository, tag), read the tags, check, write, finish.
 
-    The tags' current digests are read at once; the moving tag is written first: if a
-    later tag fails, the tags written are put back where they were, under the locks. On
-    success the promotion is finished before the locks are released.
+    Runs in the caller's transaction when there is one (a retag in place: the record
+    was created in it), else in its own. The tags' current digests are read at once,
+    under the locks. A version tag pointing at another digest raises PromotionRefused
+    out of the transaction. A tag already at the digest is not written again. Writes go
+    one at a time, the moving tag first (see the module's docstring); if one fails,
+    the tags written are put back where they were, still under the locks, and the
+    promotion is finished as failed; on success as succeeded. Either way the record is
+    finished before the locks are released, in the same commit.
     """
     repository = promotion.target_repository
     ordered = sorted(tags, key=lambda tag: tag == promotion.version)
-    written: list[tuple[str, str | None]] = []
-    with transaction.atomic():
+    user = promotion.actor
+    with transaction.atomic(savepoint=False):
         _lock_tags(promotion.target_registry, repository, tags)
-        current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
-        for tag, previous in zip(ordered, current, strict=True):
-            if tag == promotion.version and previous and previous != manifest.digest:
-                raise PromotionRefused(
-                    f"{repository}:{tag} was just set to {previous[:19]}… by someone else."
-                )
+        try:
+            current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
+        except RegistryError as exc:
+            _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
+            return
+        if promotion.version:
+            _refuse_taken_version(
+                repository, promotion.version, current[ordered.index(promotion.version)],
+                manifest.digest,
+            )  # fmt: skip
+        written: list[tuple[str, str | None]] = []
         try:
             for tag, previous in zip(ordered, current, strict=True):
+                if previous == manifest.digest:
+                    _step(
+                        promotion,
+                        f"{client.host}/{repository}:{tag} already points at {manifest.digest[:19]}…",
+                    )
+                    continue
                 _write_tag(client, repository, tag, manifest)
                 written.append((tag, previous))
                 _step(
                     promotion,
                     f"tagged {client.host}/{repository}:{tag} → {manifest.digest[:19]}… (was {previous[:19] + '…' if previous else 'absent'})",
                 )
-        except (RegistryError, PromotionRefused):
+        except RegistryError as exc:
             _restore(promotion, client, written)
-            raise
-        # Finished in the same transaction: the record and Berth's view of the tags
-        # change while the tags are still locked, and one commit instead of two.
-        _finish(promotion, promotion.actor, Promotion.Status.SUCCEEDED)
+            _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
+            return
+        _finish(promotion, user, Promotion.Status.SUCCEEDED)
 
 
 def _lock_tags(registry: Registry, repository: str, tags: list[str]) -> None:

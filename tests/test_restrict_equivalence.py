@@ -1,8 +1,9 @@
 """``Environment.objects.restrict`` (two subqueries on the permission tables) answers
-exactly what the per-object check ``access.can`` (guardian's ObjectPermissionChecker)
-answers, for every persona, environment and action of a seeded set; so do the bulk
-``access.actions_by_environment``, guardian's own ``get_objects_for_user`` (object
-permissions only) and the role grants the permission rows are derived from. The
+exactly what the per-object check ``access.can`` (and ``access.require``) answers, for
+every persona, environment and action of a seeded set; so do the bulk
+``access.actions_by_environment``, guardian's own ``ObjectPermissionChecker`` and
+``get_objects_for_user`` (object permissions only) and the role grants the permission
+rows are derived from. The
 restrictions built on it (services, deployments, registries, images, promotions, audit
 events, pipelines) refuse whoever the environment restriction refuses."""
 
@@ -14,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
 from environments import access, actions
@@ -26,6 +28,7 @@ from environments.models import (
 )
 from environments.roles import ACTIONS, DEPLOY, LOGS, MANAGE, PROMOTE, VIEW, Role, Tier
 from portal.core import audit
+from portal.core.errors import Forbidden, NotFound
 from portal.models import AuditEvent
 from registry.models import Image, Promotion, Registry, Repository
 
@@ -142,9 +145,26 @@ def test_restrict_answers_exactly_what_can_answers(seeded):
             }
             if user.is_active and not user.is_superuser:
                 answers["guardian"] = environment.pk in guardian
+                answers["guardian checker"] = ObjectPermissionChecker(user).has_perm(
+                    action, environment
+                )
+            answers["require"] = _passes_require(user, environment, action)
             if len(set(answers.values())) != 1:
                 differences.append((name, environment.slug, action, answers))
     assert not differences, differences
+
+
+def _passes_require(user, environment, action) -> bool:
+    """``access.require`` lets ``action`` through; its 404 and 403 mean no, and a 403
+    only where the environment is visible (a hidden one is missing, not forbidden)."""
+    try:
+        access.require(user, environment, action)
+    except NotFound:
+        return False
+    except Forbidden:
+        assert access.can(user, environment, VIEW), (user, environment, action)
+        return False
+    return True
 
 
 def test_the_seeded_set_covers_every_rule(seeded):

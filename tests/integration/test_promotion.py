@@ -1,11 +1,13 @@
 """Sign-off and promotion through the API, against the real registry and engine."""
 
 import os
+import threading
 import time
 import uuid
 
 import docker
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from environments import actions, engine
@@ -13,6 +15,7 @@ from portal.models import AuditEvent
 from registry.client import RegistryClient
 from registry.models import Promotion, Registry, Tag
 from tests.registries import push_image
+from tests.registry_gate import RegistryGate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -238,3 +241,140 @@ def test_an_unreachable_target_registry_fails_cleanly(
     assert data["status"] == "failed"
     assert "Registry gone" in data["error"]
     assert not Promotion.objects.filter(status="succeeded").exists()
+
+
+# --- under the tags' locks, against the real registry behind a gate ---------------------
+
+
+@pytest.fixture
+def gated(registry_url, environments, admin_user):
+    """Every environment uses the stack's registry through a gate that can fail or hold
+    chosen requests; each test works in a repository of its own."""
+    gate = RegistryGate(registry_url).start()
+    registry = Registry.objects.create(name="gated", url=gate.url, verify_tls=False)
+    for slug in ("dev", "test", "ops"):
+        actions.update_environment(admin_user, environments[slug], registry=registry)
+    actions.update_environment(
+        admin_user, environments["ops"], promotion_tag="qa-passed", require_version=True
+    )
+    yield gate, registry, RegistryClient(registry_url), f"gate/{uuid.uuid4().hex[:8]}"
+    gate.stop()
+
+
+def _ran_in_test(environments, registry, repository: str, digest: str) -> None:
+    """The evidence that ``digest`` may leave Test: it was promoted into it from Dev."""
+    Promotion.objects.create(
+        digest=digest, source_environment=environments["dev"], target_environment=environments["test"],
+        source_registry=registry, source_repository=repository, target_registry=registry,
+        target_repository=repository, status=Promotion.Status.SUCCEEDED,
+    )  # fmt: skip
+
+
+def test_a_failed_version_write_puts_the_moving_tag_back(gated, environments, api_for):
+    gate, registry, real, repository = gated
+    before = push_image(real, repository, layers=[os.urandom(64)])
+    image = push_image(real, repository, layers=[os.urandom(64)])
+    real.put_manifest(repository, "qa-passed", before)
+    _ran_in_test(environments, registry, repository, image.digest)
+    version = _version()
+    gate.fail("PUT", f"/v2/{repository}/manifests/{version}$")
+
+    response = _sign_off(api_for("tester"), environments, repository, image.digest, version=version)
+
+    assert response.status_code == 424, response.data
+    assert response.data["status"] == "failed" and "HTTP 500" in response.data["error"]
+    steps = [step["message"] for step in response.data["log"]]
+    assert any(step.startswith("tagged 127.0.0.1") and ":qa-passed" in step for step in steps)
+    assert f"restored qa-passed → {before.digest[:19]}…" in steps
+    assert real.resolve(repository, "qa-passed") == before.digest  # put back
+    assert real.resolve(repository, version) is None  # the registry never took it
+    assert AuditEvent.objects.filter(action="promotion.failed").count() == 1
+    assert not Tag.objects.filter(repository__name=repository).exists()
+
+
+def test_a_tag_already_at_the_digest_is_not_written_again(gated, environments, api_for):
+    gate, registry, real, repository = gated
+    image = push_image(real, repository, layers=[os.urandom(64)])
+    real.put_manifest(repository, "qa-passed", image)
+    _ran_in_test(environments, registry, repository, image.digest)
+    version = _version()
+
+    response = _sign_off(api_for("tester"), environments, repository, image.digest, version=version)
+
+    assert response.status_code == 201, response.data
+    assert gate.requests("PUT", "/manifests/qa-passed$") == []
+    assert len(gate.requests("PUT", f"/manifests/{version}$")) == 1
+    assert real.resolve(repository, version) == image.digest
+    steps = [step["message"] for step in response.data["log"]]
+    assert any("qa-passed already points at" in step for step in steps)
+    assert sorted(
+        Tag.objects.filter(repository__name=repository).values_list("name", flat=True)
+    ) == sorted(["qa-passed", version])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sign_offs_of_one_version_at_once_serialise_and_the_second_is_refused(
+    gated, environments, api_for
+):
+    gate, registry, real, repository = gated
+    first = push_image(real, repository, layers=[os.urandom(64)])
+    second = push_image(real, repository, layers=[os.urandom(64)])
+    for image in (first, second):
+        _ran_in_test(environments, registry, repository, image.digest)
+    version = _version()
+    release = gate.hold("PUT", f"/manifests/{version}$")
+    answers: dict[str, object] = {}
+
+    def sign_off(name: str, digest: str) -> None:
+        try:
+            answers[name] = _sign_off(
+                api_for("tester"), environments, repository, digest, version=version
+            )
+        finally:
+            connection.close()
+
+    winner = threading.Thread(target=sign_off, args=("first", first.digest))
+    winner.start()
+    # The first holds the tags' locks and waits at its version write...
+    assert gate.wait_for("PUT", f"/manifests/{version}$")
+    loser = threading.Thread(target=sign_off, args=("second", second.digest))
+    loser.start()
+    # ... while the second has passed its checks and read its manifest: it now waits
+    # for the locks, so it cannot have looked the version tag up yet.
+    assert gate.wait_for("GET", f"/manifests/{second.digest}$")
+    time.sleep(0.5)
+    assert len(gate.requests("HEAD", f"/manifests/{version}$")) == 1  # the first's only
+    release.set()
+    winner.join(30)
+    loser.join(30)
+
+    assert answers["first"].status_code == 201, answers["first"].data
+    assert answers["second"].status_code == 400, answers["second"].data
+    assert "release tags are immutable" in str(answers["second"].data["version"])
+    assert real.resolve(repository, version) == first.digest
+    into_ops = Promotion.objects.filter(target_environment=environments["ops"])
+    assert list(into_ops.values_list("digest", "status")) == [(first.digest, "succeeded")]
+    # The second looked the version up only after the first had written it.
+    order = [(m, p) for m, p in gate.seen if p.endswith(f"/manifests/{version}")]
+    assert [m for m, _ in order] == ["HEAD", "PUT", "HEAD"]
+
+
+def test_a_registry_failing_before_any_write_fails_the_recorded_promotion(
+    gated, environments, api_for
+):
+    """A dependency failure, not a refusal: the attempt is recorded as failed (424), and
+    nothing is written."""
+    gate, registry, real, repository = gated
+    image = push_image(real, repository, layers=[os.urandom(64)])
+    _ran_in_test(environments, registry, repository, image.digest)
+    gate.fail("GET", f"/manifests/{image.digest}$")
+
+    response = _sign_off(
+        api_for("tester"), environments, repository, image.digest, version=_version()
+    )
+
+    assert response.status_code == 424, response.data
+    assert response.data["status"] == "failed" and "HTTP 500" in response.data["error"]
+    assert gate.requests("PUT", "/manifests/") == []
+    assert real.resolve(repository, "qa-passed") is None
+    assert AuditEvent.objects.filter(action="promotion.failed").count() == 1

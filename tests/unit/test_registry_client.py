@@ -580,3 +580,36 @@ def test_the_session_merges_the_environment_exactly_as_requests_does(monkeypatch
     assert ours.merge_environment_settings(url, {}, None, None, None) == (
         plain.merge_environment_settings(url, {}, None, None, None)
     )
+
+
+def test_the_session_takes_netrc_credentials_as_requests_does_reading_the_file_once(
+    monkeypatch, tmp_path
+):
+    """A host in the netrc file gets its credentials, another none, exactly as with a
+    plain requests.Session; the file is looked up once per scheme and host."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine registry.example login robot password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    plain, ours = requests.Session(), client_module._Session()
+    calls = []
+    original = client_module.get_netrc_auth
+    monkeypatch.setattr(
+        client_module, "get_netrc_auth", lambda url: calls.append(url) or original(url)
+    )
+    for url in ("https://registry.example/v2/a/manifests/1", "http://127.0.0.1:5000/v2/"):
+        for _ in range(3):
+            expected = plain.prepare_request(requests.Request("GET", url))
+            prepared = ours.prepare_request(requests.Request("GET", url))
+            assert prepared.headers.get("Authorization") == expected.headers.get("Authorization")
+    assert (
+        plain.prepare_request(requests.Request("GET", "https://registry.example/v2/"))
+        .headers["Authorization"]
+        .startswith("Basic ")
+    )
+    assert len(calls) == 2
+    given = requests.Request("GET", "https://registry.example/v2/", auth=("me", "mine"))
+    assert (
+        ours.prepare_request(given).headers["Authorization"]
+        == (plain.prepare_request(given).headers["Authorization"])
+    )
