@@ -29,6 +29,22 @@ def _until(condition, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _start_run(api, service, stages: str, *, digest: str) -> int:
+    """Create a pipeline ``ship`` of ``service`` with these stages and start a run of it
+    on ``digest``; its id."""
+    created = api.post(
+        reverse("pipeline-list"),
+        {"service": service.name, "name": "ship", "text": _digest_pipeline(stages)},
+        format="json",
+    )
+    assert created.status_code == 201, created.data
+    started = api.post(
+        reverse("pipeline-run", args=[created.data["id"]]), {"digest": digest}, format="json"
+    )
+    assert started.status_code == 202, started.data
+    return started.data["id"]
+
+
 def test_cancel_during_a_deploy_stage_stops_the_deployment_and_keeps_the_old_replicas(
     celery_worker_thread, web_service, versions, personas, environments, api_for
 ):
@@ -42,17 +58,9 @@ def test_cancel_during_a_deploy_stage_stops_the_deployment_and_keeps_the_old_rep
     actions.save_config(developer, web_service, environments["dev"], document)
 
     api = api_for("developer")
-    text = _digest_pipeline("  - {name: ship, kind: deploy, environment: dev}\n")
-    created = api.post(
-        reverse("pipeline-list"), {"service": web_service.name, "name": "ship", "text": text},
-        format="json",
-    )  # fmt: skip
-    assert created.status_code == 201, created.data
-    started = api.post(
-        reverse("pipeline-run", args=[created.data["id"]]), {"digest": v2}, format="json"
+    run_id = _start_run(
+        api, web_service, "  - {name: ship, kind: deploy, environment: dev}\n", digest=v2
     )
-    assert started.status_code == 202, started.data
-    run_id = started.data["id"]
 
     def new_replica_started():
         deployment = Deployment.objects.filter(digest=v2, service=web_service).first()
@@ -102,18 +110,12 @@ def test_cancel_is_refused_to_who_may_not_deploy_where_the_deploy_stage_runs(
     actions.save_config(admin_user, web_service, environments["test"], document)
     admin = api_for("developer")
     admin.force_authenticate(admin_user)
-    text = _digest_pipeline(
+    run_id = _start_run(
+        admin, web_service,
         "  - {name: smoke, kind: test, environment: dev, command: 'true'}\n"
-        "  - {name: ship, kind: deploy, environment: test}\n"
-    )
-    created = admin.post(
-        reverse("pipeline-list"), {"service": web_service.name, "name": "ship", "text": text},
-        format="json",
+        "  - {name: ship, kind: deploy, environment: test}\n",
+        digest=v1,
     )  # fmt: skip
-    assert created.status_code == 201, created.data
-    run_id = admin.post(
-        reverse("pipeline-run", args=[created.data["id"]]), {"digest": v1}, format="json"
-    ).data["id"]
     deployment = _until(
         lambda: Deployment.objects.filter(
             service=web_service, environment=environments["test"], status="running"
