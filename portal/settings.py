@@ -206,9 +206,10 @@ if EMBEDDED:
     # is why the embedded Celery worker runs inside the server too.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = "memory://"
-    # kombu's memory transport sleeps 1 s when its queue is empty; a deployment would
-    # wait up to that long to be picked up (measured in tests/benchmarks/bench_deploy.py).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
+    # kombu's memory transport, woken at once when a task is queued (portal/broker.py):
+    # the stock one sleeps between looks, so each task waited for the next look.
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 1.0}
 else:
     CHANNEL_LAYERS = {
         "default": {

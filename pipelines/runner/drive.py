@@ -24,7 +24,7 @@ from environments import engine
 from pipelines.models import Approval, PipelineRun, StageRun
 from pipelines.runner.events import record_event
 from portal.core import audit
-from portal.core.tasks import dispatch_on_commit
+from portal.core.tasks import dispatch_on_commit, doing_it_here
 
 __all__ = [
     "advance",
@@ -42,17 +42,31 @@ WORK_KINDS = ("build", "deploy", "test", "promote")
 _here = threading.local()
 
 
+class NextStage:
+    """The work stage this thread started and will run next itself (see
+    :func:`started_here`): the first one of a step; parallel siblings go to their tasks."""
+
+    def __init__(self):
+        self.chosen = False
+        self.stage_id: int | None = None
+
+    def take(self) -> int | None:
+        stage_id, self.stage_id, self.chosen = self.stage_id, None, False
+        return stage_id
+
+
 @contextmanager
-def started_here() -> Iterator[list[int]]:
-    """Collect the ids of the work stages this thread starts (once committed), so that a
-    worker finishing a stage can run the next one itself at once instead of waiting for
-    the queue to hand it over. Each is queued as a task too: whoever claims it first runs
-    it, and a stage runs only once (the claim is atomic)."""
-    _here.started = []
+def started_here() -> Iterator[NextStage]:
+    """Note the first work stage this thread starts (once committed), so that a worker
+    finishing a stage runs the next one itself at once instead of waiting for the queue
+    to hand it over. It is queued as a fallback task too
+    (:func:`portal.core.tasks.doing_it_here`); a stage runs only once (the claim is
+    atomic). Parallel siblings are queued at once, for other workers."""
+    _here.next = NextStage()
     try:
-        yield _here.started
+        yield _here.next
     finally:
-        del _here.started
+        del _here.next
 
 
 def valid_approvals(stage: StageRun) -> list[Approval]:
@@ -124,10 +138,14 @@ def _start(run: PipelineRun, stage: StageRun) -> None:
     stage.heartbeat_at = now
     stage.save()
     record_event(run.pk, stage.name, "stage", f"Started {stage.kind}", {"status": stage.status})
-    dispatch_on_commit("pipelines.tasks.run_stage", stage.pk)
-    started = getattr(_here, "started", None)
-    if started is not None:
-        transaction.on_commit(lambda: started.append(stage.pk))
+    following = getattr(_here, "next", None)
+    if following is None or following.chosen:
+        dispatch_on_commit("pipelines.tasks.run_stage", stage.pk)
+        return
+    following.chosen = True  # this worker runs it next; the task is the fallback
+    with doing_it_here():
+        dispatch_on_commit("pipelines.tasks.run_stage", stage.pk)
+    transaction.on_commit(lambda: setattr(following, "stage_id", stage.pk))
 
 
 @transaction.atomic

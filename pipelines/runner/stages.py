@@ -32,6 +32,7 @@ from pipelines.runner.drive import finish_stage, started_here
 from pipelines.runner.events import LogWriter, record_event
 from pipelines.runner.testing import run_test_container
 from portal.core.errors import DomainError
+from portal.core.tasks import doing_it_here
 from registry.models import Promotion
 from registry.promotion import promote
 
@@ -86,13 +87,11 @@ def _beating(stage: StageRun):
 
 def run_stage(stage_id: int) -> None:
     """Claim and run one work stage, then the next work stage it started, and so on (its
-    queued task then finds it claimed). Parallel siblings are left to their tasks."""
-    with started_here() as started:
+    fallback task then finds it claimed). Parallel siblings are left to their tasks."""
+    with started_here() as following:
         _run_one(stage_id)
-        while started:
-            following = started[0]
-            started.clear()
-            _run_one(following)
+        while (next_id := following.take()) is not None:
+            _run_one(next_id)
 
 
 def _run_one(stage_id: int) -> None:
@@ -186,9 +185,10 @@ def _deploy(stage: StageRun, writer: LogWriter, beat) -> dict:
     user = stage.actor if environment.protected else _author(stage)
     if user is None:
         raise StageFailed(f"{environment.name} is protected and nobody confirmed the deployment.")
-    deployment = deploy(
-        run.pipeline.service, environment, run.digest, user=user, confirm=environment.protected
-    )
+    with doing_it_here():  # run below, in this thread; its queued task is the fallback
+        deployment = deploy(
+            run.pipeline.service, environment, run.digest, user=user, confirm=environment.protected
+        )
     StageRun.objects.filter(pk=stage.pk).update(results={"deployment": deployment.pk})
     writer.line(f"deployment #{deployment.pk} of {run.digest} to {environment.name} as {user}")
     if StageRun.objects.filter(pk=stage.pk, status=StageRun.Status.RUNNING).exists():
