@@ -247,14 +247,5 @@ class Promotion(models.Model):
         return f"{self.source_repository}@{self.digest[:19]} {self.source_environment} → {self.target_environment}"
 
     @property
-    def copies_blobs(self) -> bool:
-        """Whether the image must be copied (another repository or registry) before the
-        retag, rather than only retagged where it is."""
-        return (self.source_registry_id, self.source_repository) != (
-            self.target_registry_id,
-            self.target_repository,
-        )
-
-    @property
     def target_reference(self) -> str:
         return f"{self.target_registry.host}/{self.target_repository}@{self.digest}"

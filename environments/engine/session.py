@@ -31,6 +31,7 @@ from environments.engine.labels import (
     owns_swarm_service,
 )
 from environments.engine.probe import health_of
+from environments.engine.streams import event_stream
 from environments.engine.units import parse_memory
 
 __all__ = ["CONTAINER_VERBS", "ContainerWatch", "EngineSession", "NotOwned", "Replica", "session"]
@@ -385,11 +386,11 @@ class ContainerWatch:
         self._stream = None
         try:
             # Since a moment ago: a result that came before the stream opened still wakes.
-            self._stream = client.api.events(
-                since=int(time.time()) - 2, decode=True,
-                filters={"type": "container", "container": sorted(self._ids),
-                         "event": list(self.EVENTS)},
-            )  # fmt: skip
+            self._stream = event_stream(
+                client,
+                {"type": "container", "container": sorted(self._ids), "event": list(self.EVENTS)},
+                since=int(time.time()) - 2,
+            )
         except docker.errors.DockerException:
             return  # no stream: wait() polls
         threading.Thread(target=self._follow, name="berth-container-watch", daemon=True).start()

@@ -93,9 +93,10 @@ def container_exit(client: docker.DockerClient, container_id: str) -> tuple[str,
     return state.get("Status", ""), int(state.get("ExitCode") or 0)
 
 
-def event_stream(client: docker.DockerClient, filters: dict):
-    """Decoded Docker events matching ``filters`` from now on (a ``CancellableStream``)."""
-    return client.api.events(decode=True, filters=filters)
+def event_stream(client: docker.DockerClient, filters: dict, since: int | None = None):
+    """Decoded Docker events matching ``filters`` from now on, or from ``since`` (a Unix
+    time), as a ``CancellableStream``."""
+    return client.api.events(decode=True, filters=filters, since=since)
 
 
 def stats_stream(client: docker.DockerClient, container_id: str) -> CancellableStream:
