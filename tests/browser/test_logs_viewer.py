@@ -162,10 +162,17 @@ def test_the_viewer_holds_100k_lines_with_a_bounded_dom_and_searches_within_a_se
 
     # Scroll into the middle by hand: still a handful of rows in the DOM.
     page.locator("[data-lv-scroller]").evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")
-    page.wait_for_timeout(200)
+    # The rows redraw on the next frames; on a busy machine that can take longer than a
+    # fixed pause, so wait (bounded) for them to show the middle.
+    middle = re.compile(r"line [45]\d{4}")
+    deadline = time.monotonic() + 5
+    while True:
+        texts = page.locator(".lv-rows .lv-row .lv-text").all_inner_texts()
+        if any(middle.search(text) for text in texts) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
     assert _rows(page) < 500
-    texts = page.locator(".lv-rows .lv-row .lv-text").all_inner_texts()
-    assert any(re.search(r"line [45]\d{4}", text) for text in texts), texts[:5]
+    assert any(middle.search(text) for text in texts), texts[:5]
 
     # Wrap: the 100 KB lines take several rows, cut at 2,000 characters.
     search.fill("big 50001")
