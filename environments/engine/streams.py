@@ -18,27 +18,87 @@ from environments.engine.labels import owns_swarm_service
 
 
 def _payloads(response: requests.Response, framed: bool) -> Iterator[bytes]:
-    """The body of a log response: frame payloads (one log message each) when ``framed``,
-    else the raw bytes as they come.
+    """The body of a log response: frame payloads (log messages) when ``framed``, else
+    the raw bytes as they come.
 
     Read 64 KiB at a time with ``read1`` (whatever has arrived, so a follow stream is not
     held back) and the 8-byte frame headers parsed here: docker-py reads every frame with
-    two buffered reads, which is about half the cost of a chatty container's log.
+    two buffered reads, which is about half the cost of a chatty container's log. Whole
+    messages (ending in a newline) that arrived together go out joined, one chunk for
+    many lines, so the line splitter cuts them at once. A partial message (Docker cuts
+    lines longer than 16 KiB) ends its chunk: the next chunk then starts with its
+    continuation, whose own timestamp the splitter drops.
     """
-    raw = response.raw
     buffer, start = b"", 0
-    while block := raw.read1(65536):
+    for block in _body(response):
         if not framed:
             yield block
             continue
         buffer = buffer[start:] + block if start < len(buffer) else block
         start, end = 0, len(buffer)
+        messages: list[bytes] = []
         while end - start >= 8:
             size = int.from_bytes(buffer[start + 4 : start + 8], "big")
             if end - start - 8 < size:
                 break
-            yield buffer[start + 8 : start + 8 + size]
+            message = buffer[start + 8 : start + 8 + size]
             start += 8 + size
+            messages.append(message)
+            if not message.endswith(b"\n"):
+                yield b"".join(messages)
+                messages = []
+        if messages:
+            yield b"".join(messages)
+
+
+MAX_CHUNK = 8 * 1024 * 1024  # a longer HTTP chunk is a broken stream, not a log message
+
+
+def _body(response: requests.Response) -> Iterator[bytes]:
+    """The body of a streamed response as it arrives, many HTTP chunks at a time.
+
+    Docker sends each log message of a follow as an HTTP chunk of its own, and
+    http.client hands over at most one chunk per read, through several calls: for a
+    chatty container that was most of the reader's time. A chunked body is therefore
+    decoded here, from the connection's buffered reader (nothing of the body has been
+    read when this starts), which is closed when the body ends, breaks or is left, as
+    http.client does; any other body is read as it comes.
+    """
+    message = getattr(response.raw, "_fp", None)
+    reader = getattr(message, "fp", None)
+    if reader is None or not getattr(message, "chunked", False) or message.chunk_left is not None:
+        while block := response.raw.read1(65536):
+            yield block
+        return
+    try:
+        yield from _dechunk(reader)
+    finally:  # as http.client does at the end of a body, or when it breaks
+        message.close()
+
+
+def _dechunk(reader) -> Iterator[bytes]:
+    buffer, start = b"", 0
+    while True:
+        chunks = []
+        while (line_end := buffer.find(b"\r\n", start)) >= 0:
+            size = int(buffer[start:line_end].partition(b";")[0], 16)
+            if size == 0:  # the last chunk: the body is complete
+                if chunks:
+                    yield b"".join(chunks)
+                return
+            if size > MAX_CHUNK:
+                raise ValueError(f"an HTTP chunk of {size} bytes in a log stream")
+            data_end = line_end + 2 + size
+            if len(buffer) < data_end + 2:
+                break
+            chunks.append(buffer[line_end + 2 : data_end])
+            start = data_end + 2
+        if chunks:
+            yield b"".join(chunks)
+        block = reader.read1(65536)
+        if not block:
+            return
+        buffer, start = buffer[start:] + block, 0
 
 
 def _log_request(

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_LINE",
     "LineSplitter",
     "docker_since",
+    "iter_line_lists",
     "iter_lines",
     "normalize_ts",
     "ts_seconds",
@@ -134,8 +135,17 @@ class LineSplitter:
         return ts, text[:-1] if text.endswith("\r") else text
 
 
-def iter_lines(stream, framed: bool) -> Iterator[tuple[str, str]]:
+def iter_line_lists(stream, framed: bool) -> Iterator[list[tuple[str, str]]]:
+    """The lines of a stream of chunks, a list per chunk that completed any (the lines
+    that arrived together)."""
     splitter = LineSplitter(framed)
     for chunk in stream:
-        yield from splitter.feed(chunk)
-    yield from splitter.flush()
+        if lines := splitter.feed(chunk):
+            yield lines
+    if rest := splitter.flush():
+        yield rest
+
+
+def iter_lines(stream, framed: bool) -> Iterator[tuple[str, str]]:
+    for lines in iter_line_lists(stream, framed):
+        yield from lines

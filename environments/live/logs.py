@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from environments import engine
 from environments.live import hub as hub_base
 from environments.live.hub import Reader, ReaderHub, close_quietly
-from environments.live.lines import docker_since, iter_lines, normalize_ts
+from environments.live.lines import docker_since, iter_line_lists, normalize_ts
 from environments.live.sources import ContainerSource, cursor_after, cursor_key
 
 __all__ = [
@@ -264,20 +264,22 @@ class _Reader(Reader):
     def _pump(self, name: str, stream, client) -> None:
         line = self.source.line
         try:
-            for ts, text in iter_lines(stream, self.source.framed):
-                self._add(line(ts, name, text, client))
+            for lines in iter_line_lists(stream, self.source.framed):
+                self._add([line(ts, name, text, client) for ts, text in lines])
         except Exception:  # noqa: BLE001 - a broken stream ends like a closed one
             if not self._stopping:
                 log.warning("Log stream %s of %s broke", name, self.source.label, exc_info=True)
 
-    def _add(self, line: dict) -> None:
+    def _add(self, lines: list[dict]) -> None:
+        """Lines that arrived together (one read: at most 64 KiB of them)."""
+        size = sum(len(line["text"]) for line in lines) + 64 * len(lines)
         with self._cond:
             while (len(self._pending) >= PENDING_LINES or self.held) and not self._stopping:
                 self._cond.wait(timeout=1)
             if self._stopping:
                 return
-            self._pending.append(line)
-            self._pending_bytes += len(line["text"]) + 64
+            self._pending.extend(lines)
+            self._pending_bytes += size
             full = len(self._pending) >= BATCH_LINES or self._pending_bytes >= BATCH_BYTES
             since = time.monotonic() - self._last_drain
             window = IDLE_GAP_SECONDS if self.idle else FLUSH_SECONDS
