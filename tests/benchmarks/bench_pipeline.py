@@ -88,30 +88,34 @@ def stage(run, name):
     return next(s for s in run["stages"] if s["name"] == name)
 
 
-def follow(server, secret: str, run_id: int, until: tuple[str, ...], timeout=300) -> None:
-    """Follow the run on its websocket, as its page does, until its status is one of
-    ``until``."""
+def run_socket(server, secret: str, run_id: int):
+    """The run's websocket, opened once and followed for the whole run, as its page does
+    (the page stays connected through the approval; it does not reconnect)."""
     url = f"ws{server.url.removeprefix('http')}/ws/pipeline-runs/{run_id}/"
     headers = {"Authorization": f"Token {secret}", "Origin": server.url}
+    return connect(url, additional_headers=headers, open_timeout=10)
+
+
+def follow(socket, until: tuple[str, ...], timeout=300) -> None:
+    """Read the run's events until its status is one of ``until``."""
     deadline = time.monotonic() + timeout
-    with connect(url, additional_headers=headers, open_timeout=10) as socket:
-        while True:
-            message = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if message["type"] == "snapshot":
-                status = message["status"]
-            elif message["event"]["kind"] == "run":
-                status = message["event"]["data"].get("status")
-            else:
-                continue
-            if status in until:
-                return
+    while True:
+        message = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message["type"] == "snapshot":
+            status = message["status"]
+        elif message["event"]["kind"] == "run":
+            status = message["event"]["data"].get("status")
+        else:
+            continue
+        if status in until:
+            return
 
 
 def berth_full_run(
     server, api, secret: str, repo: str, service: str, name: str, show: bool
 ) -> tuple[float, float, str]:
-    """(wall seconds, seconds spent waiting for the approval, digest); with ``show`` the
-    run's timeline is printed."""
+    """(wall seconds, seconds spent waiting for the approval, digest, seconds per stage);
+    with ``show`` the run's timeline is printed."""
     text = f"""\
 allow_self_approval: true
 stages:
@@ -129,21 +133,24 @@ stages:
     start = time.time()
     run = api.post(f"{server.url}/api/pipelines/{created.json()['id']}/run/", json={}).json()
     url = f"{server.url}/api/pipeline-runs/{run['id']}/"
-    follow(server, secret, run["id"], ("waiting", "succeeded", "failed", "cancelled"))
-    run = api.get(url).json()
-    if run["status"] != "waiting":
-        raise SystemExit(f"the run did not reach its approval: {run['reason']}")
-    waiting_since = seconds(stage(run, "qa")["started_at"])
-    clicked = time.time()
-    api.post(f"{url}approve/", json={"stage": "qa"}).raise_for_status()
-    follow(server, secret, run["id"], ("succeeded", "failed", "cancelled"))
+    with run_socket(server, secret, run["id"]) as socket:
+        follow(socket, ("waiting", "succeeded", "failed", "cancelled"))
+        run = api.get(url).json()
+        if run["status"] != "waiting":
+            raise SystemExit(f"the run did not reach its approval: {run['reason']}")
+        waiting_since = seconds(stage(run, "qa")["started_at"])
+        clicked = time.time()
+        api.post(f"{url}approve/", json={"stage": "qa"}).raise_for_status()
+        follow(socket, ("succeeded", "failed", "cancelled"))
     run = api.get(url).json()
     if run["status"] != "succeeded":
         raise SystemExit(f"the run {run['status']}: {run['reason']}")
     total = seconds(run["finished_at"]) - start
     if show:
         print_timeline(server, api, run, start)
-    return total, clicked - waiting_since, run["digest"]
+    steps = {item["name"]: item["duration"] or 0.0 for item in run["stages"]}
+    steps["qa"] = seconds(stage(run, "qa")["finished_at"]) - clicked  # after the click
+    return total, clicked - waiting_since, run["digest"], steps
 
 
 def print_timeline(server, api, run, start: float) -> None:
@@ -161,11 +168,12 @@ def print_timeline(server, api, run, start: float) -> None:
     print(f"  run finished {seconds(run['finished_at']) - start:7.2f}")
 
 
-def direct_work(repo: str, registry_host: str) -> float:
+def direct_work(repo: str, registry_host: str) -> tuple[float, dict[str, float]]:
     """The same work with the docker SDK and the registry API, as a script would do it:
     clone, build, push; per deploy (Dev, Test) the pull by digest and one container with
     the same health check, waited for until healthy; the test container (run, wait, logs,
-    remove); the promote's retag (manifest GET by digest, PUT under the new tag)."""
+    remove); the promote's retag (manifest GET by digest, PUT under the new tag).
+    Returns the wall seconds and the seconds of each step, named as Berth's stages."""
     from registry.client import RegistryClient
 
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=600)
@@ -184,7 +192,9 @@ def direct_work(repo: str, registry_host: str) -> float:
     digest = registry.resolve(repository, tag)
     image = f"{reference}@{digest}"
     replicas = []
-    for _ in ("dev", "test"):
+    steps = {"build": time.perf_counter() - started}
+    for environment in ("dev", "test"):
+        began = time.perf_counter()
         for _ in client.api.pull(reference, digest, stream=True, decode=True):
             pass
         container = client.containers.run(
@@ -193,18 +203,38 @@ def direct_work(repo: str, registry_host: str) -> float:
         while client.api.inspect_container(container.id)["State"]["Health"]["Status"] != "healthy":
             time.sleep(0.05)
         replicas.append(container)
+        steps[f"deploy-{environment}"] = time.perf_counter() - began
+    began = time.perf_counter()
     test = client.containers.run(
         image, ["sh", "-c", TEST_COMMAND], network_mode="host", detach=True
     )
     test.wait()
     test.logs()
     test.remove(force=True)
+    steps["smoke"] = time.perf_counter() - began
+    began = time.perf_counter()
     registry.put_manifest(repository, f"v{tag}", registry.get_manifest(repository, digest))
+    steps["promote"] = time.perf_counter() - began
     elapsed = time.perf_counter() - started
     for container in replicas:
         container.remove(force=True)
     client.close()
-    return elapsed
+    return elapsed, steps
+
+
+def print_steps(berth: float, floor: float, berth_steps: list[dict], floor_steps: list[dict]):
+    """Where the difference is: each stage's median beside the same step done directly,
+    and the rest (starting the run, between stages, finishing it)."""
+    print("  step medians, seconds:   Berth    SDK   Berth - SDK")
+    rest_berth, rest_floor = berth, floor
+    for name in berth_steps[0]:
+        mine = statistics.median(steps[name] for steps in berth_steps)
+        theirs = statistics.median(steps.get(name, 0.0) for steps in floor_steps)
+        rest_berth, rest_floor = rest_berth - mine, rest_floor - theirs
+        label = f"{name} (after the click)" if name == "qa" else name
+        print(f"    {label:<22} {mine:6.3f} {theirs:6.3f}  {mine - theirs:+7.3f}")
+    print(f"    {'the rest':<22} {rest_berth:6.3f} {rest_floor:6.3f}  {rest_berth - rest_floor:+7.3f}"
+          "  (starting the run, between stages, finishing it)")  # fmt: skip
 
 
 def approval_latency(server, api, service: str, digest: str) -> list[float]:
@@ -259,19 +289,22 @@ def main() -> int:
         repo = git_repo(workdir)
         registry_host = os.environ["BERTH_REGISTRY_URL"].split("://", 1)[1]
         direct_work(repo, registry_host)  # warm the build cache both sides use
-        berths, floors, cpus = [], [], []
+        berths, floors, cpus, berth_steps, floor_steps = [], [], [], [], []
         for number in range(1, FULL_RUNS + 1):  # interleaved, so load drifts hit both
             services.append(new_service(server, api))
             cpu_before = cpu_ms(server.processes[0].pid)
-            total, approving, digest = berth_full_run(
+            total, approving, digest, steps = berth_full_run(
                 server, api, secret, repo, services[-1], "full", show=number == FULL_RUNS
             )
             berths.append(total - approving)
+            berth_steps.append(steps)
             cpus.append(cpu_ms(server.processes[0].pid) - cpu_before)
             # Its replicas' health checks would load the runs after it (the direct work
             # removes its containers too).
             remove_service_containers(os.environ["DOCKER_HOST"], services[-1])
-            floors.append(direct_work(repo, registry_host))
+            elapsed, steps = direct_work(repo, registry_host)
+            floors.append(elapsed)
+            floor_steps.append(steps)
             print(f"  run {number}: Berth {berths[-1]:.2f} s, docker SDK {floors[-1]:.2f} s")
         berth, floor = statistics.median(berths), statistics.median(floors)
         overhead = (berth - floor) / floor * 100
@@ -293,6 +326,7 @@ def main() -> int:
     print(
         f"  Berth's server CPU per run: {statistics.median(cpus):.0f} ms (median; includes following the run on its websocket)"
     )
+    print_steps(berth, floor, berth_steps, floor_steps)
     print(
         f"  Berth's overhead: {overhead:+.1f} %  (target <= 5 %: {'met' if overhead <= 5 else 'missed'})"
     )
