@@ -32,6 +32,11 @@ application = ProtocolTypeRouter(
     }
 )
 
+if os.environ.get("BERTH_SERVER") == "1":
+    from portal.core.heap import freeze_loaded
+
+    freeze_loaded()
+
 if settings.EMBEDDED_WORKER and os.environ.get("BERTH_SERVER") == "1":
     from portal.worker import start_embedded_worker
 

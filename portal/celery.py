@@ -8,6 +8,7 @@ and ``celery -A portal worker`` runs separately.
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -17,6 +18,16 @@ app.autodiscover_tasks()
 # The current app in every thread, not only the one that imported this module: domain
 # code queues tasks by name (portal.core.tasks.dispatch_on_commit) from request threads.
 app.set_default()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _freeze_loaded(**kwargs) -> None:
+    """A worker's start-up objects stay out of the garbage collector's walks (see
+    :mod:`portal.core.heap`); in each process of a prefork pool too."""
+    from portal.core.heap import freeze_loaded
+
+    freeze_loaded()
 
 
 @app.on_after_finalize.connect
