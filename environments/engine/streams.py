@@ -62,11 +62,17 @@ def _body(response: requests.Response) -> Iterator[bytes]:
     chatty container that was most of the reader's time. A chunked body is therefore
     decoded here, from the connection's buffered reader (nothing of the body has been
     read when this starts), which is closed when the body ends, breaks or is left, as
-    http.client does; any other body is read as it comes.
+    http.client does; any other body (not chunked, or compressed) is read as it comes.
     """
     message = getattr(response.raw, "_fp", None)
     reader = getattr(message, "fp", None)
-    if reader is None or not getattr(message, "chunked", False) or message.chunk_left is not None:
+    plain = not response.headers.get("Content-Encoding")  # compressed: urllib3 decodes it
+    if (
+        not plain
+        or reader is None
+        or not getattr(message, "chunked", False)
+        or message.chunk_left is not None
+    ):
         while block := response.raw.read1(65536):
             yield block
         return

@@ -48,6 +48,7 @@ class _Raw:
 class _Response:
     def __init__(self, data: bytes, seed: int, chunked: bool = True):
         self.raw = _Raw(_Message(data, seed, chunked))
+        self.headers = {}
 
 
 def _frame(payload: bytes) -> bytes:
@@ -111,3 +112,10 @@ def test_the_reader_is_closed_when_the_body_ends_or_is_left():
     next(body)
     body.close()
     assert ended.raw._fp.fp.closed and left.raw._fp.fp.closed
+
+
+def test_a_compressed_body_is_left_to_urllib3_to_decode():
+    data = _chunked([_frame(LINES[0])])
+    response = _Response(data, seed=7)
+    response.headers = {"Content-Encoding": "gzip"}
+    assert b"".join(_body(response)) == data  # as urllib3's read1 hands it over
