@@ -6,10 +6,12 @@
    SDK and the registry API: clone, build and push; per deploy the pull by digest and a
    container with the same health check, waited for until healthy; the test container
    (run, wait, logs, remove); the promote's retag (manifest GET by digest, PUT). Target
-   <= 5 %. A timeline of the run (each stage's start, end and the gap before it, and each
-   deployment's events) shows where Berth's time goes.
-   The full run and the direct work alternate ``BENCH_FULL_RUNS`` times (5); the
-   medians are compared, and the last run's timeline is printed.
+   <= 5 %. Where Berth's time goes: each stage's median beside the same step done
+   directly (and the rest: starting the run, between stages, finishing it), and a
+   timeline of the last run (each stage's start, end and the gap before it, and each
+   deployment's events). The full run and the direct work alternate
+   ``BENCH_FULL_RUNS`` times (5); the medians are compared. Runs are followed on one
+   websocket each, as the run page follows them.
 2. The time from an approval click (the API call) to the next stage starting, p50 over
    several runs. Target <= 1 s.
 
