@@ -128,6 +128,9 @@ class PipelineRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    last_event_seq = models.PositiveIntegerField(
+        default=0, editable=False, help_text="the number of its last event"
+    )
 
     objects = PipelineRunQuerySet.as_manager()
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from environments import actions
 from environments.deploying import runner
 from environments.deploying.config import validate
-from environments.models import Deployment, DeploymentEvent, Environment, Service, ServiceConfig
+from environments.models import Deployment, Environment, Service, ServiceConfig
 from portal.core.errors import Forbidden
 from portal.models import AuditEvent
 from registry.models import Registry
@@ -190,9 +190,10 @@ def test_a_finished_deployment_never_changes_outcome(deployment):
 
 
 def test_event_numbers_follow_each_other_whoever_writes(deployment):
-    DeploymentEvent.objects.create(deployment=deployment, seq=7, kind="step", message="x")
-    runner.record_event(deployment, "step", "after a gap", {}, None)
-    assert list(deployment.events.values_list("seq", flat=True)) == [7, 8]
+    runner.record_event(deployment, "step", "the worker's step", {}, None)
+    assert runner._finish(deployment, Deployment.Status.FAILED, "reaped")  # the reaper
+    runner.record_event(deployment, "step", "a late step of the worker", {}, None)
+    assert list(deployment.events.values_list("seq", flat=True)) == [1, 2, 3]
 
 
 def test_the_reaper_leaves_a_deployment_whose_worker_still_beats(deployment):

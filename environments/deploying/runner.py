@@ -13,8 +13,8 @@ import socket
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from environments import engine
@@ -28,6 +28,7 @@ from environments.deploying.strategies import (
 from environments.models import Deployment, DeploymentEvent
 from portal.core import audit
 from portal.core.events import broadcast_on_commit, deployment_group, notify_changed
+from portal.core.sequences import take_next
 
 __all__ = [
     "CANCEL_EVENT",
@@ -40,33 +41,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _append_event(deployment: Deployment, kind: str, message: str, data: dict) -> DeploymentEvent:
-    """The next event of ``deployment``. The deployment's row is locked while the next
-    number is taken (a worker and the reaper may write at once); where the database has
-    no row locks (SQLite) the unique constraint decides and the loser takes the next."""
-    for attempt in range(5):
-        try:
-            with transaction.atomic():
-                Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
-                last = deployment.events.aggregate(last=Max("seq"))["last"] or 0
-                return DeploymentEvent.objects.create(
-                    deployment=deployment, seq=last + 1, kind=kind, message=message, data=data
-                )
-        except IntegrityError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
-
-
 def record_event(
     deployment: Deployment, kind: str, message: str, data: dict, progress: int | None
 ) -> None:
-    with transaction.atomic():
-        event = _append_event(deployment, kind, message, data)
-        changes = {"heartbeat_at": timezone.now()}
-        if progress is not None:
-            changes["progress"] = progress
-        Deployment.objects.filter(pk=deployment.pk).update(**changes)
+    """Append the deployment's next event (the number from its counter, which also moves
+    its heartbeat and progress and locks its row until the transaction ends: a worker
+    and the reaper never take the same number) and push it after commit."""
+    changes = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        changes["progress"] = progress
+    with transaction.atomic(savepoint=False):
+        seq = take_next(Deployment, deployment.pk, "last_event_seq", **changes)
+        event = DeploymentEvent.objects.create(
+            deployment=deployment, seq=seq, kind=kind, message=message, data=data
+        )
         broadcast_on_commit(
             deployment_group(deployment.pk),
             {"type": "deployment.event", "event": event.as_message(), "progress": progress},

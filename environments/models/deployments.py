@@ -88,6 +88,9 @@ class Deployment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_event_seq = models.PositiveIntegerField(
+        default=0, editable=False, help_text="the number of its last event"
+    )
     worker = models.CharField(max_length=255, blank=True)
 
     objects = DeploymentQuerySet.as_manager()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db import connection, transaction
 
 from pipelines.models import PipelineRun, RunEvent, StageRun
 from portal.core.events import broadcast_on_commit
+from portal.core.sequences import take_next
 
 __all__ = ["LogWriter", "WAITING_GROUP", "record_event", "run_group"]
 
@@ -25,28 +25,20 @@ def run_group(run_id: int) -> str:
 
 
 def record_event(run_id: int, stage: str, kind: str, message: str, data: dict | None = None):
-    """Append the run's next event and push it after commit. The run's row is locked while
-    the number is taken; without row locks (SQLite) the unique constraint decides."""
-    for attempt in range(5):
-        try:
-            with transaction.atomic():
-                PipelineRun.objects.select_for_update().filter(pk=run_id).first()
-                last = RunEvent.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"] or 0
-                event = RunEvent.objects.create(
-                    run_id=run_id, seq=last + 1, stage=stage, kind=kind,
-                    message=message[: MAX_EVENT + 100 if kind == "log" else 4000],
-                    data=data or {},
-                )  # fmt: skip
-                broadcast_on_commit(
-                    run_group(run_id), {"type": "run.event", "event": event.as_message()}
-                )
-                if kind in ("waiting", "stage", "run"):
-                    broadcast_on_commit(WAITING_GROUP, {"type": "waiting.changed"})
-                return event
-        except IntegrityError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    """Append the run's next event and push it after commit. The number is taken from the
+    run's counter, which locks the run's row until the transaction ends (one writer at a
+    time per run)."""
+    with transaction.atomic(savepoint=False):
+        seq = take_next(PipelineRun, run_id, "last_event_seq")
+        event = RunEvent.objects.create(
+            run_id=run_id, seq=seq, stage=stage, kind=kind,
+            message=message[: MAX_EVENT + 100 if kind == "log" else 4000],
+            data=data or {},
+        )  # fmt: skip
+        broadcast_on_commit(run_group(run_id), {"type": "run.event", "event": event.as_message()})
+        if kind in ("waiting", "stage", "run"):
+            broadcast_on_commit(WAITING_GROUP, {"type": "waiting.changed"})
+        return event
 
 
 class LogWriter:
