@@ -200,8 +200,8 @@ def _deploy(stage: StageRun, writer: LogWriter, beat) -> dict:
         with contextlib.suppress(DomainError):
             cancel_deployment(deployment, user=user, reason=f"pipeline run {run.reason}")
     deployment = _wait_deployment(deployment, beat)
-    for event in deployment.events.order_by("seq"):
-        writer.line(f"[deployment] {event.message}")
+    messages = deployment.events.order_by("seq").values_list("message", flat=True)
+    writer.write("".join(f"[deployment] {message.rstrip()}\n" for message in messages))
     if deployment.status == Deployment.Status.CANCELLED:
         raise StageFailed(f"deployment #{deployment.pk} cancelled: {deployment.reason}")
     if deployment.status != Deployment.Status.SUCCEEDED:
@@ -267,8 +267,7 @@ def _promote(stage: StageRun, writer: LogWriter, beat) -> dict:
     while promotion.status == Promotion.Status.RUNNING and time.monotonic() < deadline:
         time.sleep(0.2)
         promotion.refresh_from_db()
-    for step in promotion.log:
-        writer.line(f"[promotion] {step['message']}")
+    writer.write("".join(f"[promotion] {step['message'].rstrip()}\n" for step in promotion.log))
     results = {"promotion": promotion.pk, "tags": promotion.tags, "by": stage.actor.username}
     if promotion.status != Promotion.Status.SUCCEEDED:
         raise StageFailed(f"promotion #{promotion.pk} {promotion.status}: {promotion.error}")
