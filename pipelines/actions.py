@@ -178,12 +178,14 @@ def _create_run(pipeline: Pipeline, revision: PipelineRevision, *, user, trigger
             pipeline=pipeline, revision=revision, digest=digest, trigger=trigger, actor=user,
             rerun_of=rerun_of,
         )  # fmt: skip
-        for index, step in enumerate(document["steps"]):
-            for stage in step:
-                StageRun.objects.create(
-                    run=run, step=index, name=stage["name"], kind=stage["kind"], plan=stage,
-                    environment=by_slug.get(stage["environment"]),
-                )  # fmt: skip
+        StageRun.objects.bulk_create(
+            StageRun(
+                run=run, step=index, name=stage["name"], kind=stage["kind"], plan=stage,
+                environment=by_slug.get(stage["environment"]),
+            )
+            for index, step in enumerate(document["steps"])
+            for stage in step
+        )  # fmt: skip
         record_event(run.pk, "", "run", f"Queued ({trigger.get('kind', 'button')})",
                      {"status": run.status, "trigger": trigger})  # fmt: skip
         audit.record(user, "pipeline_run.create", run, environment=pipeline.environment,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from celery import shared_task
 
 from pipelines.actions import on_registry_push
-from pipelines.runner.drive import advance, reap_stale_stages
-from pipelines.runner.stages import run_stage
+from pipelines.runner.drive import reap_stale_stages
+from pipelines.runner.stages import advance_here, run_stage
 
 
 @shared_task(name="pipelines.tasks.advance_run", ignore_result=True)
 def advance_run(run_id: int) -> None:
-    """Move a run on (idempotent)."""
-    advance(run_id)
+    """Move a run on (idempotent); a work stage it starts runs in this task."""
+    advance_here(run_id)
 
 
 @shared_task(name="pipelines.tasks.run_stage", ignore_result=True, acks_late=True)

@@ -28,7 +28,7 @@ from environments.models import Deployment
 from environments.roles import DEPLOY
 from pipelines.models import PipelineRun, StageRun
 from pipelines.runner.build import BuildFailed, build_and_push, checkout
-from pipelines.runner.drive import finish_stage, started_here
+from pipelines.runner.drive import advance, finish_stage, started_here
 from pipelines.runner.events import LogWriter, record_event
 from pipelines.runner.testing import run_test_container
 from portal.core.errors import DomainError
@@ -36,7 +36,7 @@ from portal.core.tasks import doing_it_here
 from registry.models import Promotion
 from registry.promotion import promote
 
-__all__ = ["StageFailed", "run_stage"]
+__all__ = ["StageFailed", "advance_here", "run_stage"]
 
 log = logging.getLogger(__name__)
 BEAT_EVERY = 2.0
@@ -83,6 +83,15 @@ def _beating(stage: StageRun):
     finally:
         beat.stop.set()
         thread.join(timeout=10)
+
+
+def advance_here(run_id: int) -> None:
+    """Move a run on (idempotent); a work stage this starts runs here at once, as after
+    a stage (see :func:`run_stage`): its queued task is then only the fallback."""
+    with started_here() as following:
+        advance(run_id)
+    if (stage_id := following.take()) is not None:
+        run_stage(stage_id)
 
 
 def run_stage(stage_id: int) -> None:
