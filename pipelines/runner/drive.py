@@ -74,7 +74,7 @@ def valid_approvals(stage: StageRun) -> list[Approval]:
     per person (the newest)."""
     now = timezone.now()
     seen, valid = set(), []
-    for approval in stage.approvals.filter(approved=True).order_by("-at"):
+    for approval in stage.approvals.filter(approved=True).select_related("user").order_by("-at"):
         if approval.user_id in seen:
             continue
         seen.add(approval.user_id)
@@ -126,14 +126,15 @@ def _start(run: PipelineRun, stage: StageRun) -> None:
         return
     if stage.kind == "promote":
         gate = gate_of(stage)
-        if gate is not None and len(valid_approvals(gate)) < gate.plan["min_approvers"]:
+        approvals = valid_approvals(gate) if gate is not None else []
+        if gate is not None and len(approvals) < gate.plan["min_approvers"]:
             # The approval expired (or no longer matches): ask people again, promote nothing.
             gate.status, gate.finished_at = StageRun.Status.WAITING, None
             gate.reason = "The approval expired before the promote: approve again."
             gate.save()
             record_event(run.pk, gate.name, "waiting", gate.reason, {"status": gate.status})
             return
-        stage.actor = valid_approvals(gate)[0].user if gate else None
+        stage.actor = approvals[0].user if gate else None
     stage.status, stage.started_at, stage.worker = StageRun.Status.RUNNING, now, ""
     stage.heartbeat_at = now
     stage.save()
