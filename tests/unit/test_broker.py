@@ -54,3 +54,27 @@ def test_with_nothing_queued_the_wait_ends_at_its_timeout(queue):
         with pytest.raises(TimeoutError):
             connection.drain_events(timeout=0.3)
         assert 0.3 <= time.monotonic() - started < 1.0
+
+
+def test_an_ack_that_frees_the_prefetch_window_wakes_the_waiting_consumer(queue):
+    """With acks late and a prefetch window (the worker's settings), a consumer whose
+    window is full may not take the next message: the ack that frees the window must
+    wake it, not leave it asleep until its next look."""
+    delivered: list[tuple[float, object, object]] = []
+    with _connection() as consuming, _connection() as producing:
+        for number in (1, 2):
+            producing.Producer().publish({"n": number}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue])  # fmt: skip
+        with consuming.Consumer(queue, callbacks=[lambda body, message: delivered.append(
+                (time.monotonic(), body, message))]) as consumer:  # fmt: skip
+            consumer.qos(prefetch_count=1)
+            consuming.drain_events(timeout=5)
+            assert [body for _, body, _ in delivered] == [{"n": 1}]
+            waiting = threading.Thread(target=consuming.drain_events, kwargs={"timeout": 10})
+            waiting.start()
+            time.sleep(0.3)  # the consumer waits: its window is full
+            assert len(delivered) == 1
+            acked = time.monotonic()
+            delivered[0][2].ack()
+            waiting.join(10)
+    assert [body for _, body, _ in delivered] == [{"n": 1}, {"n": 2}]
+    assert delivered[1][0] - acked < 0.5  # not the POLL seconds of a sleeping look
