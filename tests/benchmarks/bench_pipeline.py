@@ -307,7 +307,8 @@ def main() -> int:
             elapsed, steps = direct_work(repo, registry_host)
             floors.append(elapsed)
             floor_steps.append(steps)
-            print(f"  run {number}: Berth {berths[-1]:.2f} s, docker SDK {floors[-1]:.2f} s")
+            print(f"  run {number}: Berth {berths[-1]:.2f} s, docker SDK {floors[-1]:.2f} s  (Berth: "
+                  + ", ".join(f"{name} {value:.2f}" for name, value in berth_steps[-1].items()) + ")")  # fmt: skip
         berth, floor = statistics.median(berths), statistics.median(floors)
         overhead = (berth - floor) / floor * 100
         latencies = approval_latency(server, api, services[-1], digest)
