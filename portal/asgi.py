@@ -8,9 +8,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from portal.core.asgi_http import get_asgi_application  # noqa: E402
 
-django_asgi = get_asgi_application()
+django_asgi = get_asgi_application()  # one thread hop per request to a sync view
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.testing import HttpCommunicator
 from django.test import AsyncClient
 from django.urls import reverse
 
@@ -519,6 +520,35 @@ async def test_the_download_streams_the_whole_log(run_container, personas, envir
     operator = AsyncClient()
     await operator.aforce_login(personas["operator"])
     assert (await operator.get(ops_url)).status_code == 404  # not an Ops container
+
+
+async def test_the_server_application_streams_the_download_from_its_async_view(
+    run_container, personas
+):
+    """The server's handler runs sync views in one hop; the async download keeps
+    Django's async chain, and streams through it."""
+    container = run_container(NUMBERED)
+    await sync_to_async(container.wait)(timeout=30)
+    client = AsyncClient()
+    await client.aforce_login(personas["developer"])
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+
+    async def get(url: str) -> tuple[int, bytes]:
+        server = HttpCommunicator(application, "GET", url, headers=headers)
+        await server.send_input({"type": "http.request", "body": b""})
+        start, body = await server.receive_output(30), b""
+        while (chunk := await server.receive_output(30)).get("more_body"):
+            body += chunk.get("body", b"")
+        return start["status"], body + chunk.get("body", b"")
+
+    status, body = await get(reverse("env-container-logs-download", args=["dev", container.id]))
+    assert status == 200, body[:300]
+    assert len(body.decode().splitlines()) == 2 * N
+    status, _ = await get(reverse("env-container", args=["dev", container.id]))
+    assert status == 200
 
 
 def _events_socket(secret: str | None, environment_id: int) -> WebsocketCommunicator:
