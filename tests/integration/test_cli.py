@@ -116,7 +116,15 @@ def make_service(server, admin, environment: str, *, replicas=2, health_path="/h
         "command": ["sh", "-c", HTTP],
         "port": port,
         "labels": {"cli.test": "1"},
-        "health_check": {"http_path": health_path, "interval": 0.5, "timeout": 1, "retries": 2},
+        # A start period: on a loaded machine httpd can take longer to listen than two
+        # probes half a second apart (a deploy once failed that way in a fresh clone).
+        "health_check": {
+            "http_path": health_path,
+            "interval": 0.5,
+            "timeout": 1,
+            "retries": 2,
+            "start_period": 3,
+        },  # fmt: skip
         "strategy": {"type": "rolling", "batch_size": 1},
         "stop_grace_period": 1,
     }
