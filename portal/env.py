@@ -143,12 +143,12 @@ def env_database(name: str, default_sqlite: Path, environ: Mapping[str, str] | N
         except ValueError:
             raise ImproperlyConfigured(f"{name}={value!r} has an invalid port.") from None
         options: dict = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        # Under ASGI every request runs in a thread of its own, so a persistent
-        # connection is never reused: each request opens one (~20 ms on a busy host). A
-        # pool per process hands connections over, but every thread that touches the
-        # database holds one of its connections until it closes it, and Berth's
-        # long-lived threads (log followers, the embedded worker's, runners) do not all
-        # close theirs yet: a small pool then runs dry. So it is opt-in.
+        # Requests run on a fixed set of threads (portal.core.asgi_http), each keeping
+        # its connection for CONN_MAX_AGE. A pool per process hands connections over
+        # instead, but every thread that touches the database holds one of its
+        # connections until it closes it, and Berth's long-lived threads (log followers,
+        # the embedded worker's, runners) do not all close theirs yet: a small pool then
+        # runs dry. So it is opt-in.
         pool_size = env_int("BERTH_DB_POOL_SIZE", 0, minimum=0, maximum=500, environ=environ)
         if pool_size:
             options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}

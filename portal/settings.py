@@ -113,7 +113,11 @@ DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "berth.sqlite3")
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (server, embedded worker threads, tests) share the file:
     # wait for a lock instead of failing with "database is locked".
-    # WAL lets pages read while a deployment writes its progress.
+    # WAL lets pages read while a deployment writes its progress. A transaction begins
+    # IMMEDIATE, taking the write lock at once (promotions rely on it: their tag lock).
+    # Threads keep their connection (the HTTP threads between requests): opening the
+    # file and reading its schema again cost about a millisecond per request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
@@ -233,6 +237,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
+# Threads serving requests to sync views (every page and API call), each keeping its
+# database connection between requests (portal.core.asgi_http).
+HTTP_THREADS = env_int("BERTH_HTTP_THREADS", 16, minimum=1, maximum=256)
 # How often every environment's endpoint is probed for the dashboard (seconds).
 ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum=3600)
 # How often tags are reconciled with every registry (seconds); notifications are faster.

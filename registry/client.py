@@ -1,4 +1,4 @@
-"""The registry adapter: Registry HTTP API v2 / OCI distribution, on requests.
+"""The registry adapter: Registry HTTP API v2 / OCI distribution, over :mod:`registry.http`.
 
 Every call to a registry goes through :class:`RegistryClient`. Errors become
 :class:`RegistryError` naming the registry and the operation, so a person knows what
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -20,12 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import requests.auth
-from requests.sessions import merge_setting
-from requests.utils import get_environ_proxies, get_netrc_auth
-
 from portal.core.errors import DependencyUnavailable
+from registry.http import Response, Timeout, TLSFailure, Transport, TransportError, basic_auth
 
 __all__ = [
     "MANIFEST_TYPES",
@@ -143,62 +138,6 @@ class Manifest:
         return [d for d in [document.get("config"), *document.get("layers", [])] if d]
 
 
-class _NoAuth(requests.auth.AuthBase):
-    """What the netrc file gave for a host: nothing (the request goes as it is)."""
-
-    def __call__(self, request):
-        return request
-
-
-class _Session(requests.Session):
-    """A session that asks the environment for proxies, and the netrc file for
-    credentials, once per scheme, host and port.
-
-    requests reads the proxy variables (and no_proxy) again on every request, about a
-    millisecond each time with a large environment, several times per promotion, and
-    looks for ``~/.netrc`` and ``~/_netrc`` on disk: two file-system calls that let
-    other threads take the interpreter in the middle of a request. The environment and
-    the netrc file are read once per client (restart the process after changing them);
-    the rest is merged exactly as ``requests.Session.merge_environment_settings`` and
-    ``prepare_request`` do it."""
-
-    def __init__(self):
-        super().__init__()
-        self._environ_proxies: dict[tuple, dict] = {}
-        self._netrc: dict[tuple, requests.auth.AuthBase | tuple] = {}
-
-    def prepare_request(self, request):
-        if self.trust_env and not request.auth and not self.auth:
-            key = tuple(urlsplit(request.url)[:2])
-            found = self._netrc.get(key)
-            if found is None:
-                found = self._netrc[key] = get_netrc_auth(request.url) or _NoAuth()
-            request.auth = found
-        return super().prepare_request(request)
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        if not self.trust_env:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        no_proxy = proxies.get("no_proxy") if proxies is not None else None
-        key = (*urlsplit(url)[:2], no_proxy)
-        found = self._environ_proxies.get(key)
-        if found is None:
-            found = self._environ_proxies[key] = get_environ_proxies(url, no_proxy=no_proxy)
-        if proxies is not None:
-            for name, value in found.items():
-                proxies.setdefault(name, value)
-        if verify is True or verify is None:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-            )
-        return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
-        }
-
-
 _shared: dict[tuple, RegistryClient] = {}
 _shared_lock = threading.Lock()
 _SHARED_MAX = 64
@@ -221,7 +160,7 @@ class RegistryClient:
     password: str = ""
     verify_tls: bool = True
     timeout: float = 15.0
-    session: requests.Session = field(default_factory=_Session)
+    session: Transport = field(default_factory=Transport)
     _tokens: dict[str, _Token] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -269,7 +208,7 @@ class RegistryClient:
         scope: str = "",
         ok: tuple[int, ...] = (200,),
         **kwargs,
-    ) -> requests.Response:
+    ) -> Response:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         headers = dict(kwargs.pop("headers", {}) or {})
         # Credentials go to the registry itself (and its token realm) only: an absolute
@@ -297,27 +236,27 @@ class RegistryClient:
             )
         return response
 
-    def _send(self, method: str, url: str, operation: str, **kwargs) -> requests.Response:
+    def _send(self, method: str, url: str, operation: str, **kwargs) -> Response:
         try:
             return self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.SSLError as exc:
+        except TLSFailure as exc:
             raise RegistryError(
                 self.name,
                 operation,
                 f"TLS error ({exc.__class__.__name__}); check the certificate or the TLS verify setting",
             ) from exc
-        except requests.exceptions.ConnectionError as exc:
+        except Timeout as exc:
+            raise RegistryError(
+                self.name, operation, f"no answer within {self.timeout:g} s"
+            ) from exc
+        except TransportError as exc:
             raise RegistryError(
                 self.name,
                 operation,
                 f"cannot connect to {self.base_url} (is the registry running?)",
             ) from exc
-        except requests.exceptions.Timeout as exc:
-            raise RegistryError(
-                self.name, operation, f"no answer within {self.timeout:g} s"
-            ) from exc
 
-    def _reason(self, response: requests.Response) -> str:
+    def _reason(self, response: Response) -> str:
         if response.status_code == 401:
             return "authentication failed (check the registry's username and password)"
         if response.status_code == 403:
@@ -346,7 +285,7 @@ class RegistryClient:
                 raise RegistryError(
                     self.name, operation, "the registry needs credentials and none are configured"
                 )
-            basic = requests.auth._basic_auth_str(self.username, self.password)
+            basic = basic_auth(self.username, self.password)
             with self._lock:
                 self._tokens[scope] = _Token(basic, time.monotonic() + 3600)
             return basic
@@ -367,7 +306,7 @@ class RegistryClient:
         auth = (self.username, self.password) if self.username else None
         try:
             answer = self.session.get(realm, params=query, auth=auth, timeout=self.timeout)
-        except requests.RequestException as exc:
+        except TransportError as exc:
             raise RegistryError(self.name, operation, f"token server {realm} unreachable") from exc
         if answer.status_code in (401, 403):
             raise RegistryError(
@@ -539,15 +478,20 @@ class RegistryClient:
 
     def download_blob(self, repository: str, digest: str) -> Iterator[bytes]:
         """The blob as a stream of chunks: never the whole layer in memory."""
+        operation = f"read blob {digest[:19]} of {repository}"
         response = self._request(
             "GET",
             f"/v2/{repository}/blobs/{digest}",
-            f"read blob {digest[:19]} of {repository}",
+            operation,
             scope=_pull(repository),
             stream=True,
         )
         try:
             yield from response.iter_content(_CHUNK)
+        except TransportError as exc:
+            raise RegistryError(
+                self.name, operation, f"the connection broke while reading: {exc}"
+            ) from exc
         finally:
             response.close()
 

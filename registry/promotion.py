@@ -6,14 +6,17 @@ Once the checks pass, a Promotion row exists before the first registry write and
 as succeeded or failed, with its log.
 
 A retag in place (same registry and repository, the usual Test → Ops sign-off) is one
-database transaction: the record is created, the tags' lock rows are taken, every tag's
-current digest is read at once under the locks, a version tag found pointing at another
-digest is refused (the transaction rolls back: nothing recorded), then the tags are
-written and the record finished before the commit releases the locks. Two promotions
-of the same tags wait for each other (locks taken in tag order: no deadlock), so the
-immutability check and the write cannot be overtaken. The manifest is read by digest
-beside the evidence queries, before the locks: a digest names its bytes, so no lock
-can change what it reads. A tag already pointing at the digest is not written again.
+database transaction: the tags' locks are taken, every tag's current digest is read
+under them (the reads run while the record is created), a version tag found pointing
+at another digest is refused (the transaction rolls back: nothing recorded), then the
+tags are written and the record finished before the commit releases the locks. Two
+promotions of the same tags wait for each other, so the immutability check and the
+write cannot be overtaken. On PostgreSQL the locks are rows (``TagLock``) taken in tag
+order (no deadlock); on SQLite the transaction itself is the lock: it begins
+``IMMEDIATE`` (settings), holding the database's write lock until it ends, so
+promotions run one after the other. The manifest is read by digest beside the
+evidence queries, before the locks: a digest names its bytes, so no lock can change
+what it reads. A tag already pointing at the digest is not written again.
 A crash between a write and the commit leaves a tag written and no record: that is
 the fail-closed side, since a protected environment (Ops) deploys only a digest with a
 *succeeded* record (``Promotion.objects.succeeded_into``), never by what a tag says.
@@ -44,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from environments import access, engine
@@ -75,22 +78,21 @@ class PromotionRefused(ValidationError):
 
 
 # Registry reads of promotions, run beside the request's own thread. They touch no
-# database; a few at a time are enough (a promotion has at most three at once).
-_reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-registry-read")
+# database; a promotion has at most three at once (its manifest, its two tags).
+_reads = ThreadPoolExecutor(max_workers=6, thread_name_prefix="berth-registry-read")
 
 
 def _read_later(call: Callable, *args) -> Future:
     return _reads.submit(call, *args)
 
 
-def _read_all(calls: list[Callable]) -> list:
-    """Results of independent registry reads run at the same time, in order. Every read
-    has ended when this returns or raises (the first failure, in order)."""
-    later = [_reads.submit(call) for call in calls[1:]]
+def _results(reads: list[Future]) -> list:
+    """The results of reads started with :func:`_read_later`, in order. Every read has
+    ended when this returns or raises (the first failure, in order)."""
     results, failure = [], None
-    for read in [None, *later]:
+    for read in reads:
         try:
-            results.append(calls[0]() if read is None else read.result())
+            results.append(read.result())
         except Exception as exc:  # noqa: BLE001 - re-raised below once all have ended
             failure = failure or exc
     if failure is not None:
@@ -253,7 +255,8 @@ def promote(
             f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
             "nothing to do. Give a new version to add a release tag."
         )
-    if not was_in_environment(source, source_registry, repository, digest):
+    # A digest signed off from source before was in source: that promotion checked it.
+    if earlier_pk is None and not was_in_environment(source, source_registry, repository, digest):
         raise PromotionRefused(
             f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
             f"only what ran in {source.name} can leave it."
@@ -276,17 +279,20 @@ def promote(
         promotion.save(update_fields=["log"])
         dispatch_on_commit("registry.tasks.run_promotion", promotion.pk)
         return promotion
-    # A retag in place: the record, the tags' locks, their check, the writes and the
+    # A retag in place: the tags' locks, the record, the tags' check, the writes and the
     # finished record in one transaction. A tag found taken under the locks is a
     # refusal: it leaves the transaction, so nothing is recorded and nothing written.
+    ordered = _in_writing_order(tags, version)
     with transaction.atomic():
+        current = _lock_and_read(target_registry, target_client, target_repository, ordered)
         promotion = record()
         try:
             manifest = manifest_read.result()
         except RegistryError as exc:
+            _results_or_none(current)
             return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
         _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
-        _write_tags(promotion, target_client, tags, manifest)
+        _write_tags(promotion, target_client, ordered, manifest, current)
     return promotion
 
 
@@ -313,7 +319,12 @@ def run_promotion(
             f"{len(report.mounted)} blobs mounted, {len(report.streamed)} streamed "
             f"({report.bytes_streamed} bytes), {len(report.present)} already there",
         )
-        _write_tags(promotion, target_client, promotion.tags, manifest)
+        ordered = _in_writing_order(promotion.tags, promotion.version)
+        with transaction.atomic():
+            current = _lock_and_read(
+                promotion.target_registry, target_client, promotion.target_repository, ordered
+            )
+            _write_tags(promotion, target_client, ordered, manifest, current)
     except RegistryError as exc:
         return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
     except PromotionRefused as exc:  # the record exists already: it ends as failed
@@ -342,27 +353,49 @@ def _step(promotion: Promotion, message: str) -> None:
     promotion.log.append({"at": timezone.now().isoformat(), "message": message})
 
 
-def _write_tags(
-    promotion: Promotion, client: RegistryClient, tags: list[str], manifest: Manifest
-) -> None:
-    """Lock every (registry, repository, tag), read the tags, check, write, finish.
+def _in_writing_order(tags: list[str], version: str) -> list[str]:
+    """The moving tag first, the version tag last (see the module's docstring)."""
+    return sorted(tags, key=lambda tag: tag == version)
 
-    Runs in the caller's transaction when there is one (a retag in place: the record
-    was created in it), else in its own. The tags' current digests are read at once,
-    under the locks. A version tag pointing at another digest raises PromotionRefused
-    out of the transaction. A tag already at the digest is not written again. Writes go
-    one at a time, the moving tag first (see the module's docstring); if one fails,
-    the tags written are put back where they were, still under the locks, and the
-    promotion is finished as failed; on success as succeeded. Either way the record is
-    finished before the locks are released, in the same commit.
+
+def _lock_and_read(
+    registry: Registry, client: RegistryClient, repository: str, tags: list[str]
+) -> list[Future]:
+    """Take the tags' locks, held until the caller's transaction ends, then start
+    reading the tags' current digests under them, all at once."""
+    _lock_tags(registry, repository, tags)
+    return [_read_later(client.resolve, repository, tag) for tag in tags]
+
+
+def _results_or_none(reads: list[Future]) -> list | None:
+    try:
+        return _results(reads)
+    except RegistryError:
+        return None
+
+
+def _write_tags(
+    promotion: Promotion,
+    client: RegistryClient,
+    ordered: list[str],
+    manifest: Manifest,
+    current_reads: list[Future],
+) -> None:
+    """Check the tags, write them, finish: in the caller's transaction, under the tags'
+    locks taken by :func:`_lock_and_read` (whose reads are ``current_reads``).
+
+    A version tag pointing at another digest raises PromotionRefused out of the
+    transaction. A tag already at the digest is not written again. Writes go one at a
+    time, in ``ordered`` (the moving tag first, see the module's docstring); if one
+    fails, the tags written are put back where they were, still under the locks, and
+    the promotion is finished as failed; on success as succeeded. Either way the record
+    is finished before the locks are released, in the same commit.
     """
     repository = promotion.target_repository
-    ordered = sorted(tags, key=lambda tag: tag == promotion.version)
     user = promotion.actor
     with transaction.atomic(savepoint=False):
-        _lock_tags(promotion.target_registry, repository, tags)
         try:
-            current = _read_all([partial(client.resolve, repository, tag) for tag in ordered])
+            current = _results(current_reads)
         except RegistryError as exc:
             _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
             return
@@ -396,7 +429,12 @@ def _write_tags(
 def _lock_tags(registry: Registry, repository: str, tags: list[str]) -> None:
     """Hold the lock rows of ``tags`` until the transaction ends, in one order (by tag
     name), so that two promotions of the same tags wait for each other and never
-    deadlock: rows missing are inserted (and so held), then all are read FOR UPDATE."""
+    deadlock: rows missing are inserted (and so held), then all are read FOR UPDATE.
+
+    Not on SQLite: there the transaction began ``IMMEDIATE`` and holds the database's
+    write lock already, which no other writer passes until it ends."""
+    if connection.vendor == "sqlite":
+        return
     TagLock.objects.bulk_create(
         [TagLock(registry=registry, repository=repository, tag=tag) for tag in sorted(tags)],
         ignore_conflicts=True,

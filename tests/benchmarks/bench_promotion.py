@@ -7,7 +7,10 @@ A. Berth: the whole ``POST /api/promotions/`` request to a real daphne server, w
    checks the deployment evidence (the image is first deployed to Test through Berth,
    as a tester would) and writes the Ops tags as registry manifests. Each run signs the
    same digest off with a new version: Ops's moving tag (qa-passed) already points at
-   it after the first run, so Berth writes only the version tag.
+   it after the first run, so Berth writes only the version tag; and the first sign-off
+   is the evidence of the later ones (it checked the deployment). The requests go on
+   one kept-alive ``http.client`` connection (with requests, add about 0.6 ms of the
+   client's own CPU to each).
 A2. Berth again, with the moving tag moved to another digest before each run (untimed):
    both tags are written, as when a new digest is signed off.
 B. The usual operator way: ``docker pull``, ``docker tag``, ``docker push``, ``docker
@@ -39,6 +42,8 @@ is read. Nothing is pulled from outside the local registry.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import secrets
 import shutil
@@ -211,7 +216,15 @@ def bench_berth(server, digest: str, runs: int, warmups: int, before_each=None) 
     environments = body["results"] if isinstance(body, dict) else body
     test_id = next(env["id"] for env in environments if env["slug"] == "test")
     salt = secrets.token_hex(3)
-    url = f"{server.url}/api/promotions/"
+    # The timed requests go on one kept-alive http.client connection: requests would add
+    # about 0.6 ms of client CPU to each (measured against a bare ASGI app), which is
+    # the client's time, not Berth's.
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    headers = {
+        "Authorization": session.headers["Authorization"],
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
     times: list[float] = []
     rx, cpu = 0, 0.0
     for run in range(warmups + runs):
@@ -224,17 +237,21 @@ def bench_berth(server, digest: str, runs: int, warmups: int, before_each=None) 
             "version": f"1.{run}.{salt}",
         }
         rx_before, cpu_before = lo_rx_bytes(), cpu_ms(server.processes[0].pid)
+        body = json.dumps(payload).encode()
         started = time.perf_counter()
-        response = session.post(url, json=payload, timeout=60)
+        connection.request("POST", "/api/promotions/", body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read()
         elapsed = time.perf_counter() - started
         if run >= warmups:
             rx += lo_rx_bytes() - rx_before
             cpu += cpu_ms(server.processes[0].pid) - cpu_before
-        if response.status_code != 201 or response.json().get("status") != "succeeded":
-            raise RuntimeError(f"promotion {run} answered {response.status_code}: {response.text}")
+        if response.status != 201 or json.loads(answer).get("status") != "succeeded":
+            raise RuntimeError(f"promotion {run} answered {response.status}: {answer[:2000]!r}")
         if run >= warmups:
             times.append(elapsed)
-    last = response.json()
+    last = json.loads(answer)
+    connection.close()
     session.close()
     return {"times": times, "bytes": rx / runs, "last": last, "cpu_ms": cpu / runs}
 

@@ -1,6 +1,7 @@
 """The registry adapter without a registry: name, tag and digest grammar, manifests and
 their digests, WWW-Authenticate challenges, Link pagination and error messages, with
-an in-memory HTTP session in place of requests.Session (registry/client.py)."""
+an in-memory HTTP session in place of the transport (registry/client.py); and the
+transport's configuration (registry/http.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import hashlib
 import json
 from types import SimpleNamespace
 
+import certifi
 import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
 from registry import client as client_module
+from registry import http as http_module
 from registry.client import (
     MANIFEST_TYPES,
     Manifest,
@@ -23,6 +26,7 @@ from registry.client import (
     validate_repository,
     validate_tag,
 )
+from registry.http import Timeout, TLSFailure, Transport, TransportError
 
 BASE = "https://registry.test"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -403,7 +407,7 @@ def test_a_basic_challenge_is_answered_with_the_credentials():
         (bearer_challenge(realm="https://auth.test/t"), [response(403)], "the token server refused the credentials"),
         (bearer_challenge(realm="https://auth.test/t"), [response(200, {"nope": 1})], "the token server at https://auth.test/t returned no token"),
         (bearer_challenge(realm="https://auth.test/t"), [response(200, b"not json")], "the token server at https://auth.test/t returned no token"),
-        (bearer_challenge(realm="https://auth.test/t"), [requests.ConnectionError("refused")], "token server https://auth.test/t unreachable"),
+        (bearer_challenge(realm="https://auth.test/t"), [TransportError("refused")], "token server https://auth.test/t unreachable"),
     ],
 )  # fmt: skip
 def test_authentication_problems_are_named(challenge, tokens, reason):
@@ -488,9 +492,9 @@ def test_tags_of_a_missing_repository_are_none_and_a_bad_name_is_refused_first()
         (response(404, {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}), "MANIFEST_UNKNOWN: manifest unknown (HTTP 404)"),
         (response(403), "access denied (the registry account lacks the permission)"),
         (response(500, b"<html>oops</html>"), "unexpected answer HTTP 500"),
-        (requests.ConnectionError("refused"), "cannot connect to https://registry.test (is the registry running?)"),
-        (requests.exceptions.SSLError("bad cert"), "TLS error (SSLError); check the certificate or the TLS verify setting"),
-        (requests.Timeout("slow"), "no answer within 15 s"),
+        (TransportError("refused"), "cannot connect to https://registry.test (is the registry running?)"),
+        (TLSFailure("bad cert"), "TLS error (TLSFailure); check the certificate or the TLS verify setting"),
+        (Timeout("slow"), "no answer within 15 s"),
     ],
 )  # fmt: skip
 def test_errors_name_the_registry_the_operation_and_the_reason(answer, reason):
@@ -545,71 +549,36 @@ def test_put_manifest_reports_no_digest_when_the_registry_sends_none():
     assert client.put_manifest("prod/app", "1.0", manifest) is None
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1:5000/v2/a/manifests/1",
-        "https://registry.example/v2/a/manifests/1",
-        "https://registry.example:8443/v2/",
-        "https://auth.example/token?scope=x",
-    ],
-)
-def test_the_session_merges_the_environment_exactly_as_requests_does(monkeypatch, url):
-    """Proxies (with no_proxy), the CA bundle and explicit arguments give what a plain
-    requests.Session gives, while the environment is read once per scheme and host."""
+# --- the transport's configuration (its requests: tests/integration/test_registry_http.py)
+
+
+def test_proxies_come_from_the_environment_once_per_host(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,auth.example")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/berth-ca.pem")
-    plain, ours = requests.Session(), client_module._Session()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     calls = []
-    original = client_module.get_environ_proxies
+    original = http_module.get_environ_proxies
     monkeypatch.setattr(
-        client_module,
-        "get_environ_proxies",
-        lambda *args, **kwargs: calls.append(args) or original(*args, **kwargs),
+        http_module, "get_environ_proxies", lambda url: calls.append(url) or original(url)
     )
-    for proxies, verify in (({}, None), ({}, True), ({}, False), ({"https": "http://x:1"}, None)):
-        for _ in range(3):
-            expected = plain.merge_environment_settings(url, dict(proxies), None, verify, None)
-            assert (
-                ours.merge_environment_settings(url, dict(proxies), None, verify, None) == expected
-            )
-    assert len(calls) == 1
-    ours.trust_env = plain.trust_env = False
-    assert ours.merge_environment_settings(url, {}, None, None, None) == (
-        plain.merge_environment_settings(url, {}, None, None, None)
-    )
-
-
-def test_the_session_takes_netrc_credentials_as_requests_does_reading_the_file_once(
-    monkeypatch, tmp_path
-):
-    """A host in the netrc file gets its credentials, another none, exactly as with a
-    plain requests.Session; the file is looked up once per scheme and host."""
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine registry.example login robot password s3cret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    plain, ours = requests.Session(), client_module._Session()
-    calls = []
-    original = client_module.get_netrc_auth
-    monkeypatch.setattr(
-        client_module, "get_netrc_auth", lambda url: calls.append(url) or original(url)
-    )
-    for url in ("https://registry.example/v2/a/manifests/1", "http://127.0.0.1:5000/v2/"):
-        for _ in range(3):
-            expected = plain.prepare_request(requests.Request("GET", url))
-            prepared = ours.prepare_request(requests.Request("GET", url))
-            assert prepared.headers.get("Authorization") == expected.headers.get("Authorization")
-    assert (
-        plain.prepare_request(requests.Request("GET", "https://registry.example/v2/"))
-        .headers["Authorization"]
-        .startswith("Basic ")
-    )
+    transport = Transport()
+    for _ in range(3):
+        proxied = transport._manager("https://registry.example/v2/a/manifests/1")
+        direct = transport._manager("http://127.0.0.1:5000/v2/")
+    assert proxied.proxy.host == "proxy.example" and proxied.proxy.port == 3128
+    assert not hasattr(direct, "proxy") or direct.proxy is None
     assert len(calls) == 2
-    given = requests.Request("GET", "https://registry.example/v2/", auth=("me", "mine"))
-    assert (
-        ours.prepare_request(given).headers["Authorization"]
-        == (plain.prepare_request(given).headers["Authorization"])
+
+
+def test_tls_is_verified_against_the_configured_bundle_or_not_at_all(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/berth-ca.pem")
+    verified = Transport()._manager("https://registry.example/v2/")
+    assert verified.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    assert verified.connection_pool_kw["ca_certs"] == "/etc/ssl/berth-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert Transport()._manager("https://r.example/").connection_pool_kw["ca_certs"] == (
+        certifi.where()
     )
+    unverified = Transport()
+    unverified.verify = False
+    assert unverified._manager("https://r.example/").connection_pool_kw["cert_reqs"] == "CERT_NONE"
