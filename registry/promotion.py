@@ -7,16 +7,18 @@ as succeeded or failed, with its log.
 
 A retag in place (same registry and repository, the usual Test → Ops sign-off) is one
 database transaction: the tags' locks are taken, every tag's current digest is read
-under them (the reads run while the record is created), a version tag found pointing
-at another digest is refused (the transaction rolls back: nothing recorded), then the
+under them (the reads run while the sign-off and evidence queries ask the database and
+the record is created), a version tag found pointing at another digest is refused (the transaction rolls back: nothing recorded), then the
 tags are written and the record finished before the commit releases the locks. Two
 promotions of the same tags wait for each other, so the immutability check and the
 write cannot be overtaken. On PostgreSQL the locks are rows (``TagLock``) taken in tag
 order (no deadlock); on SQLite the transaction itself is the lock: it begins
 ``IMMEDIATE`` (settings), holding the database's write lock until it ends, so
-promotions run one after the other. The manifest is read by digest beside the
-evidence queries, before the locks: a digest names its bytes, so no lock can change
-what it reads. A tag already pointing at the digest is not written again.
+promotions run one after the other. The manifest is read by digest from the start,
+before the locks: a digest names its bytes, so no lock can change what it reads. A
+tag already pointing at the digest is not written again. When no record shows the
+digest in the source environment, its engine is asked outside the locks (it may take
+seconds), and the locks are taken again.
 A crash between a write and the commit leaves a tag written and no record: that is
 the fail-closed side, since a protected environment (Ops) deploys only a digest with a
 *succeeded* record (``Promotion.objects.succeeded_into``), never by what a tag says.
@@ -77,13 +79,14 @@ class PromotionRefused(ValidationError):
     """The promotion may not happen as asked; nothing was recorded or written."""
 
 
-# Registry reads of promotions, run beside the request's own thread. They touch no
-# database; a promotion has at most three at once (its manifest, its two tags).
-_reads = ThreadPoolExecutor(max_workers=6, thread_name_prefix="berth-registry-read")
+# Registry calls of promotions run beside the request's own thread: reads, and the last
+# tag write. They touch no database; a promotion has at most three at once (its
+# manifest, its two tags).
+_registry_calls = ThreadPoolExecutor(max_workers=6, thread_name_prefix="berth-registry")
 
 
 def _read_later(call: Callable, *args) -> Future:
-    return _reads.submit(call, *args)
+    return _registry_calls.submit(call, *args)
 
 
 def _results(reads: list[Future]) -> list:
@@ -156,6 +159,31 @@ def _latest_sign_off(
         .first()
     )  # fmt: skip
     return (row[0], row[1] or []) if row else (None, [])
+
+
+def _refuse_signed_off(
+    source: Environment, target: Environment, registry: Registry, repository: str, digest: str,
+    version: str,
+) -> bool:  # fmt: skip
+    """Refuse a sign-off made already (no new version to tag); return whether the digest
+    was signed off from ``source`` before, which is evidence that it was in ``source``
+    (that promotion checked it)."""
+    earlier_pk, earlier_tags = _latest_sign_off(source, target, registry, repository, digest)
+    if earlier_pk is not None and (not version or version in earlier_tags):
+        earlier = Promotion.objects.select_related("actor").get(pk=earlier_pk)
+        raise PromotionRefused(
+            f"{repository}@{digest[:19]}… was already signed off into {target.name} "
+            f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
+            "nothing to do. Give a new version to add a release tag."
+        )
+    return earlier_pk is not None
+
+
+def _refuse_never_in(source: Environment, repository: str, digest: str):
+    raise PromotionRefused(
+        f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
+        f"only what ran in {source.name} can leave it."
+    )
 
 
 def _plan(
@@ -247,23 +275,7 @@ def promote(
         if copies and version
         else None
     )
-    earlier_pk, earlier_tags = _latest_sign_off(source, target, source_registry, repository, digest)
-    if earlier_pk is not None and (not version or version in earlier_tags):
-        earlier = Promotion.objects.select_related("actor").get(pk=earlier_pk)
-        raise PromotionRefused(
-            f"{repository}@{digest[:19]}… was already signed off into {target.name} "
-            f"(#{earlier.pk} by {earlier.actor.username if earlier.actor else 'someone'}): "
-            "nothing to do. Give a new version to add a release tag."
-        )
-    # A digest signed off from source before was in source: that promotion checked it.
-    if earlier_pk is None and not was_in_environment(source, source_registry, repository, digest):
-        raise PromotionRefused(
-            f"{repository}@{digest[:19]}… was never deployed to or promoted into {source.name}: "
-            f"only what ran in {source.name} can leave it."
-        )
-    if version_read is not None:
-        _refuse_taken_version(target_repository, version, _resolved_or_refuse(version_read), digest)
-
+    check_sign_off = partial(_refuse_signed_off, source, target, source_registry, repository, digest, version)  # fmt: skip
     record = partial(
         Promotion.objects.create,
         digest=digest, source_environment=source, target_environment=target,
@@ -274,26 +286,48 @@ def promote(
     if copies:
         # Blobs move between repositories or registries: that may take long, so it runs
         # as a task on the record (status, log) and the caller answers 202.
+        if not check_sign_off() and not was_in_environment(
+            source, source_registry, repository, digest
+        ):
+            _refuse_never_in(source, repository, digest)
+        if version_read is not None:
+            current = _resolved_or_refuse(version_read)
+            _refuse_taken_version(target_repository, version, current, digest)
         promotion = record()
         _step(promotion, "queued: the image is copied into the target repository first")
         promotion.save(update_fields=["log"])
         dispatch_on_commit("registry.tasks.run_promotion", promotion.pk)
         return promotion
-    # A retag in place: the tags' locks, the record, the tags' check, the writes and the
-    # finished record in one transaction. A tag found taken under the locks is a
-    # refusal: it leaves the transaction, so nothing is recorded and nothing written.
+    # A retag in place: the tags' locks, the checks, the record, the writes and the
+    # finished record in one transaction; the tags are read under the locks while the
+    # database is asked. A refusal (signed off already, a tag taken) leaves the
+    # transaction, so nothing is recorded and nothing written.
     ordered = _in_writing_order(tags, version)
-    with transaction.atomic():
-        current = _lock_and_read(target_registry, target_client, target_repository, ordered)
-        promotion = record()
-        try:
-            manifest = manifest_read.result()
-        except RegistryError as exc:
-            _results_or_none(current)
-            return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
-        _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
-        _write_tags(promotion, target_client, ordered, manifest, current)
-    return promotion
+    seen_running = False
+    while True:
+        with transaction.atomic():
+            current = _lock_and_read(target_registry, target_client, target_repository, ordered)
+            try:
+                signed_off = check_sign_off()
+            except PromotionRefused:
+                _results_or_none(current)
+                raise
+            if signed_off or seen_running or _recorded_in(source, source_registry, repository, digest):  # fmt: skip
+                promotion = record()
+                try:
+                    manifest = manifest_read.result()
+                except RegistryError as exc:
+                    _results_or_none(current)
+                    return _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
+                _step(promotion, f"read manifest {digest[:19]}… ({manifest.media_type})")
+                _write_tags(promotion, target_client, ordered, manifest, current)
+                return promotion
+        # No record shows the digest in source: its engine is asked, outside the locks
+        # (an engine may take seconds to answer), and the locks are taken again.
+        _results_or_none(current)
+        if not _running_in(source, source_registry, repository, digest):
+            _refuse_never_in(source, repository, digest)
+        seen_running = True
 
 
 def run_promotion(
@@ -390,6 +424,11 @@ def _write_tags(
     fails, the tags written are put back where they were, still under the locks, and
     the promotion is finished as failed; on success as succeeded. Either way the record
     is finished before the locks are released, in the same commit.
+
+    While the last write runs, the record is finished as succeeded in a savepoint (its
+    status, Berth's tag rows, the audit event): the database's part of a promotion
+    then costs no time of its own. If the write fails, the savepoint is rolled back
+    and the promotion finished as failed instead; nothing was visible meanwhile.
     """
     repository = promotion.target_repository
     user = promotion.actor
@@ -404,26 +443,54 @@ def _write_tags(
                 repository, promotion.version, current[ordered.index(promotion.version)],
                 manifest.digest,
             )  # fmt: skip
+        to_write = [
+            tag for tag, now in zip(ordered, current, strict=True) if now != manifest.digest
+        ]
         written: list[tuple[str, str | None]] = []
         try:
             for tag, previous in zip(ordered, current, strict=True):
-                if previous == manifest.digest:
+                if tag not in to_write:
                     _step(
                         promotion,
                         f"{client.host}/{repository}:{tag} already points at {manifest.digest[:19]}…",
                     )
                     continue
+                if tag == to_write[-1]:
+                    _finish_while_writing(promotion, client, tag, previous, manifest)
+                    return
                 _write_tag(client, repository, tag, manifest)
                 written.append((tag, previous))
-                _step(
-                    promotion,
-                    f"tagged {client.host}/{repository}:{tag} → {manifest.digest[:19]}… (was {previous[:19] + '…' if previous else 'absent'})",
-                )
+                _step(promotion, _tagged(client, repository, tag, manifest, previous))
         except RegistryError as exc:
             _restore(promotion, client, written)
             _finish(promotion, user, Promotion.Status.FAILED, error=str(exc))
             return
-        _finish(promotion, user, Promotion.Status.SUCCEEDED)
+        _finish(promotion, user, Promotion.Status.SUCCEEDED)  # nothing needed writing
+
+
+def _tagged(client, repository: str, tag: str, manifest: Manifest, previous: str | None) -> str:
+    was = previous[:19] + "…" if previous else "absent"
+    return f"tagged {client.host}/{repository}:{tag} → {manifest.digest[:19]}… (was {was})"
+
+
+def _finish_while_writing(
+    promotion: Promotion, client: RegistryClient, tag: str, previous: str | None, manifest
+) -> None:
+    """Write the last tag in a thread while the record is finished as succeeded in a
+    savepoint; a failed write rolls the savepoint back and raises (see _write_tags)."""
+    repository = promotion.target_repository
+    landing = _registry_calls.submit(_write_tag, client, repository, tag, manifest)
+    steps = len(promotion.log)
+    try:
+        with transaction.atomic():
+            _step(promotion, _tagged(client, repository, tag, manifest, previous))
+            _finish_now(promotion, promotion.actor, Promotion.Status.SUCCEEDED, "")
+            landing.result()
+    except BaseException:
+        landing.exception()  # the write has ended, whatever happened here
+        del promotion.log[steps:]
+        promotion.status, promotion.finished_at = Promotion.Status.RUNNING, None
+        raise
 
 
 def _lock_tags(registry: Registry, repository: str, tags: list[str]) -> None:

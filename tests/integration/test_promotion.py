@@ -286,10 +286,37 @@ def test_a_failed_version_write_puts_the_moving_tag_back(gated, environments, ap
     steps = [step["message"] for step in response.data["log"]]
     assert any(step.startswith("tagged 127.0.0.1") and ":qa-passed" in step for step in steps)
     assert f"restored qa-passed → {before.digest[:19]}…" in steps
+    assert not any(step.startswith("tagged") and f":{version} " in step for step in steps)
     assert real.resolve(repository, "qa-passed") == before.digest  # put back
     assert real.resolve(repository, version) is None  # the registry never took it
     assert AuditEvent.objects.filter(action="promotion.failed").count() == 1
     assert not Tag.objects.filter(repository__name=repository).exists()
+
+
+def test_a_failed_last_write_undoes_the_succeeded_record_written_beside_it(
+    gated, environments, api_for
+):
+    """The record is finished as succeeded while the last write runs (in a savepoint):
+    a failed write leaves only the failed promotion, its audit event and no tag rows."""
+    gate, registry, real, repository = gated
+    image = push_image(real, repository, layers=[os.urandom(64)])
+    real.put_manifest(repository, "qa-passed", image)  # only the version needs writing
+    _ran_in_test(environments, registry, repository, image.digest)
+    version = _version()
+    gate.fail("PUT", f"/v2/{repository}/manifests/{version}$")
+
+    response = _sign_off(api_for("tester"), environments, repository, image.digest, version=version)
+
+    assert response.status_code == 424, response.data
+    promotion = Promotion.objects.get(pk=response.data["id"])
+    assert promotion.status == "failed" and promotion.finished_at is not None
+    assert [step["message"] for step in promotion.log][-1].startswith("failed: ")
+    assert not any(step["message"].startswith("tagged") for step in promotion.log)
+    actions_recorded = list(AuditEvent.objects.values_list("action", flat=True))
+    assert actions_recorded.count("promotion.failed") == 1
+    assert "promotion.succeeded" not in actions_recorded
+    assert not Tag.objects.filter(repository__name=repository).exists()
+    assert real.resolve(repository, version) is None
 
 
 def test_a_tag_already_at_the_digest_is_not_written_again(gated, environments, api_for):
