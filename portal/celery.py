@@ -8,7 +8,7 @@ and ``celery -A portal worker`` runs separately.
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -28,6 +28,18 @@ def _freeze_loaded(**kwargs) -> None:
     from portal.core.heap import freeze_loaded
 
     freeze_loaded()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """Around each task, what Django does around each request: close the connections
+    that had an error, failed their health check or outlived CONN_MAX_AGE. (Celery's
+    own fixup closes every connection there unless DB_REUSE_MAX is set, as the embedded
+    worker does: portal.worker.)"""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.on_after_finalize.connect
