@@ -9,7 +9,7 @@ from environments.roles import VIEW
 from pipelines.models import Pipeline, PipelineRun
 from portal.core.errors import NotFound
 
-__all__ = ["get_pipeline", "get_run", "visible_runs"]
+__all__ = ["get_pipeline", "get_run", "reason_in_sight", "visible_runs"]
 
 
 def get_pipeline(user, action: str = VIEW, **lookup) -> Pipeline:
@@ -41,3 +41,14 @@ def get_run(user, **lookup) -> PipelineRun:
 
 def visible_runs(user):
     return PipelineRun.objects.restrict(user, VIEW)
+
+
+def reason_in_sight(reason: str, hidden_stages) -> str:
+    """A run's reason as a viewer may read it. A run that failed at a stage names it
+    (``"deploy-ops: rejected by ops: …"``); when that stage is in an environment the
+    viewer cannot see, its name stays and what happened there does not (a rejection's
+    note, an engine's error), as the stage itself shows only its name and status."""
+    stage, colon, _ = reason.partition(": ")
+    if colon and stage in hidden_stages:
+        return f"{stage}: failed in an environment you cannot see"
+    return reason

@@ -342,6 +342,11 @@ def retry_stage(run: PipelineRun, stage_name: str, *, user) -> PipelineRun:
             raise Conflict(
                 f"Only a failed stage of a failed run is retried; {stage.name} is {stage.status}."
             )
+        if _rejected(stage):
+            raise Conflict(
+                f"{stage.name} was rejected, and a rejection ends the run: re-run it to ask again "
+                "with a new run."
+            )
         StageRun.objects.filter(pk=stage.pk).update(
             status=StageRun.Status.PENDING, reason="", attempt=stage.attempt + 1, worker="",
             started_at=None, finished_at=None, log=stage.log + f"\n--- attempt {stage.attempt + 1} ---\n",
@@ -361,6 +366,14 @@ def retry_stage(run: PipelineRun, stage_name: str, *, user) -> PipelineRun:
         dispatch_on_commit("pipelines.tasks.advance_run", run.pk)
     run.refresh_from_db()
     return run
+
+
+def _rejected(stage: StageRun) -> bool:
+    """Whether ``stage`` ended with a person's rejection (in its last attempt)."""
+    if stage.kind not in ("approval", "deploy") or stage.started_at is None:
+        return False
+    last = stage.approvals.filter(at__gte=stage.started_at).order_by("-at", "-pk").first()
+    return last is not None and not last.approved
 
 
 def rerun(run: PipelineRun, *, user) -> PipelineRun:

@@ -13,9 +13,11 @@ from rest_framework.response import Response
 from environments import access
 from environments.models import Service
 from pipelines import actions
+from pipelines.access import reason_in_sight
 from pipelines.models import Approval, Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
+from portal.core.numbers import MAX_ID, parse_whole
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -136,6 +138,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
     revision = serializers.IntegerField(source="revision.revision", read_only=True)
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     stages = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField()
 
     class Meta:
         model = PipelineRun
@@ -144,6 +147,17 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             "trigger", "actor", "rerun_of", "created_at", "started_at", "finished_at", "stages",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_reason(self, run) -> str:
+        visible = self.context.get("visible_environments")
+        if visible is None or not run.reason:
+            return run.reason
+        hidden = {
+            name
+            for name, environment in run.stages.values_list("name", "environment_id")
+            if environment not in visible
+        }
+        return reason_in_sight(run.reason, hidden)
 
     def get_stages(self, run) -> list[dict]:
         # A stage in an environment the reader cannot view shows its name and status only.
@@ -257,12 +271,19 @@ class PipelineRunViewSet(RestrictedReadOnlyViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        for name in ("pipeline", "status"):
-            value = self.request.query_params.get(name)
-            if value:
-                if name == "pipeline" and not value.isdigit():
-                    raise serializers.ValidationError({"pipeline": "A pipeline id."})
-                queryset = queryset.filter(**{name: value})
+        pipeline = self.request.query_params.get("pipeline")
+        if pipeline:
+            number = parse_whole(pipeline)
+            if number is None or number > MAX_ID:
+                raise serializers.ValidationError({"pipeline": "A pipeline id."})
+            queryset = queryset.filter(pipeline=number)
+        status_ = self.request.query_params.get("status")
+        if status_:
+            if status_ not in PipelineRun.Status.values:
+                raise serializers.ValidationError(
+                    {"status": f"Use one of {', '.join(PipelineRun.Status.values)}."}
+                )
+            queryset = queryset.filter(status=status_)
         return queryset
 
     def get_serializer_context(self):

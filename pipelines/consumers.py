@@ -69,11 +69,23 @@ class PipelineRunConsumer(BerthConsumer):
         if event["seq"] <= self.last_seq:
             return  # already in the snapshot
         self.last_seq = event["seq"]
+        if event["kind"] == "log" and event["stage"] in self.hidden_stages:
+            return
+        await self.send_json({"type": "event", "event": self._in_sight(event)})
+
+    def _in_sight(self, event: dict) -> dict:
+        """``event`` as this viewer may see it: a hidden stage's status only; a run's
+        reason without what happened in a hidden stage."""
         if event["stage"] and event["stage"] in self.hidden_stages:
-            event = {**event, "message": "", "data": {"status": event["data"].get("status")}}
-            if event["kind"] == "log":
-                return
-        await self.send_json({"type": "event", "event": event})
+            return {**event, "message": "", "data": {"status": event["data"].get("status")}}
+        reason = event["data"].get("reason") if event["kind"] == "run" else None
+        if (
+            reason
+            and (shown := pipeline_access.reason_in_sight(reason, self.hidden_stages)) != reason
+        ):
+            data = {**event["data"], "reason": shown}
+            return {**event, "message": event["message"].replace(reason, shown), "data": data}
+        return event
 
     @database_sync_to_async
     def _snapshot(self, run_id: int) -> dict:
@@ -91,15 +103,10 @@ class PipelineRunConsumer(BerthConsumer):
             message = event.as_message()
             if message["kind"] == "log":
                 continue
-            if message["stage"] in self.hidden_stages:
-                message = {
-                    **message,
-                    "message": "",
-                    "data": {"status": message["data"].get("status")},
-                }
-            events.append(message)
+            events.append(self._in_sight(message))
         return {
-            "run": run.pk, "status": run.status, "reason": run.reason, "digest": run.digest,
+            "run": run.pk, "status": run.status,
+            "reason": pipeline_access.reason_in_sight(run.reason, self.hidden_stages), "digest": run.digest,
             "pipeline": run.pipeline.name, "service": run.pipeline.service.name,
             "revision": run.revision.revision,
             "stages": [_stage_view(stage, visible) for stage in stages],

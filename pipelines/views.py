@@ -110,8 +110,10 @@ def _run_context(request, run: PipelineRun) -> dict:
                 }
             )
         steps.append((step, shown))
+    hidden = {stage.name for stage in stages if stage.environment_id not in visible}
     return {
         "run": run,
+        "reason": access.reason_in_sight(run.reason, hidden),
         "steps": steps,
         "may_deploy": env_access.can(request.user, run.pipeline.environment, DEPLOY),
         "failed": [s.name for s in stages if s.status == "failed"],

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.exceptions import ParseError
 from rest_framework.test import APIClient
@@ -566,3 +567,36 @@ def test_a_nul_character_in_a_json_body_is_a_400(api_for, body):
     response = api_for("developer").post(reverse("deployment-list"), body, format="json")
     assert response.status_code == 400
     assert "NUL" in str(response.data)
+
+
+def test_a_lone_surrogate_in_a_json_body_is_a_400(api_for):
+    """``"\\ud800"`` is valid JSON but no text: SQLite cannot encode it, PostgreSQL's
+    json refuses it."""
+    response = api_for("developer").post(
+        reverse("deployment-list"), '{"service": "web\\ud800", "environment": "dev"}',
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "surrogate" in str(response.data)
+
+
+@pytest.mark.parametrize(("escape", "named"), [("\\0", "NUL"), ("\\ud800", "surrogate")])
+def test_a_yaml_escape_of_what_no_database_stores_is_refused(escape, named):
+    """YAML's double-quoted escapes write NUL and lone surrogates past the JSON parser's
+    check: the document loader refuses them, for service configs and pipelines alike."""
+    from environments.deploying import config
+
+    with pytest.raises(ValidationError) as refused:
+        config.load(f'env: {{A: "x{escape}y"}}\n', "yaml")
+    assert named in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("pipeline=99999999999999999999999", "pipeline"), ("pipeline=%C2%B2", "pipeline"),
+     ("status=bogus", "status")],
+)  # fmt: skip
+def test_pipeline_run_filters_out_of_range_or_unknown_are_a_400(api_for, query, field):
+    response = api_for("developer").get(f"/api/pipeline-runs/?{query}")
+    assert response.status_code == 400
+    assert field in response.json()

@@ -63,3 +63,55 @@ async def test_the_waiting_list_shows_what_the_user_may_approve_and_changes_live
     finally:
         for socket, _ in seen.values():
             await socket.disconnect()
+
+
+async def test_what_happened_in_a_hidden_stage_stays_out_of_the_runs_reason(
+    personas, environments, admin_user
+):
+    """A run that failed at a stage in Ops names the stage to a developer, not the
+    rejection's note: in the API, the page, the socket's snapshot and its live events."""
+    from django.test import Client
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from pipelines.models import StageRun
+    from pipelines.runner.drive import finish_run
+
+    run = await sync_to_async(kit_pipeline_run)(environments["dev"])
+    note = "smoke: rejected by operator: prod DB migration not applied on ops-db-01"
+    hidden = "smoke: failed in an environment you cannot see"
+    await sync_to_async(StageRun.objects.filter(run=run, name="smoke").update)(
+        environment=environments["ops"]
+    )
+
+    secret = (await sync_to_async(create_token)(personas["developer"], "ws"))[1]
+    socket = _socket(f"/ws/pipeline-runs/{run.pk}/", secret)
+    try:
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        await socket.receive_json_from(timeout=10)
+        await sync_to_async(finish_run)(run, "failed", note)
+        live = await socket.receive_json_from(timeout=10)
+        assert live["event"]["kind"] == "run"
+        assert "ops-db-01" not in str(live) and hidden in live["event"]["message"]
+    finally:
+        await socket.disconnect()
+    late = _socket(f"/ws/pipeline-runs/{run.pk}/", secret)
+    try:
+        connected, _ = await late.connect(timeout=10)
+        snapshot = await late.receive_json_from(timeout=10)
+        assert snapshot["reason"] == hidden and "ops-db-01" not in str(snapshot)
+    finally:
+        await late.disconnect()
+
+    def read(user) -> tuple[str, str]:
+        api, page = APIClient(), Client()
+        api.force_authenticate(user)
+        page.force_login(user)
+        answer = api.get(reverse("pipeline-run-detail", args=[run.pk])).json()["reason"]
+        return answer, page.get(reverse("pipeline-run-page", args=[run.pk])).content.decode()
+
+    answer, page = await sync_to_async(read)(personas["developer"])
+    assert answer == hidden and hidden in page and "ops-db-01" not in page
+    answer, page = await sync_to_async(read)(admin_user)
+    assert answer == note and "ops-db-01" in page

@@ -77,8 +77,9 @@ def test_a_port_another_service_binds_on_the_same_engine_is_refused_naming_it(
     refused = _save(developer, web, "dev", {"port": 24001})
     assert refused.status_code == 400
     assert refused.json()["port"] == [
-        "Port 24001 is already bound on this engine by api in Dev: choose another base port "
-        "(replica n binds base + n - 1, green ones 100 higher)."
+        # 24101: the new replica a rolling deploy starts beside the old one, green.
+        "Ports 24001, 24101 are already bound on this engine by api in Dev: choose another "
+        "base port (replica n binds base + n - 1, green ones 100 higher)."
     ]
     assert _save(developer, web, "dev", {"port": 24002}).status_code == 201
     # The service's own earlier revision in the same environment is no clash.

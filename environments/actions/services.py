@@ -100,7 +100,7 @@ def save_config(
         lambda: policy.check_config(environment, normalised),
         lambda: policy.check_ports(user, service, environment, normalised),
         # Claims the entry points: rolled back with the rest when anything is refused.
-        lambda: traffic.claim_entry_points(service, environment, normalised),
+        lambda: traffic.claim_entry_points(user, service, environment, normalised),
     ):
         try:
             check()

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from environments.engine.units import parse_memory
+from portal.core.text import unstorable
 
 __all__ = [
     "DEFAULTS",
@@ -74,9 +75,12 @@ _SWARM_DEFAULTS = {
 }
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What an HTTP health check may ask for: printable ASCII, no space, quote, # or \
+# (it is written into the proxy's configuration and a request line).
+_HTTP_PATH = re.compile(r"/[!$%&()*+,./0-9:;<=>?@A-Z\[\]^_`a-z{|}~-]{0,1023}")
 _LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 _VOLUME = re.compile(
-    r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_.-]*|/[^:]*):(?P<target>/[^:]*)(?::(?P<mode>ro|rw))?$"
+    r"^(?P<source>[A-Za-z0-9][A-Za-z0-9_.-]*|/[^:\x00-\x1f]*):(?P<target>/[^:\x00-\x1f]*)(?::(?P<mode>ro|rw))?$"
 )
 
 
@@ -139,8 +143,11 @@ def _health(errors: _Errors, value: Any) -> dict | None:
         health["command"] = _string_list(errors, "health_check.command", value["command"])
     elif value.get("http_path"):
         path = value["http_path"]
-        if not isinstance(path, str) or not path.startswith("/"):
-            errors.add("health_check.http_path", "Use a path starting with /, e.g. /health.")
+        if not isinstance(path, str) or not _HTTP_PATH.fullmatch(path):
+            errors.add(
+                "health_check.http_path",
+                "Use a path starting with /, e.g. /health, without spaces, quotes, # or \\.",
+            )
         health["http_path"] = path
         if "port" in value:
             health["port"] = _port(errors, "health_check.port", value["port"])
@@ -236,7 +243,7 @@ def validate(document: Any) -> dict:
         errors.add("env", "Use an object of NAME: value.")
         env = {}
     for name, value in env.items():
-        if not _ENV_NAME.match(str(name)):
+        if not _ENV_NAME.fullmatch(str(name)):
             errors.add(
                 f"env.{name}",
                 "Not a valid variable name: letters, digits and _, not starting with a digit.",
@@ -251,12 +258,12 @@ def validate(document: Any) -> dict:
     config["secret_env"] = sorted(set(secret))
 
     config["port"] = _port(errors, "port", config["port"])
-    if not _ENV_NAME.match(str(config["port_env"] or "")):
+    if not _ENV_NAME.fullmatch(str(config["port_env"] or "")):
         errors.add("port_env", "Not a valid variable name.")
 
     volumes = _string_list(errors, "volumes", config["volumes"])
     for index, volume in enumerate(volumes):
-        if not _VOLUME.match(volume):
+        if not _VOLUME.fullmatch(volume):
             errors.add(
                 f"volumes.{index}",
                 f"{volume!r}: use name:/path or /host/path:/path, optionally :ro.",
@@ -277,7 +284,7 @@ def validate(document: Any) -> dict:
         errors.add("labels", "Use an object of key: value.")
         labels = {}
     for key in labels:
-        if not _LABEL_KEY.match(str(key)) or str(key).startswith("berth."):
+        if not _LABEL_KEY.fullmatch(str(key)) or str(key).startswith("berth."):
             errors.add(f"labels.{key}", "Use lowercase dotted keys; berth.* is reserved.")
     config["labels"] = {str(k): str(v) for k, v in labels.items()}
 
@@ -349,7 +356,7 @@ def _entry_points(errors: _Errors, value: Any, config: dict) -> list[dict]:
         else:  # the proxy may bind a privileged port (80, 443) where it runs as root
             port = _number(errors, f"{path}.port", item["port"], 1, 65535, integer=True)
         host = item.get("host") or ""
-        if not isinstance(host, str) or (host and not _HOST.match(host.lower())):
+        if not isinstance(host, str) or (host and not _HOST.fullmatch(host.lower())):
             errors.add(
                 f"{path}.host", "Use a host name such as shop.example.com (no port, no scheme)."
             )
@@ -490,6 +497,8 @@ def load(text: str, fmt: str = "json") -> dict:
         raise refuse(str(exc)) from None
     if _too_deep(document):
         raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep.")
+    if problem := unstorable(document):
+        raise refuse(f"a string holds {problem}.")
     return document
 
 

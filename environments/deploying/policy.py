@@ -87,7 +87,8 @@ def check_config(environment, config: dict) -> None:
 
 def bound_ports(config: dict) -> set[int]:
     """The host ports a validated config's replicas bind on host networking: the base
-    port plus the slot, and for blue-green the green colour's too; an HTTP health
+    port plus the slot, and the other colour's too where a deploy starts new replicas
+    beside the old ones (blue-green, rolling with a surge); an HTTP health
     check's own port."""
     if config.get("network_mode", "host") != "host":
         return set()
@@ -96,7 +97,12 @@ def bound_ports(config: dict) -> set[int]:
     replicas = max(int(config.get("replicas") or 0), 1)
     if base:
         ports.update(base + slot for slot in range(replicas))
-        if (config.get("strategy") or {}).get("type") == "blue-green":
+        strategy = config.get("strategy") or {}
+        # Blue-green, and rolling with a surge (start-first), start the new replicas on
+        # the other colour's ports while the old ones still serve.
+        if strategy.get("type") == "blue-green" or (
+            strategy.get("type") == "rolling" and strategy.get("max_surge", 1)
+        ):
             ports.update(base + GREEN_PORT_OFFSET + slot for slot in range(replicas))
     health_port = (config.get("health_check") or {}).get("port")
     if health_port:
@@ -136,7 +142,8 @@ def check_ports(user, service, environment, config: dict) -> None:
         )
         raise ValidationError(
             {
-                "port": f"Port {ports} is already bound on this engine by {owner}: choose "
+                "port": f"{'Ports' if len(clash) > 1 else 'Port'} {ports} "
+                f"{'are' if len(clash) > 1 else 'is'} already bound on this engine by {owner}: choose "
                 f"another base port (replica n binds base + n - 1, green ones {GREEN_PORT_OFFSET} "
                 "higher)."
             }

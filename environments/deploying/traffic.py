@@ -14,6 +14,7 @@ cleanly, leaving the old replicas serving.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from environments import proxy
+from environments.access import can
 from environments.models import Deployment, EntryPoint, ProxyServer, Service
 
 __all__ = [
@@ -74,11 +76,16 @@ def backend_of(service: Service, environment) -> proxy.Backend:
         proxy.Server(name=row.name, port=row.port, state=row.state, weight=row.weight)
         for row in ProxyServer.objects.filter(service=service, environment=environment)
     )
+    http_path = health.get("http_path")
+    if http_path and not proxy.writable(http_path):  # saved before paths were checked
+        log.error("%s in %s: health check path %r left out of the proxy's checks.",
+                  service.name, environment.slug, http_path)  # fmt: skip
+        http_path = None
     return proxy.Backend(
         name=proxy.backend_name(environment.slug, service.name),
         servers=servers,
-        http_path=health.get("http_path"),
-        check_port=health.get("port") if health.get("http_path") else None,
+        http_path=http_path,
+        check_port=health.get("port") if http_path else None,
         interval=float(health.get("interval", 2.0)),
         fall=int(health.get("retries", 3)),
     )
@@ -88,6 +95,10 @@ def _desired(with_servers: bool = True) -> tuple[list[proxy.Frontend], list[prox
     frontends: dict[int, dict[str, str]] = {}
     backends: dict[str, proxy.Backend] = {}
     for entry in EntryPoint.objects.select_related("service", "environment"):
+        if entry.host and not proxy.writable(entry.host):  # saved before hosts were checked
+            log.error("Entry point %s:%s of %s left out of the proxy: not a host name.",
+                      entry.host, entry.port, entry.service.name)  # fmt: skip
+            continue
         backend = backend_of(entry.service, entry.environment)
         if not with_servers:
             backend = proxy.Backend(name=backend.name, http_path=backend.http_path)
@@ -154,27 +165,43 @@ def sync_frontends() -> None:
         marker.write_text(signature)
 
 
-def claim_entry_points(service: Service, environment, config: dict) -> None:
+def claim_entry_points(user, service: Service, environment, config: dict) -> None:
     """Claim the config's entry points for ``service`` in ``environment`` (inside the
-    caller's transaction), refusing a port or host name another one holds, naming it."""
+    caller's transaction), refusing what another one holds, naming the owner when
+    ``user`` can see its environment.
+
+    A port belongs to one environment: the proxy's frontend on it routes by host name
+    between services of that environment only, so no other environment can add a
+    host-named route (or a default one) that takes its traffic. Within an environment,
+    a port with its host name, and a host name, belong to one service. A port another
+    program listens on is refused too (the proxy would not start with it)."""
     wanted = config.get("entry_points") or []
     others = EntryPoint.objects.exclude(service=service, environment=environment).select_related(
         "service", "environment"
     )
     errors: dict[str, list[str]] = {}
+    held = set(EntryPoint.objects.values_list("port", flat=True))
     for index, entry in enumerate(wanted):
-        clash = others.filter(
-            Q(port=entry["port"], host=entry["host"]) | (Q(host=entry["host"]) & ~Q(host=""))
-        ).first()
+        port, host = entry["port"], entry["host"]
+        clash = (
+            others.filter(port=port).exclude(environment=environment).first()
+            or others.filter(Q(port=port, host=host) | (Q(host=host) & ~Q(host=""))).first()
+        )
         if clash:
-            what = (
-                f"Port {entry['port']}" + (f" for {entry['host']}" if entry["host"] else "")
-                if clash.port == entry["port"]
-                else f"The host name {entry['host']}"
+            owner = (
+                f"{clash.service} in {clash.environment.name}"
+                if can(user, clash.environment, "view_environment")
+                else "a service in an environment you cannot see"
             )
-            errors.setdefault(f"entry_points.{index}", []).append(
-                f"{what} is already the entry point of {clash.service} in {clash.environment.name}."
-            )
+            if clash.port != port:
+                what = f"The host name {host} is already the entry point of {owner}."
+            elif clash.environment_id != environment.pk:
+                what = f"Port {port} is already an entry point of {owner}: a port serves one environment."
+            else:
+                what = f"Port {port}{f' for {host}' if host else ''} is already the entry point of {owner}."
+            errors.setdefault(f"entry_points.{index}", []).append(what)
+        elif port not in held and (problem := _port_taken(port)):
+            errors.setdefault(f"entry_points.{index}", []).append(problem)
     if errors:
         raise ValidationError(errors)
     current = {
@@ -191,6 +218,24 @@ def claim_entry_points(service: Service, environment, config: dict) -> None:
         ProxyServer.objects.filter(service=service, environment=environment).delete()
     if set(current) != keep:
         transaction.on_commit(_sync_quietly)
+
+
+def _port_taken(port: int) -> str:
+    """Why the embedded proxy could not listen on ``port`` (another program holds it),
+    or "". An external proxy runs elsewhere: its owner keeps its ports free."""
+    if settings.PROXY_MODE != "embedded":
+        return ""
+    probe = socket.socket(socket.AF_INET6 if ":" in settings.PROXY_BIND else socket.AF_INET)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((settings.PROXY_BIND, port))
+    except PermissionError:
+        return f"Port {port} needs privileges the proxy does not have here: choose one above 1023."
+    except OSError:
+        return f"Port {port} is in use on the proxy's host by another program: choose another."
+    finally:
+        probe.close()
+    return ""
 
 
 def entry_point_deleted(sender, instance, **kwargs) -> None:

@@ -4,7 +4,7 @@ domain code: callers hand it plain descriptions (:class:`Frontend`, :class:`Back
 :class:`Server`) and get text, answers or :class:`ProxyUnavailable` back.
 """
 
-from environments.proxy.config import Backend, Frontend, Server, backend_name, render
+from environments.proxy.config import Backend, Frontend, Server, backend_name, render, writable
 from environments.proxy.process import ExternalProxy, ProxyProcess
 from environments.proxy.runtime import ProxyUnavailable, RuntimeAPI, ServerStat
 
@@ -19,4 +19,5 @@ __all__ = [
     "ServerStat",
     "backend_name",
     "render",
+    "writable",
 ]

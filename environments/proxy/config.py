@@ -74,8 +74,13 @@ class Frontend:
     bind: str = "127.0.0.1"
 
 
+def writable(value: str) -> bool:
+    """Whether ``value`` can go into an HAProxy configuration as one word."""
+    return bool(value) and not any(c.isspace() or c in "#\\'\"" for c in value)
+
+
 def _check(value: str, what: str) -> str:
-    if not value or any(c.isspace() or c in "#\\'\"" for c in value):
+    if not writable(value):
         raise ValueError(f"{what} {value!r} cannot go into an HAProxy configuration.")
     return value
 

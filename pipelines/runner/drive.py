@@ -70,11 +70,14 @@ def started_here() -> Iterator[NextStage]:
 
 
 def valid_approvals(stage: StageRun) -> list[Approval]:
-    """Approvals of ``stage`` that still count: for the run's digest, not expired, one
-    per person (the newest)."""
+    """Approvals of ``stage`` that still count: given in its current attempt (a retried
+    stage asks again), for the run's digest, not expired, one per person (the newest)."""
     now = timezone.now()
     seen, valid = set(), []
-    for approval in stage.approvals.filter(approved=True).select_related("user").order_by("-at"):
+    given = stage.approvals.filter(approved=True)
+    if stage.started_at is not None:
+        given = given.filter(at__gte=stage.started_at)
+    for approval in given.select_related("user").order_by("-at"):
         if approval.user_id in seen:
             continue
         seen.add(approval.user_id)

@@ -1,5 +1,5 @@
-"""The API's JSON parser: DRF's, with the nesting of a body bounded and NUL characters
-refused.
+"""The API's JSON parser: DRF's, with the nesting of a body bounded and characters no
+database stores (NUL, lone surrogates: :mod:`portal.core.text`) refused.
 
 Python's JSON decoder recurses once per level, so a body of 50,000 ``[`` raised a
 RecursionError (a 500) before any view ran, and a body a few hundred levels deep got
@@ -12,7 +12,9 @@ from __future__ import annotations
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-__all__ = ["MAX_DEPTH", "BoundedJSONParser", "has_nul", "nesting_exceeds"]
+from portal.core.text import unstorable
+
+__all__ = ["MAX_DEPTH", "BoundedJSONParser", "nesting_exceeds"]
 
 MAX_DEPTH = 64
 
@@ -35,23 +37,6 @@ def nesting_exceeds(value, limit: int) -> bool:
     return False
 
 
-def has_nul(value) -> bool:
-    """Whether a NUL character stands in any key or string of ``value`` (iteratively).
-    No database keeps one (PostgreSQL refuses it in text), so none gets past the door."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 class BoundedJSONParser(JSONParser):
     """JSON bodies nested at most ``max_depth`` levels; deeper ones are a 400."""
 
@@ -67,6 +52,6 @@ class BoundedJSONParser(JSONParser):
             raise too_deep from None
         if nesting_exceeds(data, self.max_depth):
             raise too_deep
-        if has_nul(data):
-            raise ParseError("JSON parse error - a string holds a NUL character (\\u0000).")
+        if problem := unstorable(data):
+            raise ParseError(f"JSON parse error - a string holds {problem}.")
         return data

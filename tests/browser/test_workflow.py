@@ -229,7 +229,7 @@ def test_3_qa_copies_the_config_to_test_and_deploys_what_dev_runs(
     form.get_by_role("button", name="Save revision").click()
     port_error = form.locator("p.field-error", has_text="Port")
     expect(port_error).to_contain_text(
-        f"Port {day.dev_port} is already bound on this engine by {day.name} in Dev"
+        re.compile(rf"Ports? {day.dev_port}\b.* already bound on this engine by {day.name} in Dev")
     )
     expect(form.get_by_label("Base port")).to_have_attribute("aria-invalid", "true")
     expect(form.locator("p.field-error", has_text="DB_PASSWORD")).to_contain_text(

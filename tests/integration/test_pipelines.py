@@ -11,14 +11,17 @@ import json
 import subprocess
 import time
 import uuid
+from datetime import timedelta
 
 import docker
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from environments import actions, engine
 from environments.models import Service
-from pipelines.models import Approval, PipelineRun, WebhookDelivery
+from pipelines.models import Approval, PipelineRun, StageRun, WebhookDelivery
+from pipelines.runner.drive import valid_approvals
 from registry.client import RegistryClient
 from registry.models import Promotion
 from tests import stack
@@ -289,6 +292,16 @@ def test_approval_rules_self_approval_quorum_rejection_and_expiry(
     assert "rejected by qa3: regression" in run["reason"]
     assert _stage(run, "promote")["status"] == "skipped"
     assert not Promotion.objects.filter(digest=v1).exists()
+    # The starter cannot undo the rejection by retrying the gate: a re-run asks anew.
+    retried = tester.post(reverse("pipeline-run-retry", args=[run_id]), {"stage": "qa"}, format="json")  # fmt: skip
+    assert retried.status_code == 409 and "a rejection ends the run" in str(retried.data)
+    assert _run(tester, run_id)["status"] == "failed"
+    # Decisions count in the attempt they were given in: a retried stage asks again.
+    gate = StageRun.objects.get(run_id=run_id, name="qa")
+    Approval.objects.create(stage=gate, user=qa2, approved=True, digest=gate.run.digest)
+    assert [a.user for a in valid_approvals(gate)] == [qa2]
+    gate.started_at = timezone.now() + timedelta(seconds=1)  # a later attempt
+    assert valid_approvals(gate) == []
 
 
 def _signed(secret: str, body: bytes, timestamp: int | None = None) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from environments import actions, engine
@@ -246,6 +248,70 @@ def test_an_entry_point_claimed_by_another_service_is_refused_naming_it(
     assert f"The host name shop.example.com is already the entry point of {second.name}" in str(
         refused.value
     )
+
+
+def test_a_port_serves_one_environment_and_an_owner_out_of_sight_stays_unnamed(
+    make_service, demo_registry, environments, personas
+):
+    """A host-named route (or a default one) on a port another environment serves would
+    take that environment's traffic through the shared proxy: refused, naming the owner
+    only to someone who may see its environment."""
+    first = make_service(1)  # Dev, the default route of its port
+    taken = EntryPoint.objects.get(service=first).port
+    test = environments["test"]
+    document = dict(first.current_config(environments["dev"]).document)
+    document["port"] = stack.free_port_base()
+    document["entry_points"] = [{"port": taken, "host": "shop.example.com"}]
+    with pytest.raises(ValidationError) as refused:
+        actions.save_config(personas["tester"], first, test, document)
+    assert f"Port {taken} is already an entry point of {first.name} in Dev" in str(refused.value)
+    assert not EntryPoint.objects.filter(environment=test).exists()
+
+    hidden = Service.objects.create(name="shop", registry=demo_registry, repository="demo/app")
+    ops_port = _free_port()
+    ops_document = {"port": stack.free_port_base(), "entry_points": [{"port": ops_port, "host": "shop.internal"}]}  # fmt: skip
+    actions.save_config(personas["operator"], hidden, environments["ops"], ops_document)
+    for wanted in ({"port": ops_port}, {"port": _free_port(), "host": "shop.internal"}):
+        document = dict(first.current_config(environments["dev"]).document)
+        document["entry_points"] = [wanted]
+        with pytest.raises(ValidationError) as refused:
+            actions.save_config(personas["developer"], first, environments["dev"], document)
+        message = str(refused.value)
+        assert "a service in an environment you cannot see" in message, message
+        assert "shop" not in message.replace("shop.internal", "") and "Ops" not in message
+    assert traffic.render_config().count(f"fe_{ops_port}") == 1
+
+
+def test_a_port_another_program_listens_on_is_refused(make_service, environments, personas):
+    """The proxy could not start with it, and every entry point would stay down."""
+    service = make_service(1)
+    with socket.socket() as program:
+        program.bind(("127.0.0.1", 0))
+        program.listen()
+        busy = program.getsockname()[1]
+        document = dict(service.current_config(environments["dev"]).document)
+        document["entry_points"] = [{"port": busy}]
+        with pytest.raises(ValidationError) as refused:
+            actions.save_config(personas["developer"], service, environments["dev"], document)
+    assert f"Port {busy} is in use on the proxy's host by another program" in str(refused.value)
+    assert EntryPoint.objects.get(service=service).port != busy
+
+
+def test_a_row_the_proxy_cannot_take_is_left_out_and_the_rest_still_served(
+    make_service, environments
+):
+    """Rows saved before hosts and paths were checked must not stop the proxy for
+    everyone: they are left out of its configuration (and logged)."""
+    service = make_service(1)
+    EntryPoint.objects.create(
+        service=service, environment=environments["dev"], port=_free_port(), host="bad host"
+    )
+    config = service.current_config(environments["dev"])
+    config.document = dict(config.document, health_check=dict(config.document["health_check"], http_path="/a b"))  # fmt: skip
+    config.save(update_fields=["document"])
+    text = traffic.render_config()
+    assert "bad host" not in text and "/a b" not in text
+    assert f"fe_{EntryPoint.objects.get(service=service, host='').port}" in text
 
 
 def test_blue_green_switches_once_and_switches_back_while_the_old_colour_is_kept(

@@ -44,7 +44,16 @@ def test_bound_ports_follow_the_strategies():
     from environments.deploying.config import validate
     from environments.deploying.policy import bound_ports
 
-    assert bound_ports(validate({"port": 20000, "replicas": 2})) == {20000, 20001}
+    both_colours = {20000, 20001, 20100, 20101}
+    # Rolling (the default) starts each new replica beside the old one, on the other
+    # colour's port, unless it may not surge; recreate stops first.
+    assert bound_ports(validate({"port": 20000, "replicas": 2})) == both_colours
+    stop_first = {"type": "rolling", "max_surge": 0, "max_unavailable": 1}
+    assert bound_ports(validate({"port": 20000, "replicas": 2, "strategy": stop_first})) == {
+        20000, 20001,
+    }  # fmt: skip
+    recreate = validate({"port": 20000, "replicas": 2, "strategy": "recreate"})
+    assert bound_ports(recreate) == {20000, 20001}
     blue_green = validate({"port": 20000, "replicas": 2, "strategy": "blue-green"})
     assert bound_ports(blue_green) == {20000, 20001, 20100, 20101}
     assert bound_ports(validate({"network_mode": "none", "port": 20000})) == set()

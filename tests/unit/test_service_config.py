@@ -194,6 +194,15 @@ def test_strategies_are_normalised_with_their_own_defaults(strategy, expected):
         ({"health_check": {"command": ["true"], "retries": 0}}, "health_check.retries", "0 is out of range: use 1 to 20."),
         ({"health_check": {"command": ["true"], "start_period": 601}}, "health_check.start_period", "out of range: use 0 to 600."),
         ({"health_check": {"http_path": "health", "port": 8080}}, "health_check.http_path", "Use a path starting with /"),
+        # A trailing newline is not part of a name ($ alone would let it through), and a
+        # path goes into the proxy's check line: no space, quote, # or backslash.
+        ({"env": {"FOO\n": "x"}}, "env.FOO\n", "Not a valid variable name"),
+        ({"port_env": "PORT\n"}, "port_env", "Not a valid variable name."),
+        ({"labels": {"team\n": "x"}}, "labels.team\n", "Use lowercase dotted keys"),
+        ({"volumes": ["data:/data\n"]}, "volumes.0", "use name:/path"),
+        ({"entry_points": [{"port": 18085, "host": "a.example.com\n"}]}, "entry_points.0.host", "Use a host name"),
+        ({"health_check": {"http_path": "/health check", "port": 8080}}, "health_check.http_path", "without spaces"),
+        ({"health_check": {"http_path": "/h#x", "port": 8080}}, "health_check.http_path", "without spaces"),
         ({"health_check": {"http_path": "/health", "port": 80}}, "health_check.port", "80 is out of range: use 1024 to 65535."),
         ({"health_check": {"http_path": "/health"}}, "health_check.port", "An HTTP health check needs a port (here or in port)."),
         ({"strategy": {"type": "canary"}}, "strategy.type", "'canary' is not a strategy: use one of recreate, rolling, blue-green, swarm."),

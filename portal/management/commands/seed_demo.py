@@ -65,7 +65,9 @@ HELLO_COMMAND = [
     ' && echo "Hello from Berth: the replica on port $PORT" > /www/index.html'
     " && exec httpd -f -p 127.0.0.1:$PORT -h /www",
 ]
-HELLO_PORTS = {"dev": (18081, 18080), "test": (18181, 18180), "ops": (18281, None)}
+# Replica base ports: each environment's blue and green (base + 100) ports clear of the
+# others' and of the entry points.
+HELLO_PORTS = {"dev": (18001, 18080), "test": (18201, 18180), "ops": (18401, None)}
 
 
 class Command(BaseCommand):
