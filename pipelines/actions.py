@@ -70,28 +70,58 @@ class WebhookRefused(Exception):
 # -- definitions --------------------------------------------------------------------------
 
 
-def _check_author(user, document: dict) -> Environment:
-    """The author must hold what the stages that act as them need; returns the home."""
+def _stages_in(document: dict):
+    """Each stage of ``document`` with its environment and whether it acts as the
+    revision's author there (build, test, an unprotected deploy)."""
     by_slug = {e.slug: e for e in Environment.objects.all()}
-    first = definition.steps(document)[0][0]
     for step in definition.steps(document):
         for stage in step:
             environment = by_slug[stage["environment"]]
             acts_as_author = stage["kind"] in ("build", "test") or (
                 stage["kind"] == "deploy" and not environment.protected
             )
-            access.require(user, environment, DEPLOY if acts_as_author else VIEW)
-    return by_slug[first["environment"]]
+            yield stage, environment, acts_as_author
 
 
-def _parse(text: str) -> dict:
-    return definition.parse(text, set(Environment.objects.values_list("slug", flat=True)))
+def _check_author(user, document: dict) -> Environment:
+    """The author must hold what the stages that act as them need; returns the home."""
+    home = None
+    for _stage, environment, acts_as_author in _stages_in(document):
+        home = home or environment
+        access.require(user, environment, DEPLOY if acts_as_author else VIEW)
+    return home
+
+
+def _require_may_run(user, pipeline: Pipeline, document: dict) -> None:
+    """Starting a run (re-running, retrying one, or taking the webhook's secret) makes
+    Berth act as the revision's author where its stages build, test or deploy: that
+    needs ``deploy_to_environment`` there, as authoring them did, so that nobody reaches
+    through someone else's pipeline an environment where they may not deploy."""
+    access.require(user, pipeline.environment, DEPLOY)
+    for stage, environment, acts_as_author in _stages_in(document):
+        if acts_as_author and not access.can(user, environment, DEPLOY):
+            where = (
+                environment.name
+                if access.can(user, environment, VIEW)
+                else "an environment you cannot see"
+            )
+            raise Forbidden(
+                f"Stage {stage['name']} {stage['kind']}s in {where}, where you may not deploy: "
+                "someone who may deploy wherever this pipeline acts must start it."
+            )
+
+
+def _parse(user, text: str) -> dict:
+    """The definition, naming environments among those ``user`` can see: one out of
+    sight is refused as one that does not exist (its name is not listed either)."""
+    seen = access.visible_environments(user).values_list("slug", flat=True)
+    return definition.parse(text, set(seen))
 
 
 def create_pipeline(user, service: Service, name: str, text: str, comment: str = ""):
     """A new pipeline of ``service`` with its first revision; returns (pipeline, the
     webhook secret, shown this once)."""
-    document = _parse(text)
+    document = _parse(user, text)
     home = _check_author(user, document)
     access.require(user, home, DEPLOY)
     secret = secrets.token_urlsafe(32)
@@ -100,6 +130,7 @@ def create_pipeline(user, service: Service, name: str, text: str, comment: str =
             pipeline = Pipeline(service=service, name=name, environment=home, created_by=user)
             pipeline.webhook_secret = secret
             pipeline.webhook_secret_set_at = timezone.now()
+            pipeline.webhook_secret_set_by = user
             pipeline.save()
             PipelineRevision.objects.create(
                 pipeline=pipeline, revision=1, text=text, document=document, comment=comment,
@@ -115,7 +146,7 @@ def create_pipeline(user, service: Service, name: str, text: str, comment: str =
 def save_revision(user, pipeline: Pipeline, text: str, comment: str = "") -> PipelineRevision:
     """A new revision of ``pipeline``'s definition (the same text gives back the last)."""
     access.require(user, pipeline.environment, DEPLOY)
-    document = _parse(text)
+    document = _parse(user, text)
     home = _check_author(user, document)
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()
@@ -148,12 +179,16 @@ def diff_revisions(older: PipelineRevision | None, newer: PipelineRevision) -> s
 
 
 def rotate_webhook_secret(user, pipeline: Pipeline) -> str:
-    """A new webhook secret (the old one stops working at once), returned this once."""
-    access.require(user, pipeline.environment, DEPLOY)
+    """A new webhook secret (the old one stops working at once), returned this once. Its
+    holder starts runs: rotating needs what starting one does."""
+    _require_may_run(user, pipeline, pipeline.current_revision().document)
     secret = secrets.token_urlsafe(32)
     pipeline.webhook_secret = secret
     pipeline.webhook_secret_set_at = timezone.now()
-    pipeline.save(update_fields=["webhook_secret_encrypted", "webhook_secret_set_at"])
+    pipeline.webhook_secret_set_by = user
+    pipeline.save(
+        update_fields=["webhook_secret_encrypted", "webhook_secret_set_at", "webhook_secret_set_by"]
+    )
     audit.record(user, "pipeline.webhook_secret", pipeline, environment=pipeline.environment)
     return secret
 
@@ -169,6 +204,8 @@ def _create_run(pipeline: Pipeline, revision: PipelineRevision, *, user, trigger
             validate_digest(digest)
         except ValueError as exc:
             raise ValidationError({"digest": str(exc)}) from None
+    if trigger.get("ref") and (problem := definition.git_ref_problem(trigger["ref"])):
+        raise ValidationError({"ref": problem})
     has_build = any(s["kind"] == "build" for step in document["steps"] for s in step)
     if not digest and not has_build:
         raise ValidationError({"digest": "This pipeline builds nothing: name the digest to run."})
@@ -196,9 +233,10 @@ def _create_run(pipeline: Pipeline, revision: PipelineRevision, *, user, trigger
 
 def start_run(pipeline: Pipeline, *, user, digest: str = "", ref: str = "") -> PipelineRun:
     """Start the pipeline's current revision (the button). Needs
-    ``deploy_to_environment`` in its home environment."""
-    access.require(user, pipeline.environment, DEPLOY)
+    ``deploy_to_environment`` in its home environment and wherever its stages act as
+    the revision's author."""
     revision = pipeline.current_revision()
+    _require_may_run(user, pipeline, revision.document)
     trigger = {"kind": "button", "by": user.username}
     if digest:
         trigger["digest"] = digest
@@ -246,6 +284,8 @@ def trigger_webhook(
         else None
     )
     trigger = {"kind": "webhook", "digest": digest, "ref": ref[:200]}
+    if pipeline.webhook_secret_set_by_id:
+        trigger["secret_set_by_id"] = pipeline.webhook_secret_set_by_id
     if pushed_by is not None:
         trigger |= {"pushed_by": pushed_by.username, "pushed_by_id": pushed_by.pk}
     try:
@@ -330,7 +370,7 @@ def cancel_run(run: PipelineRun, *, user) -> PipelineRun:
 def retry_stage(run: PipelineRun, stage_name: str, *, user) -> PipelineRun:
     """Run a failed stage again with the plan and digest the run recorded; the stages
     after it run again as they come."""
-    _require_starter(user, run)
+    _require_may_run(user, run.pipeline, run.revision.document)
     stage = run.stages.filter(name=stage_name).first()
     if stage is None:
         raise ValidationError({"stage": f"Run #{run.pk} has no stage {stage_name!r}."})
@@ -378,7 +418,7 @@ def _rejected(stage: StageRun) -> bool:
 
 def rerun(run: PipelineRun, *, user) -> PipelineRun:
     """A new run of the same revision from the same trigger."""
-    _require_starter(user, run)
+    _require_may_run(user, run.pipeline, run.revision.document)
     trigger = {**run.trigger, "rerun_of": run.pk, "rerun_by": user.username}
     digest = run.trigger.get("digest", "") if run.trigger.get("digest") else ""
     return _create_run(run.pipeline, run.revision, user=user, trigger=trigger, digest=digest,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -131,6 +132,22 @@ class StageRunSerializer(serializers.ModelSerializer):
         return stage.log if self.context.get("with_logs") else ""
 
 
+STAGES_PREFETCH = Prefetch(
+    "stages",
+    queryset=StageRun.objects.select_related("environment", "actor")
+    .prefetch_related("approvals__user")
+    .order_by("step", "id"),
+)
+
+
+def _stages_of(run) -> list[StageRun]:
+    """The run's stages in order, from the list's prefetch when there is one."""
+    if "stages" in getattr(run, "_prefetched_objects_cache", {}):
+        return list(run.stages.all())
+    prefetch_related_objects([run], STAGES_PREFETCH)
+    return list(run.stages.all())
+
+
 class PipelineRunSerializer(serializers.ModelSerializer):
     pipeline = serializers.PrimaryKeyRelatedField(read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
@@ -152,20 +169,13 @@ class PipelineRunSerializer(serializers.ModelSerializer):
         visible = self.context.get("visible_environments")
         if visible is None or not run.reason:
             return run.reason
-        hidden = {
-            name
-            for name, environment in run.stages.values_list("name", "environment_id")
-            if environment not in visible
-        }
+        hidden = {s.name for s in _stages_of(run) if s.environment_id not in visible}
         return reason_in_sight(run.reason, hidden)
 
     def get_stages(self, run) -> list[dict]:
         # A stage in an environment the reader cannot view shows its name and status only.
         visible = self.context.get("visible_environments")
-        stages = run.stages.select_related("environment", "actor").prefetch_related(
-            "approvals__user"
-        )
-        stages = list(stages.order_by("step", "id"))
+        stages = _stages_of(run)
         # One serializer for the list: building one per stage costs more than the rows.
         out = StageRunSerializer(stages, many=True, context=self.context).data
         return [
@@ -266,7 +276,9 @@ class PipelineRunViewSet(RestrictedReadOnlyViewSet):
     approval or confirmation; ``cancel``, ``retry`` (a failed stage, same plan and
     digest) and ``rerun`` need ``deploy_to_environment`` where the pipeline starts."""
 
-    queryset = PipelineRun.objects.select_related("pipeline__service", "revision", "actor")
+    queryset = PipelineRun.objects.select_related(
+        "pipeline__service", "revision", "actor"
+    ).prefetch_related(STAGES_PREFETCH)
     serializer_class = PipelineRunSerializer
 
     def get_queryset(self):

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from environments.deploying import config as bounded_yaml
 from environments.roles import ACTIONS, PROMOTE
 
-__all__ = ["KINDS", "parse", "steps"]
+__all__ = ["KINDS", "git_ref_problem", "git_url_problem", "parse", "steps"]
 
 KINDS = ("build", "deploy", "test", "approval", "promote")
 MAX_STAGES = 30
@@ -76,6 +76,38 @@ def _strings(errors, path, value) -> dict[str, str]:
     return {k: str(v) for k, v in value.items()}
 
 
+_GIT_URL = re.compile(r"(https?|ssh|file)://[^\s]+")
+_GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
+
+
+def git_url_problem(url) -> str:
+    """Why ``url`` is not a repository Berth fetches (an absolute local path or an
+    http(s), ssh or file URL; no ``ext::`` transport, no option), or ""."""
+    if not isinstance(url, str) or not url or len(url) > 1000 or "\0" in url:
+        return "the git url is empty or too long."
+    if url.startswith("-") or "::" in url:
+        return f"{url!r} is not a repository Berth fetches: use a path or URL."
+    if url.startswith("/") or _GIT_URL.fullmatch(url):
+        return ""
+    return (
+        f"{url!r} is not a repository Berth fetches: use an absolute path or an "
+        "http(s)://, ssh:// or file:// URL."
+    )
+
+
+def git_ref_problem(ref) -> str:
+    """Why ``ref`` is not a branch, tag or commit name (no option, no ``..``), or ""."""
+    if (
+        not isinstance(ref, str)
+        or not _GIT_REF.fullmatch(ref)
+        or ".." in ref
+        or "@{" in ref
+        or ref.endswith((".", "/"))
+    ):
+        return f"{ref!r} is not a branch, tag or commit name."
+    return ""
+
+
 def _stage(errors: _Errors, path: str, raw: Any, environments: set[str], names: set[str]) -> dict:
     if not isinstance(raw, dict):
         errors.add(path, "a stage is a mapping with name, kind and environment.")
@@ -107,10 +139,14 @@ def _stage(errors: _Errors, path: str, raw: Any, environments: set[str], names: 
             git = {"url": ""}
         for key in sorted(set(git) - {"url", "ref"}):
             errors.add(f"{path}.git.{key}", "unknown field: git has url and ref.")
+        if git["url"] and (problem := git_url_problem(git["url"])):
+            errors.add(f"{path}.git.url", problem)
         ref = git.get("ref", "main")
         if not isinstance(ref, str):
             errors.add(f"{path}.git.ref", "a branch, tag or commit, as text.")
             ref = "main"
+        elif problem := git_ref_problem(ref):
+            errors.add(f"{path}.git.ref", problem)
         dockerfile = raw.get("dockerfile", "Dockerfile")
         if (
             not isinstance(dockerfile, str)
@@ -237,11 +273,20 @@ def parse(text: str, environments: set[str]) -> dict:
         errors.add("stages", f"{count} stages: at most {MAX_STAGES}.")
     # A promote follows an approval of promote_from_environment in its environment, so
     # what leaves an environment is always what people approved there.
+    # A build after an approval would replace the digest people approved: every later
+    # stage would run one nobody looked at.
     approved: set[str] = set()
+    gate_seen = False
     for index, step in enumerate(steps_out):
         for position, stage in enumerate(step):
+            where = f"stages[{index}]" + (f".parallel[{position}]" if len(step) > 1 else "")
+            if stage.get("kind") == "build" and gate_seen:
+                errors.add(
+                    f"{where}.kind",
+                    "a build after an approval would replace the digest it approved: build "
+                    "before the approvals (or in another pipeline).",
+                )
             if stage.get("kind") == "promote" and stage.get("environment") not in approved:
-                where = f"stages[{index}]" + (f".parallel[{position}]" if len(step) > 1 else "")
                 errors.add(
                     f"{where}.kind",
                     f"a promote from {stage.get('environment')} needs an approval stage with "
@@ -252,6 +297,7 @@ def parse(text: str, environments: set[str]) -> dict:
             for s in step
             if s.get("kind") == "approval" and s.get("permission") == PROMOTE
         }
+        gate_seen = gate_seen or any(s.get("kind") == "approval" for s in step)
     if errors.messages:
         raise ValidationError({"text": errors.messages})
     return {

@@ -40,6 +40,11 @@ class Pipeline(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="pipelines")
     webhook_secret_encrypted = models.TextField(blank=True)
     webhook_secret_set_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the secret: runs it starts count them as a starter (no self-approval).
+    webhook_secret_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -142,10 +147,12 @@ class PipelineRun(models.Model):
 
     @property
     def starter_ids(self) -> set[int]:
-        """Who started the run: the person who pressed the button or pushed the trigger."""
+        """Who started the run: the person who pressed the button or pushed the trigger,
+        and for a webhook the person who holds its secret (created or rotated it)."""
         ids = {self.actor_id} if self.actor_id else set()
-        if self.trigger.get("pushed_by_id"):
-            ids.add(self.trigger["pushed_by_id"])
+        for key in ("pushed_by_id", "secret_set_by_id"):
+            if self.trigger.get(key):
+                ids.add(self.trigger[key])
         return ids
 
 

@@ -18,7 +18,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from portal.core.events import track_server_loop  # noqa: E402
 from portal.core.ws_auth import BerthAuthStack  # noqa: E402
-from portal.routing import websocket_urlpatterns  # noqa: E402
+from portal.routing import websocket_routes  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else django_asgi
 
@@ -28,7 +28,7 @@ http_app = ASGIStaticFilesHandler(django_asgi) if settings.SERVE_STATIC else dja
 application = ProtocolTypeRouter(
     {
         "http": track_server_loop(http_app),
-        "websocket": track_server_loop(BerthAuthStack(URLRouter(websocket_urlpatterns))),
+        "websocket": track_server_loop(BerthAuthStack(URLRouter(websocket_routes))),
     }
 )
 

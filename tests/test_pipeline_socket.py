@@ -115,3 +115,14 @@ async def test_what_happened_in_a_hidden_stage_stays_out_of_the_runs_reason(
     assert answer == hidden and hidden in page and "ops-db-01" not in page
     answer, page = await sync_to_async(read)(admin_user)
     assert answer == note and "ops-db-01" in page
+
+
+@pytest.mark.parametrize("path", ["/ws/nothing/", "/ws/pipeline-runs/abc/"])
+async def test_a_path_no_socket_serves_is_closed_with_4404(personas, path):
+    secret = (await sync_to_async(create_token)(personas["developer"], "ws"))[1]
+    socket = _socket(path, secret)
+    connected, _ = await socket.connect(timeout=10)
+    assert connected
+    closed = await socket.receive_output(timeout=10)
+    assert closed == {"type": "websocket.close", "code": 4404}
+    await socket.disconnect()

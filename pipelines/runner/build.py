@@ -9,17 +9,15 @@ refused before git runs.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Callable
 
 from environments import engine
+from pipelines.definition import git_ref_problem, git_url_problem
 
 __all__ = ["BuildFailed", "build_and_push", "checkout", "validate_git_ref", "validate_git_url"]
 
-_URL = re.compile(r"^(https?|ssh|file)://[^\s]+$")
-_REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$")
 GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_ALLOW_PROTOCOL": "file:http:https:ssh",
@@ -34,21 +32,14 @@ class BuildFailed(Exception):
 
 def validate_git_url(url: str) -> str:
     """``url`` if it is an absolute local path or an http(s), ssh or file URL."""
-    if not isinstance(url, str) or not url or len(url) > 1000 or "\0" in url:
-        raise BuildFailed("the git url is empty or too long.")
-    if url.startswith("-") or "::" in url:
-        raise BuildFailed(f"{url!r} is not a repository Berth fetches: use a path or URL.")
-    if url.startswith("/") or _URL.fullmatch(url):
-        return url
-    raise BuildFailed(
-        f"{url!r} is not a repository Berth fetches: use an absolute path or an "
-        "http(s)://, ssh:// or file:// URL."
-    )
+    if problem := git_url_problem(url):
+        raise BuildFailed(problem)
+    return url
 
 
 def validate_git_ref(ref: str) -> str:
-    if not _REF.fullmatch(ref or "") or ".." in ref or "@{" in ref or ref.endswith((".", "/")):
-        raise BuildFailed(f"{ref!r} is not a branch, tag or commit name.")
+    if problem := git_ref_problem(ref):
+        raise BuildFailed(problem)
     return ref
 
 

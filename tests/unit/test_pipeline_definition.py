@@ -125,3 +125,27 @@ def test_a_junit_report_with_entities_or_garbage_is_refused_unparsed():
     assert "DOCTYPE" in summarise_junit(bomb)["error"]
     assert "not XML" in summarise_junit(b"<testsuite>")["error"]
     assert "larger" in summarise_junit(b" " * (2 * 1024 * 1024))["error"]
+
+
+@pytest.mark.parametrize(
+    ("git", "field"),
+    [
+        ("{url: 'ext::sh -c touch% /tmp/pwn', ref: main}", "git.url"),
+        ("{url: '--upload-pack=touch /tmp/pwn', ref: main}", "git.url"),
+        ("{url: /srv/web.git, ref: '--upload-pack=touch /tmp/pwn'}", "git.ref"),
+        ("{url: /srv/web.git, ref: 'a..b'}", "git.ref"),
+    ],
+)
+def test_a_git_url_or_ref_git_would_misread_is_refused_at_save(git, field):
+    errors = _errors(GOOD.replace("{url: /srv/web.git, ref: main}", git))
+    assert any(f"stages[0].{field}:" in e for e in errors), errors
+
+
+def test_a_build_after_an_approval_is_refused():
+    """It would replace the digest people approved with one nobody looked at."""
+    text = GOOD.replace(
+        "  - {name: promote",
+        "  - {name: rebuild, kind: build, environment: dev, git: {url: /x}}\n  - {name: promote",
+    )
+    errors = _errors(text)
+    assert any("stages[3].kind: a build after an approval" in e for e in errors), errors

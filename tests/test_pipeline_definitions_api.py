@@ -1,0 +1,51 @@
+"""Pipeline definitions through the API, as someone who cannot see every environment:
+one out of sight is refused as one that does not exist, and none is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from environments.models import Service
+from registry.models import Registry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def web(environments, admin_user):
+    registry = Registry.objects.create(name="local", url="http://127.0.0.1:1")
+    return Service.objects.create(
+        name="web", registry=registry, repository="demo/app", created_by=admin_user
+    )
+
+
+@pytest.mark.parametrize("slug", ["ops", "nosuch"])
+def test_an_environment_out_of_sight_is_refused_like_a_missing_one(api_for, web, slug):
+    text = (
+        "stages:\n"
+        "  - {name: deploy-dev, kind: deploy, environment: dev}\n"
+        f"  - {{name: later, kind: approval, environment: {slug}}}\n"
+    )
+    response = api_for("developer").post(
+        "/api/pipelines/", {"service": "web", "name": "p", "text": text}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    message = str(response.json())
+    assert f"no environment '{slug}'" in message and "line 3" in message
+    assert "ops" not in message.replace(f"'{slug}'", "")  # the choices listed are dev, test
+
+
+def test_a_ref_git_would_misread_is_refused_when_a_run_starts(api_for, web, admin_user):
+    admin = api_for("developer")
+    admin.force_authenticate(admin_user)
+    text = "stages:\n  - {name: build, kind: build, environment: dev, git: {url: /srv/web.git}}\n"
+    created = admin.post(
+        "/api/pipelines/", {"service": "web", "name": "b", "text": text}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    response = admin.post(
+        f"/api/pipelines/{created.json()['id']}/run/", {"ref": "--upload-pack=touch /tmp/x"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400 and "ref" in response.json()
+    assert not web.pipelines.get().runs.exists()
