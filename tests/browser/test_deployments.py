@@ -232,7 +232,7 @@ def test_ops_must_type_the_environment_name_and_sees_the_promotion_refusal(
     ops = _api(demo_server, "ops", "berth-ops")
     saved = ops.post(
         f"{demo_server.url}/api/services/{service.id}/configs/",
-        json={"environment": "ops", "document": _document(service.port + 100)},
+        json={"environment": "ops", "document": _document(free_port_base())},
         timeout=10,
     )
     assert saved.status_code == 201, saved.text
