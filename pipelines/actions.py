@@ -178,6 +178,20 @@ def diff_revisions(older: PipelineRevision | None, newer: PipelineRevision) -> s
     )
 
 
+def list_revisions(
+    pipeline: Pipeline, limit: int | None = None
+) -> list[tuple[PipelineRevision, str]]:
+    """The pipeline's revisions, newest first (the newest ``limit`` of them), each with
+    its diff against the one before: two queries, whatever the count."""
+    newest_first = pipeline.revisions.select_related("created_by").order_by("-revision")
+    revisions = list(newest_first[: limit + 1] if limit is not None else newest_first)
+    shown = revisions[:limit] if limit is not None else revisions
+    return [
+        (revision, diff_revisions(revisions[i + 1] if i + 1 < len(revisions) else None, revision))
+        for i, revision in enumerate(shown)
+    ]
+
+
 def rotate_webhook_secret(user, pipeline: Pipeline) -> str:
     """A new webhook secret (the old one stops working at once), returned this once. Its
     holder starts runs: rotating needs what starting one does."""

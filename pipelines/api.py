@@ -42,6 +42,9 @@ class RevisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_diff(self, revision) -> str:
+        diffs = self.context.get("diffs")
+        if diffs is not None:
+            return diffs[revision.pk]
         previous = (
             revision.pipeline.revisions.filter(revision__lt=revision.revision)
             .order_by("-revision")
@@ -69,12 +72,27 @@ class PipelineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_revision(self, pipeline) -> int | None:
-        current = pipeline.current_revision()
+        current = _current_revision(pipeline)
         return current.revision if current else None
 
     def get_text(self, pipeline) -> str:
-        current = pipeline.current_revision()
+        current = _current_revision(pipeline)
         return current.text if current else ""
+
+
+LATEST_REVISION = Prefetch(
+    "revisions",
+    queryset=PipelineRevision.objects.order_by("-revision")[:1],
+    to_attr="latest_revisions",
+)
+
+
+def _current_revision(pipeline: Pipeline) -> PipelineRevision | None:
+    """The current revision, from :data:`LATEST_REVISION` when the row was fetched with it."""
+    latest = getattr(pipeline, "latest_revisions", None)
+    if latest is None:
+        return pipeline.current_revision()
+    return latest[0] if latest else None
 
 
 class CreatePipelineSerializer(serializers.Serializer):
@@ -199,7 +217,9 @@ class PipelineViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
     """Pipelines of the services you can see (home environment visible). POST creates
     one with its first revision and answers its webhook secret, once."""
 
-    queryset = Pipeline.objects.select_related("service", "environment", "created_by")
+    queryset = Pipeline.objects.select_related(
+        "service", "environment", "created_by"
+    ).prefetch_related(LATEST_REVISION)
     serializer_class = PipelineSerializer
 
     @extend_schema(request=CreatePipelineSerializer, responses={201: CreatedPipelineSerializer})
@@ -220,7 +240,10 @@ class PipelineViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         """GET: every revision, newest first, each with its diff; POST: a new one."""
         pipeline = self.get_object()
         if request.method == "GET":
-            return Response(RevisionSerializer(pipeline.revisions.all(), many=True).data)
+            listed = actions.list_revisions(pipeline)
+            diffs = {revision.pk: diff for revision, diff in listed}
+            revisions = [revision for revision, _ in listed]
+            return Response(RevisionSerializer(revisions, many=True, context={"diffs": diffs}).data)
         data = self.validated(SaveRevisionSerializer, request.data)
         revision = actions.save_revision(request.user, pipeline, data["text"], data["comment"])
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from environments import access as env_access
 from environments.roles import DEPLOY
 from pipelines import access
-from pipelines.actions import diff_revisions, valid_approvals, waiting_for
+from pipelines.actions import list_revisions, valid_approvals, waiting_for
 from pipelines.models import Pipeline, PipelineRun
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # a service name, as its page's URL takes it
@@ -52,13 +52,7 @@ def pipeline_list(request):
 @login_required
 def pipeline_detail(request, pk: int):
     pipeline = access.get_pipeline(request.user, pk=pk)
-    revisions = list(
-        pipeline.revisions.select_related("created_by").order_by("-revision")[: REVISIONS + 1]
-    )
-    shown = []
-    for index, revision in enumerate(revisions[:REVISIONS]):
-        older = revisions[index + 1] if index + 1 < len(revisions) else None
-        shown.append((revision, diff_revisions(older, revision)))
+    shown = list_revisions(pipeline, REVISIONS)
     runs = list(
         access.visible_runs(request.user)
         .filter(pipeline=pipeline)
@@ -70,7 +64,7 @@ def pipeline_detail(request, pk: int):
         "pipelines/detail.html",
         {
             "pipeline": pipeline,
-            "current": revisions[0] if revisions else None,
+            "current": shown[0][0] if shown else None,
             "revisions": shown,
             "runs": runs,
             "may_deploy": env_access.can(request.user, pipeline.environment, DEPLOY),

@@ -28,6 +28,7 @@ from environments.models import (
     ServiceConfig,
 )
 from environments.roles import VIEW, Role, Tier, preset_actions
+from pipelines.models import Approval, Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.core.models import AuditEvent
 from registry.models import Image, Promotion, Registry, Repository, Tag
 
@@ -44,6 +45,7 @@ class Scale:
     deployments: int
     audit_events: int
     promotions: int = 0
+    pipelines: int = 0  # each with REVISIONS revisions and RUNS runs of three stages
 
     @property
     def label(self) -> str:
@@ -53,10 +55,18 @@ class Scale:
         )
 
 
-SMALL = Scale(environments=10, services=5, deployments=50, audit_events=200, promotions=10)
-LARGE = Scale(
-    environments=1003, services=100, deployments=10_000, audit_events=50_000, promotions=500
+SMALL = Scale(
+    environments=10, services=5, deployments=50, audit_events=200, promotions=10, pipelines=2
 )
+LARGE = Scale(
+    environments=1003,
+    services=100,
+    deployments=10_000,
+    audit_events=50_000,
+    promotions=500,
+    pipelines=100,
+)
+REVISIONS, RUNS = 3, 4
 
 TIERS = (Tier.DEVELOPMENT, Tier.TESTING, Tier.PRODUCTION)
 CONFIGURED_IN = 3  # each service has a config in this many environments
@@ -217,6 +227,7 @@ def seed(scale: Scale, *, endpoint_url: str = NO_ENGINE, registry_url: str = "")
         [Favourite(user=developer, environment=e) for e in environments[::10]]
         + [Favourite(user=developer, service=s) for s in services[::10]]
     )
+    pipeline = _seed_pipelines(scale, services, environments[:3], developer, now)
     deployment = Deployment.objects.filter(environment=environments[0]).first()
     return {
         "developer": developer,
@@ -225,7 +236,57 @@ def seed(scale: Scale, *, endpoint_url: str = NO_ENGINE, registry_url: str = "")
         "environment": environments[0].slug,
         "deployment": deployment.pk if deployment else None,
         "image": Image.objects.filter(repository=repositories[0]).first().pk,
+        "pipeline": pipeline.pk if pipeline else None,
+        "run": pipeline.runs.order_by("pk").first().pk if pipeline else None,
     }
+
+
+def _seed_pipelines(scale: Scale, services, path, developer, now) -> Pipeline | None:
+    """``scale.pipelines`` pipelines homed in the first environment (deploy to it, wait
+    for an approval in the second), each with revisions, finished runs, stages and an
+    approval; the first one is returned."""
+    if not scale.pipelines:
+        return None
+    first, second = path[0], path[min(1, len(path) - 1)]
+    document = {
+        "stages": [
+            {"name": "deploy", "kind": "deploy", "environment": first.slug},
+            {"name": "qa", "kind": "approval", "environment": second.slug},
+        ]
+    }
+    pipelines = Pipeline.objects.bulk_create(
+        Pipeline(service=services[i % len(services)], name=f"ci-{i:04d}", environment=first,
+                 created_by=developer)
+        for i in range(scale.pipelines)
+    )  # fmt: skip
+    pipelines = list(Pipeline.objects.filter(name__startswith="ci-").order_by("pk"))
+    PipelineRevision.objects.bulk_create(
+        PipelineRevision(pipeline=p, revision=r + 1, text=f"# r{r + 1}\nstages: []\n",
+                         document=document, created_by=developer)
+        for p in pipelines
+        for r in range(REVISIONS)
+    )  # fmt: skip
+    latest = {r.pipeline_id: r for r in PipelineRevision.objects.filter(revision=REVISIONS)}
+    PipelineRun.objects.bulk_create(
+        PipelineRun(pipeline=p, revision=latest[p.pk], status=PipelineRun.Status.SUCCEEDED,
+                    digest=_digest(p.name, r), trigger={"kind": "button", "by": "scale-dev"},
+                    actor=developer, started_at=now, finished_at=now)
+        for p in pipelines
+        for r in range(RUNS)
+    )  # fmt: skip
+    runs = list(PipelineRun.objects.filter(pipeline__in=pipelines))
+    done = StageRun.Status.SUCCEEDED
+    StageRun.objects.bulk_create(
+        StageRun(run=run, step=step, name=stage["name"], kind=stage["kind"], plan=stage,
+                 environment=env, status=done, started_at=now, finished_at=now)
+        for run in runs
+        for step, (stage, env) in enumerate(zip(document["stages"], (first, second)))
+    )  # fmt: skip
+    Approval.objects.bulk_create(
+        Approval(stage=stage, user=developer, approved=True, digest=stage.run.digest)
+        for stage in StageRun.objects.filter(run__in=runs, kind="approval").select_related("run")
+    )
+    return pipelines[0]
 
 
 def routes(names: dict) -> list[tuple[str, str]]:
@@ -242,7 +303,11 @@ def routes(names: dict) -> list[tuple[str, str]]:
         "/audit/",
         f"/environments/{names['environment']}/",
         "/profile/",
+        "/pipelines/",
     ]
+    if names.get("pipeline"):
+        pages.append(f"/pipelines/{names['pipeline']}/")
+        pages.append(f"/pipeline-runs/{names['run']}/")
     if names.get("deployment"):
         pages.append(f"/deployments/{names['deployment']}/")
     api = [
@@ -255,12 +320,18 @@ def routes(names: dict) -> list[tuple[str, str]]:
         "/api/registries/",
         "/api/grants/",
         "/api/favourites/",
+        "/api/pipelines/",
+        "/api/pipeline-runs/",
     ]
+    if names.get("pipeline"):
+        api.append(f"/api/pipelines/{names['pipeline']}/revisions/")
     generic = {
         f"/{names['service']}/": "/<service>/",
         f"/{names['environment']}/": "/<env>/",
         f"/images/{names['image']}/": "/images/<id>/",
         f"/deployments/{names.get('deployment')}/": "/deployments/<id>/",
+        f"/pipelines/{names.get('pipeline')}/": "/pipelines/<id>/",
+        f"/pipeline-runs/{names.get('run')}/": "/pipeline-runs/<id>/",
     }
 
     def key(url: str) -> str:

@@ -116,3 +116,17 @@ def test_an_unreachable_endpoint_shows_the_reason_in_the_page(
     containers = client.get(reverse("env-containers-fragment", args=["ops"]))
     assert containers.status_code == 200
     assert "Cannot reach the Docker endpoint of Ops" in containers.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/no-such-thing/", "/api/services/x/y/z/", "/api/v2/"])
+def test_an_unknown_api_route_answers_json_not_a_page(client, personas, path):
+    response = _login(client, personas, "developer").get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "There is nothing here, or you do not have access to it."}
+
+
+def test_an_unknown_page_is_still_the_page(client, personas):
+    response = _login(client, personas, "developer").get("/no-such-page/")
+    assert response.status_code == 404 and "text/html" in response["Content-Type"]
+    assert "There is nothing here" in response.content.decode()

@@ -49,3 +49,30 @@ def test_a_ref_git_would_misread_is_refused_when_a_run_starts(api_for, web, admi
     )  # fmt: skip
     assert response.status_code == 400 and "ref" in response.json()
     assert not web.pipelines.get().runs.exists()
+
+
+def test_revisions_come_newest_first_each_with_its_diff_to_the_one_before(api_for, web, admin_user):
+    client = api_for("developer")
+    stage = "  - {{name: deploy-{}, kind: deploy, environment: dev}}\n"
+    texts = ["stages:\n" + "".join(stage.format(n) for n in range(1, k + 1)) for k in (1, 2, 3)]
+    created = client.post(
+        "/api/pipelines/", {"service": "web", "name": "p", "text": texts[0]}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    url = f"/api/pipelines/{created.json()['id']}/"
+    for text in texts[1:]:
+        saved = client.post(f"{url}revisions/", {"text": text, "comment": "more"}, format="json")
+        assert saved.status_code == 201, saved.content
+
+    revisions = client.get(f"{url}revisions/").json()
+    assert [r["revision"] for r in revisions] == [3, 2, 1]
+    assert [r["text"] for r in revisions] == texts[::-1]
+    assert (
+        "--- r2\n+++ r3\n" in revisions[0]["diff"]
+        and "+  - {name: deploy-3" in revisions[0]["diff"]
+    )
+    assert "--- r1\n+++ r2\n" in revisions[1]["diff"] and "deploy-3" not in revisions[1]["diff"]
+    assert revisions[2]["diff"].startswith("--- empty\n+++ r1\n")
+    listed = client.get("/api/pipelines/").json()["results"]
+    assert [(p["revision"], p["text"]) for p in listed] == [(3, texts[2])]
+    assert client.get(url).json()["revision"] == 3

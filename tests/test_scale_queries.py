@@ -10,7 +10,9 @@ from django.test import Client
 
 from tests import scale
 
-LARGER = scale.Scale(environments=45, services=30, deployments=400, audit_events=600, promotions=40)
+LARGER = scale.Scale(
+    environments=45, services=30, deployments=400, audit_events=600, promotions=40, pipelines=12
+)
 
 
 def _counts(dataset: scale.Scale) -> dict[str, tuple[int, int]]:
