@@ -178,17 +178,19 @@ def diff_revisions(older: PipelineRevision | None, newer: PipelineRevision) -> s
     )
 
 
-def list_revisions(
-    pipeline: Pipeline, limit: int | None = None
+def with_diffs(
+    pipeline: Pipeline, revisions: list[PipelineRevision]
 ) -> list[tuple[PipelineRevision, str]]:
-    """The pipeline's revisions, newest first (the newest ``limit`` of them), each with
-    its diff against the one before: two queries, whatever the count."""
-    newest_first = pipeline.revisions.select_related("created_by").order_by("-revision")
-    revisions = list(newest_first[: limit + 1] if limit is not None else newest_first)
-    shown = revisions[:limit] if limit is not None else revisions
+    """``revisions`` (consecutive, newest first), each with its diff against the one
+    before it: one query for the revision before the oldest, whatever the count."""
+    older = (
+        pipeline.revisions.filter(revision__lt=revisions[-1].revision).order_by("-revision").first()
+        if revisions
+        else None
+    )
+    chain = [*revisions, older]
     return [
-        (revision, diff_revisions(revisions[i + 1] if i + 1 < len(revisions) else None, revision))
-        for i, revision in enumerate(shown)
+        (revision, diff_revisions(chain[i + 1], revision)) for i, revision in enumerate(revisions)
     ]
 
 

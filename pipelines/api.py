@@ -231,19 +231,22 @@ class PipelineViewSet(mixins.CreateModelMixin, RestrictedReadOnlyViewSet):
         body = PipelineSerializer(self._recheck(pipeline)).data | {"webhook_secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(methods=["GET"], request=None, responses={200: RevisionSerializer(many=True)})
     @extend_schema(
-        request=SaveRevisionSerializer,
-        responses={200: RevisionSerializer(many=True), 201: RevisionSerializer},
+        methods=["POST"], request=SaveRevisionSerializer, responses={201: RevisionSerializer}
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    @action(detail=True, methods=["get", "post"])
     def revisions(self, request, pk=None):
-        """GET: every revision, newest first, each with its diff; POST: a new one."""
+        """GET: the revisions, newest first (paged like every list), each with its diff
+        against the one before; POST: a new one."""
         pipeline = self.get_object()
         if request.method == "GET":
-            listed = actions.list_revisions(pipeline)
-            diffs = {revision.pk: diff for revision, diff in listed}
-            revisions = [revision for revision, _ in listed]
-            return Response(RevisionSerializer(revisions, many=True, context={"diffs": diffs}).data)
+            newest = pipeline.revisions.select_related("created_by").order_by("-revision")
+            page = list(self.paginate_queryset(newest))
+            diffs = {revision.pk: diff for revision, diff in actions.with_diffs(pipeline, page)}
+            return self.get_paginated_response(
+                RevisionSerializer(page, many=True, context={"diffs": diffs}).data
+            )
         data = self.validated(SaveRevisionSerializer, request.data)
         revision = actions.save_revision(request.user, pipeline, data["text"], data["comment"])
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from environments import access as env_access
 from environments.roles import DEPLOY
 from pipelines import access
-from pipelines.actions import list_revisions, valid_approvals, waiting_for
+from pipelines.actions import valid_approvals, waiting_for, with_diffs
 from pipelines.models import Pipeline, PipelineRun
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # a service name, as its page's URL takes it
@@ -52,7 +52,8 @@ def pipeline_list(request):
 @login_required
 def pipeline_detail(request, pk: int):
     pipeline = access.get_pipeline(request.user, pk=pk)
-    shown = list_revisions(pipeline, REVISIONS)
+    newest = pipeline.revisions.select_related("created_by").order_by("-revision")
+    shown = with_diffs(pipeline, list(newest[:REVISIONS]))
     runs = list(
         access.visible_runs(request.user)
         .filter(pipeline=pipeline)

@@ -64,7 +64,7 @@ def test_revisions_come_newest_first_each_with_its_diff_to_the_one_before(api_fo
         saved = client.post(f"{url}revisions/", {"text": text, "comment": "more"}, format="json")
         assert saved.status_code == 201, saved.content
 
-    revisions = client.get(f"{url}revisions/").json()
+    revisions = client.get(f"{url}revisions/").json()["results"]
     assert [r["revision"] for r in revisions] == [3, 2, 1]
     assert [r["text"] for r in revisions] == texts[::-1]
     assert (
@@ -73,6 +73,8 @@ def test_revisions_come_newest_first_each_with_its_diff_to_the_one_before(api_fo
     )
     assert "--- r1\n+++ r2\n" in revisions[1]["diff"] and "deploy-3" not in revisions[1]["diff"]
     assert revisions[2]["diff"].startswith("--- empty\n+++ r1\n")
+    paged = client.get(f"{url}revisions/?limit=1&offset=1").json()
+    assert paged["count"] == 3 and [r["diff"] for r in paged["results"]] == [revisions[1]["diff"]]
     listed = client.get("/api/pipelines/").json()["results"]
     assert [(p["revision"], p["text"]) for p in listed] == [(3, texts[2])]
     assert client.get(url).json()["revision"] == 3
