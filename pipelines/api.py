@@ -309,6 +309,8 @@ class PipelineRunViewSet(RestrictedReadOnlyViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if self.action != "list":
+            return queryset
         pipeline = self.request.query_params.get("pipeline")
         if pipeline:
             number = parse_whole(pipeline)
@@ -332,7 +334,7 @@ class PipelineRunViewSet(RestrictedReadOnlyViewSet):
         }
 
     def _answer(self, run, code=status.HTTP_200_OK):
-        run.refresh_from_db()
+        run = self._recheck(run)  # as the user sees it now, stages and approvals prefetched
         return Response(
             PipelineRunSerializer(run, context=self.get_serializer_context()).data, status=code
         )

@@ -450,6 +450,6 @@ def test_a_failed_stage_is_retried_with_its_recorded_plan_and_digest(
     check = _stage(run, "check")
     assert check["attempt"] == 2 and check["plan"]["command"][-1] == command
     assert run["digest"] == v1 and run["revision"] == 1
-    revisions = admin.get(reverse("pipeline-revisions", args=[pipeline["id"]])).data
+    revisions = admin.get(reverse("pipeline-revisions", args=[pipeline["id"]])).data["results"]
     assert [r["revision"] for r in revisions] == [2, 1] and "+" in revisions[0]["diff"]
     assert f"-ge {ready_at}" in revisions[0]["diff"] and f"-lt {ready_at}" in revisions[0]["diff"]
