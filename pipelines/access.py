@@ -5,11 +5,12 @@ hidden and missing are the same NotFound."""
 from __future__ import annotations
 
 from environments import access
-from environments.roles import VIEW
+from environments.models import Environment
+from environments.roles import LOGS, VIEW
 from pipelines.models import Pipeline, PipelineRun
 from portal.core.errors import NotFound
 
-__all__ = ["get_pipeline", "get_run", "reason_in_sight", "visible_runs"]
+__all__ = ["get_pipeline", "get_run", "log_environments", "reason_in_sight", "visible_runs"]
 
 
 def get_pipeline(user, action: str = VIEW, **lookup) -> Pipeline:
@@ -41,6 +42,14 @@ def get_run(user, **lookup) -> PipelineRun:
 
 def visible_runs(user):
     return PipelineRun.objects.restrict(user, VIEW)
+
+
+def log_environments(user) -> set[int]:
+    """The environments whose stage logs ``user`` may read. A stage's log is what ran
+    there (a build's output, a test container's stdout), so it needs ``view_logs`` in
+    the stage's environment, like every other log in Berth; without it the stage shows
+    its status, reason and results, and no log."""
+    return set(Environment.objects.restrict(user, LOGS).values_list("pk", flat=True))
 
 
 def reason_in_sight(reason: str, hidden_stages) -> str:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from environments import access
 from environments.models import Service
 from pipelines import actions
-from pipelines.access import reason_in_sight
+from pipelines.access import log_environments, reason_in_sight
 from pipelines.models import Approval, Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
@@ -147,7 +147,8 @@ class StageRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_log(self, stage) -> str:
-        return stage.log if self.context.get("with_logs") else ""
+        """The log on a single run's page, where the reader may read logs (``view_logs``)."""
+        return stage.log if stage.environment_id in self.context.get("log_environments", ()) else ""
 
 
 STAGES_PREFETCH = Prefetch(
@@ -328,8 +329,9 @@ class PipelineRunViewSet(RestrictedReadOnlyViewSet):
 
     def get_serializer_context(self):
         visible = set(access.visible_environments(self.request.user).values_list("pk", flat=True))
+        logs = log_environments(self.request.user) if self.action == "retrieve" else set()
         return super().get_serializer_context() | {
-            "with_logs": self.action == "retrieve",
+            "log_environments": logs,
             "visible_environments": visible,
         }
 

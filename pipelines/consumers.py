@@ -26,7 +26,7 @@ def _log_tail(log: str, size: int = 65536) -> str:
     )
 
 
-def _stage_view(stage, visible: set[int]) -> dict:
+def _stage_view(stage, visible: set[int], readable: set[int]) -> dict:
     shown = {
         "name": stage.name, "kind": stage.kind, "step": stage.step, "status": stage.status,
     }  # fmt: skip
@@ -36,8 +36,11 @@ def _stage_view(stage, visible: set[int]) -> dict:
             "reason": stage.reason, "results": stage.results, "attempt": stage.attempt,
             "started_at": stage.started_at.isoformat() if stage.started_at else None,
             "finished_at": stage.finished_at.isoformat() if stage.finished_at else None,
-            "duration": stage.duration, "log": _log_tail(stage.log),
+            "duration": stage.duration,
+            "log": _log_tail(stage.log) if stage.environment_id in readable else "",
         }  # fmt: skip
+        if stage.environment_id not in readable:
+            shown["log_withheld"] = f"You may not read logs in {stage.environment.name}."
     return shown
 
 
@@ -50,6 +53,7 @@ class PipelineRunConsumer(BerthConsumer):
     group = ""
     last_seq = 0
     hidden_stages: frozenset | set = frozenset()
+    unreadable_logs: frozenset | set = frozenset()  # hidden stages and those without view_logs
 
     async def authorize(self, user, run_id: int) -> None:
         self.run = await get_run(user, pk=run_id)
@@ -69,7 +73,7 @@ class PipelineRunConsumer(BerthConsumer):
         if event["seq"] <= self.last_seq:
             return  # already in the snapshot
         self.last_seq = event["seq"]
-        if event["kind"] == "log" and event["stage"] in self.hidden_stages:
+        if event["kind"] == "log" and event["stage"] in self.unreadable_logs:
             return
         await self.send_json({"type": "event", "event": self._in_sight(event)})
 
@@ -97,6 +101,8 @@ class PipelineRunConsumer(BerthConsumer):
         visible = set(access.visible_environments(self.user).values_list("pk", flat=True))
         stages = list(run.stages.select_related("environment").order_by("step", "id"))
         self.hidden_stages = {s.name for s in stages if s.environment_id not in visible}
+        readable = pipeline_access.log_environments(self.user)
+        self.unreadable_logs = {s.name for s in stages if s.environment_id not in readable}
         self.last_seq = history[-1].seq if history else 0
         events = []
         for event in history:
@@ -109,7 +115,7 @@ class PipelineRunConsumer(BerthConsumer):
             "reason": pipeline_access.reason_in_sight(run.reason, self.hidden_stages), "digest": run.digest,
             "pipeline": run.pipeline.name, "service": run.pipeline.service.name,
             "revision": run.revision.revision,
-            "stages": [_stage_view(stage, visible) for stage in stages],
+            "stages": [_stage_view(stage, visible, readable) for stage in stages],
             "events": events,
         }  # fmt: skip
 

@@ -126,3 +126,48 @@ async def test_a_path_no_socket_serves_is_closed_with_4404(personas, path):
     closed = await socket.receive_output(timeout=10)
     assert closed == {"type": "websocket.close", "code": 4404}
     await socket.disconnect()
+
+
+async def test_a_stage_log_needs_view_logs_where_the_stage_ran(personas, environments):
+    """The tester may view Dev but not read its logs: a Dev stage's log (what ran there)
+    is withheld from them in the API and on the socket, snapshot and live, and shown to
+    the developer, who holds view_logs in Dev."""
+    from rest_framework.test import APIClient
+
+    from pipelines.models import StageRun
+
+    run = await sync_to_async(kit_pipeline_run)(environments["dev"])
+    await sync_to_async(StageRun.objects.filter(run=run, name="gate").update)(log="OUTPUT-OF-DEV\n")
+
+    def api_log(persona: str) -> tuple[str, str]:
+        client = APIClient()
+        client.force_authenticate(personas[persona])
+        stage = next(s for s in client.get(f"/api/pipeline-runs/{run.pk}/").data["stages"])
+        return stage["status"], stage["log"]
+
+    assert await sync_to_async(api_log)("developer") == ("waiting", "OUTPUT-OF-DEV\n")
+    assert await sync_to_async(api_log)("tester") == ("waiting", "")
+
+    sockets = {}
+    try:
+        for persona in ("developer", "tester"):
+            secret = (await sync_to_async(create_token)(personas[persona], "ws"))[1]
+            socket = _socket(f"/ws/pipeline-runs/{run.pk}/", secret)
+            assert (await socket.connect(timeout=10))[0]
+            sockets[persona] = (socket, await socket.receive_json_from(timeout=10))
+        mine = next(s for s in sockets["developer"][1]["stages"] if s["name"] == "gate")
+        theirs = next(s for s in sockets["tester"][1]["stages"] if s["name"] == "gate")
+        assert mine["log"] == "OUTPUT-OF-DEV\n" and "log_withheld" not in mine
+        assert theirs["log"] == "" and theirs["status"] == "waiting"
+        assert theirs["log_withheld"] == "You may not read logs in Dev."
+
+        await sync_to_async(record_event)(run.pk, "gate", "log", "LIVE-LINE\n", {})
+        await sync_to_async(record_event)(run.pk, "gate", "waiting", "Still waiting", {})
+        live = await sockets["developer"][0].receive_json_from(timeout=10)
+        assert live["event"]["message"] == "LIVE-LINE\n"
+        # The tester's next event is the one after the log line: the line never came.
+        after = await sockets["tester"][0].receive_json_from(timeout=10)
+        assert after["event"]["message"] == "Still waiting"
+    finally:
+        for socket, _ in sockets.values():
+            await socket.disconnect()

@@ -55,6 +55,7 @@ function followRun(root) {
   const history = root.querySelector("[data-events]");
   const live = document.querySelector("[data-run-live]");
   const logs = new Map();
+  const withheld = new Map(); // stage name → why its log is not shown (no view_logs there)
   let selected = "";
   let chosen = false; // the user picked a stage: the log stays on it
   let reloadTimer = 0;
@@ -62,7 +63,8 @@ function followRun(root) {
   const showLog = () => {
     logLabel.textContent = selected ? "· " + selected : "";
     const atEnd = logPane.scrollTop + logPane.clientHeight >= logPane.scrollHeight - 4;
-    logPane.textContent = logs.get(selected) || (selected ? "(no output yet)" : "");
+    logPane.textContent =
+      withheld.get(selected) || logs.get(selected) || (selected ? "(no output yet)" : "");
     if (atEnd) logPane.scrollTop = logPane.scrollHeight;
   };
   const select = (name) => { if (name && name !== selected) { selected = name; showLog(); } };
@@ -107,7 +109,11 @@ function followRun(root) {
       if (message.type === "snapshot") {
         logs.clear();
         history.replaceChildren();
-        for (const stage of message.stages) if (stage.log) logs.set(stage.name, stage.log);
+        withheld.clear();
+        for (const stage of message.stages) {
+          if (stage.log) logs.set(stage.name, stage.log);
+          if (stage.log_withheld) withheld.set(stage.name, stage.log_withheld);
+        }
         // History is replayed: the snapshot's events already hold the log lines.
         const running = message.stages.find((s) => s.status === "running" || s.status === "waiting");
         const last = [...message.stages].reverse().find((s) => s.status !== "pending");
