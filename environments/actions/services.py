@@ -99,8 +99,13 @@ def save_config(
     for check in (
         lambda: policy.check_config(environment, normalised),
         lambda: policy.check_ports(user, service, environment, normalised),
-        # Claims the entry points: rolled back with the rest when anything is refused.
-        lambda: traffic.claim_entry_points(user, service, environment, normalised),
+        lambda: policy.check_entry_ports(user, service, environment, normalised),
+        # Claims the entry points (rolled back with the rest when anything is refused);
+        # not tried once an entry point is refused already.
+        lambda: (
+            any(field.startswith("entry_points") for field in errors)
+            or traffic.claim_entry_points(user, service, environment, normalised)
+        ),
     ):
         try:
             check()

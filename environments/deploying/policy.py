@@ -17,9 +17,11 @@ from django.core.exceptions import ValidationError
 
 from environments.access import can
 from environments.deploying.strategies.base import GREEN_PORT_OFFSET
-from environments.models import ServiceConfig
+from environments.models import EntryPoint, ServiceConfig
 
-__all__ = ["bound_ports", "check_config", "check_ports", "forbidden_paths"]
+__all__ = [
+    "bound_ports", "check_config", "check_entry_ports", "check_ports", "forbidden_paths",
+]  # fmt: skip
 
 SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run/docker")
 SYSTEM_PATHS = ("/", "/proc", "/sys", "/dev", "/etc", "/root", "/boot")
@@ -110,41 +112,84 @@ def bound_ports(config: dict) -> set[int]:
     return ports
 
 
+def _current_configs(service, environment, endpoint_url: str | None = None):
+    """The current config of every other (service, environment), on one engine if
+    ``endpoint_url`` is given."""
+    latest = ServiceConfig.objects.exclude(service=service, environment=environment)
+    if endpoint_url is not None:
+        latest = latest.filter(environment__endpoint_url=endpoint_url)
+    seen: set[tuple[int, int]] = set()
+    for other in (
+        latest.order_by("service_id", "environment_id", "-revision")
+        .select_related("service", "environment")
+        .iterator()
+    ):
+        key = (other.service_id, other.environment_id)
+        if key not in seen:
+            seen.add(key)
+            yield other
+
+
+def _owner(user, service, environment) -> str:
+    """Who holds something, named only to someone who can see its environment."""
+    if can(user, environment, "view_environment"):
+        return f"{service.name} in {environment.name}"
+    return "a service in an environment you cannot see"
+
+
+def _listing(ports) -> str:
+    ports = sorted(ports)
+    return f"{'Ports' if len(ports) > 1 else 'Port'} {', '.join(str(p) for p in ports[:5])}"
+
+
 def check_ports(user, service, environment, config: dict) -> None:
     """Raise ValidationError on ``port`` when the config would bind a port that another
     service's current config binds on the same engine (same endpoint), in any
-    environment: containers on host networking share the host's ports, and the second
-    one would fail to bind while a health check answered from the first. The owner is
-    named when the user can see its environment."""
+    environment, or that an entry point of the proxy listens on: containers on host
+    networking share the host's ports, and the second one would fail to bind while a
+    health check answered from the first. The owner is named when the user can see its
+    environment."""
     wanted = bound_ports(config)
     if not wanted:
         return
-    latest = (
-        ServiceConfig.objects.filter(environment__endpoint_url=environment.endpoint_url)
-        .exclude(service=service, environment=environment)
-        .order_by("service_id", "environment_id", "-revision")
-        .select_related("service", "environment")
-    )
-    seen: set[tuple[int, int]] = set()
-    for other in latest.iterator():
-        key = (other.service_id, other.environment_id)
-        if key in seen:
-            continue
-        seen.add(key)
+    for other in _current_configs(service, environment, environment.endpoint_url):
         clash = wanted & bound_ports(other.document)
-        if not clash:
-            continue
-        ports = ", ".join(str(p) for p in sorted(clash)[:5])
-        owner = (
-            f"{other.service.name} in {other.environment.name}"
-            if can(user, other.environment, "view_environment")
-            else "a service in an environment you cannot see"
-        )
-        raise ValidationError(
-            {
-                "port": f"{'Ports' if len(clash) > 1 else 'Port'} {ports} "
-                f"{'are' if len(clash) > 1 else 'is'} already bound on this engine by {owner}: choose "
-                f"another base port (replica n binds base + n - 1, green ones {GREEN_PORT_OFFSET} "
-                "higher)."
-            }
-        )
+        if clash:
+            raise ValidationError({"port": (
+                f"{_listing(clash)} {'are' if len(clash) > 1 else 'is'} already bound on this "
+                f"engine by {_owner(user, other.service, other.environment)}: choose another "
+                f"base port (replica n binds base + n - 1, green ones {GREEN_PORT_OFFSET} higher)."
+            )})  # fmt: skip
+    entry = (
+        EntryPoint.objects.filter(port__in=wanted)
+        .exclude(service=service, environment=environment)
+        .select_related("service", "environment")
+        .order_by("port")
+        .first()
+    )
+    if entry:
+        raise ValidationError({"port": (
+            f"Port {entry.port} is an entry point of {_owner(user, entry.service, entry.environment)}"
+            " (the proxy listens on it): choose another base port (replica n binds base + n - 1, "
+            f"green ones {GREEN_PORT_OFFSET} higher)."
+        )})  # fmt: skip
+
+
+def check_entry_ports(user, service, environment, config: dict) -> None:
+    """Raise ValidationError on ``entry_points.<n>`` for an entry point on a port another
+    service's replicas bind (blue, green or health check), in any environment and on any
+    engine: the proxy runs on the engines' host, so it would stop that service's next
+    deployment with "address in use". Owners are named as :func:`check_ports` names them."""
+    wanted = {entry["port"]: index for index, entry in enumerate(config.get("entry_points") or [])}
+    if not wanted:
+        return
+    errors: dict[str, str] = {}
+    for other in _current_configs(service, environment):
+        for port in bound_ports(other.document) & wanted.keys():
+            errors.setdefault(f"entry_points.{wanted[port]}", (
+                f"Port {port} is bound by the replicas of "
+                f"{_owner(user, other.service, other.environment)}: an entry point needs a "
+                "port no replica binds."
+            ))  # fmt: skip
+    if errors:
+        raise ValidationError(errors)

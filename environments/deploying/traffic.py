@@ -568,7 +568,11 @@ def release_deployment(deployment) -> None:
 
 def retire_standby(now=None) -> int:
     """Retire blue-green colours kept for switching back whose time is up: out of the
-    proxy, then their containers stopped and removed. Returns how many."""
+    proxy, their containers stopped and removed, and only then their records, so that
+    a deployment starting meanwhile still sees them as kept and retires them itself
+    (stop and remove are idempotent) before it starts a colour on their ports. A record
+    whose engine cannot be reached stays, and the next pass tries again. Returns how
+    many were retired."""
     from environments import engine
 
     now = now or timezone.now()
@@ -576,8 +580,8 @@ def retire_standby(now=None) -> int:
         ProxyServer.objects.filter(retire_after__lte=now).select_related("service", "environment")
     )
     process = proxy_process()
+    retired = 0
     for row in due:
-        row.delete()
         if process.running():
             try:
                 process.runtime.remove_server(
@@ -592,8 +596,11 @@ def retire_standby(now=None) -> int:
                     session.stop(row.container_id, timeout=5)
                     session.remove(row.container_id)
         except engine.EngineUnavailable as exc:
-            log.warning("Could not retire %s: %s", row.name, exc)
-    return len(due)
+            log.warning("Could not retire %s (tried again later): %s", row.name, exc)
+            continue
+        ProxyServer.objects.filter(pk=row.pk).delete()
+        retired += 1
+    return retired
 
 
 def switch_back(service: Service, environment, deployment) -> list[str]:

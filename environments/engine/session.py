@@ -247,8 +247,29 @@ class EngineSession:
             "state": (attrs.get("State") or {}).get("Status", ""),
         }
 
-    def remove(self, container_id: str) -> None:
-        self._act(self.client.api.remove_container, container_id, missing_ok=True, force=True)
+    def remove(self, container_id: str, wait_for_other: float = 30) -> None:
+        """Remove a container (force: stopped first). One that is gone already counts as
+        removed; one another caller is removing (a retirement, say) counts once it is
+        gone, which this waits for, up to ``wait_for_other`` seconds."""
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or "already in progress" not in str(exc):
+                raise self._wrap(exc) from exc
+            deadline = time.monotonic() + wait_for_other
+            while time.monotonic() < deadline:
+                try:
+                    self.client.api.inspect_container(container_id)
+                except docker.errors.NotFound:
+                    return
+                except docker.errors.DockerException as again:
+                    raise self._wrap(again) from again
+                time.sleep(0.1)
+            raise self._wrap(exc) from exc
+        except docker.errors.DockerException as exc:
+            raise self._wrap(exc) from exc
 
     # Swarm
     def swarm_service(self, name: str):

@@ -52,7 +52,7 @@ STATS_FIELDS = {
 
 
 def _stats_socket(secret: str | None, container_id: str) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if secret:
         headers.append((b"authorization", f"Token {secret}".encode()))
     return WebsocketCommunicator(application, f"/ws/containers/{container_id}/stats/", headers=headers)  # fmt: skip

@@ -29,7 +29,7 @@ def _exec_socket(secret: str | None, container_id: str, **query) -> WebsocketCom
     if secret:  # as the CLI: a token, no Origin
         headers = [(b"authorization", f"Token {secret}".encode())]
     else:  # as a browser page without a session
-        headers = [(b"origin", b"http://127.0.0.1")]
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     path = f"/ws/containers/{container_id}/exec/"
     if query:
         path += "?" + urlencode(query, doseq=True)

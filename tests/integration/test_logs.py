@@ -52,7 +52,7 @@ async def _written(container, *texts: str, timeout: float = 20) -> None:
 
 
 def _socket(secret: str | None, container_id: str, query: str = "") -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if secret:
         headers.append((b"authorization", f"Token {secret}".encode()))
     path = f"/ws/containers/{container_id}/logs/" + (f"?{query}" if query else "")
@@ -552,7 +552,7 @@ async def test_the_server_application_streams_the_download_from_its_async_view(
 
 
 def _events_socket(secret: str | None, environment_id: int) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if secret:
         headers.append((b"authorization", f"Token {secret}".encode()))
     path = f"/ws/environments/{environment_id}/events/"

@@ -21,7 +21,7 @@ def worker(docker_host):
 
 
 def _communicator(secret: str | None) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if secret:
         headers.append((b"authorization", f"Token {secret}".encode()))
     return WebsocketCommunicator(application, "/ws/environments/status/", headers=headers)

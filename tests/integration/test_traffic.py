@@ -24,7 +24,9 @@ from django.urls import reverse
 
 from environments import actions, engine
 from environments.deploying import traffic
+from environments.deploying.runner import run_deployment
 from environments.models import Deployment, EntryPoint, ProxyServer, Service
+from portal.core.tasks import doing_it_here
 from tests import stack
 from tests.integration.conftest import owned, wait_finished
 from tests.traffic_client import Load
@@ -297,6 +299,37 @@ def test_a_port_another_program_listens_on_is_refused(make_service, environments
     assert EntryPoint.objects.get(service=service).port != busy
 
 
+def test_an_entry_point_and_a_replica_never_share_a_port_whoever_holds_it(
+    make_service, demo_registry, environments, personas
+):
+    """An entry point on a port some replica binds (blue, green or health check) would
+    stop that service's next deployment with "address in use"; a base port whose replicas
+    would bind an entry point's port likewise. Both are refused at save, in either order,
+    the owner named only to someone who may see its environment."""
+    hidden = Service.objects.create(name="vault", registry=demo_registry, repository="demo/app")
+    base = stack.free_port_base()
+    actions.save_config(personas["operator"], hidden, environments["ops"], {"port": base})
+    service = make_service(1)
+    for port in (base, base + 100):  # Ops' blue replica, and where its rolling starts the new one
+        document = dict(service.current_config(environments["dev"]).document)
+        document["entry_points"] = [{"port": port}]
+        with pytest.raises(ValidationError) as refused:
+            actions.save_config(personas["developer"], service, environments["dev"], document)
+        message = str(refused.value)
+        assert (
+            f"Port {port} is bound by the replicas of a service in an environment you cannot see"
+            in message
+        )
+        assert "vault" not in message and "Ops" not in message
+    assert not EntryPoint.objects.filter(port__in=(base, base + 100)).exists()
+
+    taken = EntryPoint.objects.get(service=service).port
+    with pytest.raises(ValidationError) as refused:
+        actions.save_config(personas["operator"], hidden, environments["ops"], {"port": taken})
+    assert f"Port {taken} is an entry point of {service.name} in Dev" in str(refused.value)
+    assert hidden.current_config(environments["ops"]).document["port"] == base
+
+
 def test_a_row_the_proxy_cannot_take_is_left_out_and_the_rest_still_served(
     make_service, environments
 ):
@@ -314,15 +347,21 @@ def test_a_row_the_proxy_cannot_take_is_left_out_and_the_rest_still_served(
     assert f"fe_{EntryPoint.objects.get(service=service, host='').port}" in text
 
 
+def _blue_green_serving(make_service, api_for, dev, digest):
+    """A two-replica blue-green service that keeps the old colour 120 s, deployed by the
+    developer: (service, their API client, its entry point's URL)."""
+    service = make_service(2, {"type": "blue-green", "keep_old_for": 120})
+    api = api_for("developer")
+    _succeeded(_deploy(api, service, digest))
+    return service, api, _url(service, dev)
+
+
 def test_blue_green_switches_once_and_switches_back_while_the_old_colour_is_kept(
     make_service, versions, environments, personas, api_for, celery_worker_thread
 ):
     v1, v2 = versions
     dev = environments["dev"]
-    service = make_service(2, {"type": "blue-green", "keep_old_for": 120})
-    api = api_for("developer")
-    _succeeded(_deploy(api, service, v1))
-    url = _url(service, dev)
+    service, api, url = _blue_green_serving(make_service, api_for, dev, v1)
     assert _answers(url) == "v1"
 
     _set_version(service, dev, personas, "v2")
@@ -359,6 +398,37 @@ def test_blue_green_switches_once_and_switches_back_while_the_old_colour_is_kept
     assert set(ProxyServer.objects.filter(service=service).values_list("state", flat=True)) == {
         "ready"
     }
+
+
+def test_a_deployment_right_after_a_switch_back_retires_the_switched_out_colour_first(
+    make_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    """The colour switched away from is retiring (a task, from the switch) on the ports
+    the next deployment starts its colour on: the deployment waits for those replicas to
+    be gone, whoever stops them, and no request fails."""
+    v1, v2 = versions
+    dev = environments["dev"]
+    service, api, url = _blue_green_serving(make_service, api_for, dev, v1)
+    _set_version(service, dev, personas, "v2")
+    deployment = _succeeded(_deploy(api, service, v2))
+    assert api.post(reverse("deployment-switch-back", args=[deployment.pk])).status_code == 200
+    assert _answers(url) == "v1"
+
+    # The switch queued the retirement, which the worker is now doing (stopping the
+    # switched-out replicas takes seconds); this deployment runs here, meanwhile.
+    time.sleep(0.3)  # the worker has taken the retirement up
+    with Load(url, rate=200) as load:
+        with doing_it_here():
+            again = actions.deploy(service, dev, v2, user=personas["developer"])
+        run_deployment(again.pk)
+        again = _succeeded(again)
+        time.sleep(0.5)
+    _assert_no_failure(load)
+    assert load.versions() == ["v1", "v2"]
+    events = list(again.events.values_list("message", flat=True))
+    assert not any("Address already in use" in e for e in events), events
+    running = [c for c in owned(dev, service) if c.status == "running"]
+    assert len(running) == 4, [c.name for c in running]  # v2 serving, v1 kept to switch back
 
 
 def test_scale_up_and_down_touches_no_running_replica_and_drops_no_request(

@@ -164,7 +164,7 @@ async def _attempt(path: str, secret: str | None, *, first_message: bool = False
     """``(connected, close code or subprotocol, first message, crash)``. Always
     disconnects; ``crash`` is the exception the consumer raised when the client left (as
     a server would log it: "Exception inside application"), else None."""
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if secret:
         headers.append((b"authorization", f"Token {secret}".encode()))
     communicator = WebsocketCommunicator(application, path, headers=headers)
@@ -295,15 +295,30 @@ async def test_a_token_client_needs_no_origin(secrets, environments):
 async def test_a_cookie_without_an_allowed_origin_is_refused_at_the_handshake(
     client, personas, environments
 ):
-    """Another site's page cannot use the user's session: no Origin, or a foreign one,
-    and the handshake itself is refused (a 403, before any code of Berth's runs)."""
+    """Another page cannot use the user's session: no Origin, a foreign one, or one on
+    another port of Berth's own host (an entry point serving what a developer deployed,
+    which the browser counts as the same site and sends the cookie from), and the
+    handshake itself is refused (a 403, before any code of Berth's runs)."""
     cookie = await database_sync_to_async(_session_cookie)(client, personas["developer"])
-    for origin in (None, b"http://evil.example"):
-        headers = [(b"cookie", cookie)] + ([(b"origin", origin)] if origin else [])
+    host = (b"host", b"127.0.0.1:8000")
+    for origin in (None, b"null", b"http://evil.example", b"http://127.0.0.1:18080",
+                   b"http://127.0.0.1", b"http://127.0.0.1.evil.example:8000"):  # fmt: skip
+        headers = [(b"cookie", cookie), host] + ([(b"origin", origin)] if origin else [])
         # Closed before accept: Channels' denier, which Daphne answers with HTTP 403.
         assert await _open("/ws/environments/status/", headers) == (False, 1000), origin
-    allowed = [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")]
-    assert (await _open("/ws/environments/status/", allowed))[0] is True
+    for origin in (b"http://127.0.0.1:8000", b"https://127.0.0.1:8000"):
+        allowed = [(b"cookie", cookie), host, (b"origin", origin)]
+        assert (await _open("/ws/environments/status/", allowed))[0] is True, origin
+
+
+async def test_a_trusted_origin_may_open_a_cookie_socket(client, personas, environments, settings):
+    """Behind a proxy that terminates TLS on another port, CSRF_TRUSTED_ORIGINS names
+    the origin the browser sees (its host must be one of ALLOWED_HOSTS too)."""
+    settings.CSRF_TRUSTED_ORIGINS = ["https://127.0.0.1:8443"]
+    cookie = await database_sync_to_async(_session_cookie)(client, personas["developer"])
+    headers = [(b"cookie", cookie), (b"host", b"127.0.0.1:8000"),
+               (b"origin", b"https://127.0.0.1:8443")]  # fmt: skip
+    assert (await _open("/ws/environments/status/", headers))[0] is True
 
 
 async def test_a_bad_token_never_falls_back_to_the_cookie(client, personas, environments):
