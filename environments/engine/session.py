@@ -37,6 +37,7 @@ from environments.engine.units import parse_memory
 __all__ = ["CONTAINER_VERBS", "ContainerWatch", "EngineSession", "NotOwned", "Replica", "session"]
 
 CONTAINER_VERBS = ("restart", "stop", "start")
+REMOVAL_WAIT = 30  # seconds a removal waits for one another caller already started
 
 
 _RUNTIME_PREFIXES = (
@@ -247,10 +248,10 @@ class EngineSession:
             "state": (attrs.get("State") or {}).get("Status", ""),
         }
 
-    def remove(self, container_id: str, wait_for_other: float = 30) -> None:
+    def remove(self, container_id: str) -> None:
         """Remove a container (force: stopped first). One that is gone already counts as
         removed; one another caller is removing (a retirement, say) counts once it is
-        gone, which this waits for, up to ``wait_for_other`` seconds."""
+        gone, which this waits for, up to ``REMOVAL_WAIT`` seconds."""
         try:
             self.client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
@@ -258,7 +259,7 @@ class EngineSession:
         except docker.errors.APIError as exc:
             if exc.status_code != 409 or "already in progress" not in str(exc):
                 raise self._wrap(exc) from exc
-            deadline = time.monotonic() + wait_for_other
+            deadline = time.monotonic() + REMOVAL_WAIT
             while time.monotonic() < deadline:
                 try:
                     self.client.api.inspect_container(container_id)
