@@ -97,6 +97,28 @@ def test_the_same_port_in_another_environment_on_the_engine_clashes_and_hides_it
     assert "by a service in an environment you cannot see" in refused.json()["port"][0]
 
 
+def test_a_named_volume_belongs_to_one_environment_and_hides_its_owner(api_for, web, registry):
+    """Ops' data volume cannot be mounted from Dev (it would read and write Ops' data);
+    services of one environment may share one, and another name is free."""
+    operator, developer = api_for("operator"), api_for("developer")
+    assert _save(developer, web, "dev", {"port": 27200}).status_code == 201
+    ops = {"port": 27000, "volumes": ["shop-data:/data"]}
+    assert _save(operator, web, "ops", ops).status_code == 201
+    refused = _save(developer, web, "dev", {"port": 27200, "volumes": ["cache:/c", "shop-data:/d"]})
+    assert refused.status_code == 400
+    message = refused.json()["volumes.1"][0]
+    assert message.startswith(
+        "The volume shop-data holds the data of a service in an environment you cannot see"
+    )
+    assert "Ops" not in message and "web" not in message
+    assert (
+        _save(developer, web, "dev", {"port": 27200, "volumes": ["dev-data:/d"]}).status_code == 201
+    )
+    other = Service.objects.create(name="worker", registry=registry, repository="demo/worker")
+    shared = {"port": 27400, "volumes": ["dev-data:/d"]}
+    assert _save(developer, other, "dev", shared).status_code == 201
+
+
 def test_a_secret_copied_masked_from_another_environment_must_be_given_again(api_for, web):
     document = {"env": {"DB_PASSWORD": "********", "MODE": "dev"}, "secret_env": ["DB_PASSWORD"]}
     refused = _save(api_for("developer"), web, "dev", document)
