@@ -52,12 +52,14 @@ def log_environments(user) -> set[int]:
     return set(Environment.objects.restrict(user, LOGS).values_list("pk", flat=True))
 
 
-def reason_in_sight(reason: str, hidden_stages) -> str:
+def reason_in_sight(
+    reason: str, hidden_stages, instead: str = "failed in an environment you cannot see"
+) -> str:
     """A run's reason as a viewer may read it. A run that failed at a stage names it
     (``"deploy-ops: rejected by ops: …"``); when that stage is in an environment the
     viewer cannot see, its name stays and what happened there does not (a rejection's
     note, an engine's error), as the stage itself shows only its name and status."""
     stage, colon, _ = reason.partition(": ")
     if colon and stage in hidden_stages:
-        return f"{stage}: failed in an environment you cannot see"
+        return f"{stage}: {instead}"
     return reason

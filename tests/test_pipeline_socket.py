@@ -116,6 +116,16 @@ async def test_what_happened_in_a_hidden_stage_stays_out_of_the_runs_reason(
     answer, page = await sync_to_async(read)(admin_user)
     assert answer == note and "ops-db-01" in page
 
+    def audit(user) -> list[str]:  # the event is the home environment's (Dev's)
+        api = APIClient()
+        api.force_authenticate(user)
+        events = api.get("/api/audit-events/?limit=500").json()["results"]
+        return [e["details"].get("reason") for e in events if e["action"] == "pipeline_run.failed"]
+
+    elsewhere = "smoke: failed in another environment (see the run)"
+    assert await sync_to_async(audit)(personas["developer"]) == [elsewhere]
+    assert "ops-db-01" not in str(await sync_to_async(audit)(admin_user))
+
 
 @pytest.mark.parametrize("path", ["/ws/nothing/", "/ws/pipeline-runs/abc/"])
 async def test_a_path_no_socket_serves_is_closed_with_4404(personas, path):

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from environments import engine
+from pipelines.access import reason_in_sight
 from pipelines.models import Approval, PipelineRun, StageRun
 from pipelines.runner.events import record_event
 from portal.core import audit
@@ -213,9 +214,18 @@ def finish_run(run: PipelineRun, status: str, reason: str = "") -> bool:
             )
         message = f"Run {status}" + (f": {reason}" if reason else "")
         record_event(run.pk, "", "run", message, {"status": status, "reason": reason})
+        # The event is read by whoever views the pipeline's home: what happened in a stage
+        # elsewhere stays on that stage, as the run's reason shows it to them.
+        elsewhere = set(
+            run.stages.exclude(environment=run.pipeline.environment_id).values_list(
+                "name", flat=True
+            )
+        )
         audit.record(
             run.actor, f"pipeline_run.{status}", run, environment=run.pipeline.environment,
-            details={"digest": run.digest, "reason": reason},
+            details={"digest": run.digest, "reason": reason_in_sight(
+                reason, elsewhere, "failed in another environment (see the run)"
+            )},
         )  # fmt: skip
     return True
 
