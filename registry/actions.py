@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from environments.models import Environment
 from environments.roles import DEPLOY, PROMOTE
@@ -63,9 +67,30 @@ def delete_registry(user, registry: Registry) -> None:
     registry.delete()
 
 
-def request_refresh(user, registry: Registry) -> None:
-    """Queue a reconciliation of ``registry``'s tags. Administrators, and whoever may
-    deploy or sign off in an environment that uses the registry, may ask for one."""
+REFRESH_QUEUE_STALE = timedelta(minutes=10)  # a queued refresh never started: queue again
+
+
+def queue_refresh(registry_id: int) -> bool:
+    """Queue a reconciliation of the registry unless one is queued and not started yet
+    (the worker takes it off when it starts, so a request during a refresh queues one
+    more, never a pile). Returns whether this call queued it."""
+    now = timezone.now()
+    queued = (
+        Registry.objects.filter(pk=registry_id)
+        .filter(
+            Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - REFRESH_QUEUE_STALE)
+        )
+        .update(refresh_queued_at=now)
+    )
+    if queued:
+        dispatch_on_commit("registry.tasks.refresh_registry", registry_id)
+    return bool(queued)
+
+
+def request_refresh(user, registry: Registry) -> bool:
+    """Queue a reconciliation of ``registry``'s tags; False when one is already queued.
+    Administrators, and whoever may deploy or sign off in an environment that uses the
+    registry, may ask for one."""
     if not (user.is_superuser or user.has_perm("registry.change_registry")):
         users = Environment.objects.filter(registry=registry)
         allowed = (
@@ -78,4 +103,4 @@ def request_refresh(user, registry: Registry) -> None:
             raise PermissionDenied(
                 f"Only those who deploy or sign off with {registry.name} may refresh it."
             )
-    dispatch_on_commit("registry.tasks.refresh_registry", registry.pk)
+    return queue_refresh(registry.pk)

@@ -65,6 +65,10 @@ class Registry(models.Model):
         blank=True, help_text="Shared secret the registry sends in its notification header."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    refresh_queued_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When a refresh was queued that has not started yet (one at a time).",
+    )  # fmt: skip
 
     objects = RegistryQuerySet.as_manager()
 

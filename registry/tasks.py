@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from registry.actions import queue_refresh
 from registry.client import RegistryClient, RegistryError
 from registry.inventory import record_image, refresh_registry, refresh_repository
 from registry.models import Promotion, Registry, Repository
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 @shared_task(name="registry.tasks.refresh_registry", ignore_result=True)
 def refresh_registry_task(registry_id: int) -> None:
     """Reconcile one registry's tags with the database."""
+    Registry.objects.filter(pk=registry_id).update(refresh_queued_at=None)  # started
     registry = Registry.objects.filter(pk=registry_id).first()
     if registry is None:
         return
@@ -40,7 +42,7 @@ def refresh_repository_task(registry_id: int, repository: str) -> None:
 def refresh_all_registries() -> None:
     """Periodic reconciliation: notifications are best-effort, polling is not."""
     for registry_id in Registry.objects.values_list("pk", flat=True):
-        refresh_registry_task.delay(registry_id)
+        queue_refresh(registry_id)
 
 
 @shared_task(name="registry.tasks.record_image", ignore_result=True)

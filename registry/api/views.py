@@ -88,14 +88,27 @@ class RegistryViewSet(RestrictedModelViewSet):
 
     @extend_schema(
         request=None,
-        responses={202: inline_serializer("RefreshQueued", {"queued": serializers.BooleanField()})},
+        responses={
+            202: inline_serializer(
+                "RefreshQueued",
+                {"queued": serializers.BooleanField(), "detail": serializers.CharField()},
+            )
+        },
     )
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         """Queue a read of every repository's tags (needs deploy or sign-off rights in an
-        environment using the registry); the Images page shows the result."""
-        actions.request_refresh(request.user, self.get_object())
-        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+        environment using the registry); the Images page shows the result. One refresh
+        per registry waits in the queue at a time: asking again meanwhile queues nothing
+        (``queued`` false)."""
+        registry = self.get_object()
+        queued = actions.request_refresh(request.user, registry)
+        detail = (
+            f"A refresh of {registry.name} is queued."
+            if queued
+            else f"A refresh of {registry.name} is already queued: it will read every tag."
+        )
+        return Response({"queued": queued, "detail": detail}, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(

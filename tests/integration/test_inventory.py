@@ -164,3 +164,20 @@ def test_a_notification_with_a_wrong_secret_is_refused(live_server, db):
     )
     assert requests.post(url, json=envelope, headers=headers, timeout=5).status_code == 401
     assert not Tag.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asking_again_while_a_refresh_waits_queues_nothing_more(local, api_for):
+    """Eight clicks are one refresh in the queue, not eight walks of the whole registry
+    ahead of everyone's deployments; once the worker starts it, one more may queue."""
+    from registry.tasks import refresh_registry_task
+
+    tester = api_for("tester")
+    url = reverse("registry-refresh", args=[local.pk])
+    answers = [tester.post(url).data for _ in range(8)]
+    assert [a["queued"] for a in answers] == [True] + [False] * 7
+    assert "already queued" in answers[1]["detail"]
+    refresh_registry_task(local.pk)  # what the worker does with the one queued
+    local.refresh_from_db()
+    assert local.refresh_queued_at is None
+    assert tester.post(url).data["queued"] is True
