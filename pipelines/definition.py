@@ -8,6 +8,7 @@ environments a definition may name are passed in.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any
 
@@ -80,13 +81,36 @@ _GIT_URL = re.compile(r"(https?|ssh|file)://[^\s]+")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
 
+# Host directories a build never reads, nor anything under them: the system's, and
+# Berth's own code and data (where its database and keys live).
+_SYSTEM_DIRS = ("/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run")
+
+
+def _local_path_problem(url: str) -> str:
+    from django.conf import settings
+
+    path = url.removeprefix("file://")
+    if ".." in path.split("/"):
+        return f"{url!r} has '..' in it: give the repository's real path."
+    path = posixpath.normpath(path)
+    own = [str(settings.BASE_DIR), str(settings.DATA_DIR)]
+    if path == "/" or any(
+        path == d or path.startswith(d.rstrip("/") + "/") for d in (*_SYSTEM_DIRS, *own)
+    ):
+        return f"{url!r} is a system directory or Berth's own: builds read repositories elsewhere."
+    return ""
+
+
 def git_url_problem(url) -> str:
     """Why ``url`` is not a repository Berth fetches (an absolute local path or an
-    http(s), ssh or file URL; no ``ext::`` transport, no option), or ""."""
+    http(s), ssh or file URL; no ``ext::`` transport, no option; no local path in a
+    system directory or Berth's own code and data), or ""."""
     if not isinstance(url, str) or not url or len(url) > 1000 or "\0" in url:
         return "the git url is empty or too long."
     if url.startswith("-") or "::" in url:
         return f"{url!r} is not a repository Berth fetches: use a path or URL."
+    if url.startswith(("/", "file://")) and (problem := _local_path_problem(url)):
+        return problem
     if url.startswith("/") or _GIT_URL.fullmatch(url):
         return ""
     return (

@@ -288,7 +288,7 @@ def main() -> int:
         api = requests.Session()
         secret = server.token("admin", "berth-admin")
         api.headers["Authorization"] = f"Token {secret}"
-        repo = git_repo(workdir)
+        repo = git_repo(Path(tempfile.mkdtemp(prefix="berth-bench-repo-")))  # not Berth's data
         registry_host = os.environ["BERTH_REGISTRY_URL"].split("://", 1)[1]
         direct_work(repo, registry_host)  # warm the build cache both sides use
         berths, floors, cpus, berth_steps, floor_steps = [], [], [], [], []

@@ -101,6 +101,14 @@ def test_paths_and_http_ssh_file_urls_are_accepted(url):
     assert validate_git_url(url) == url
 
 
+def test_a_local_path_in_a_system_directory_or_berths_own_is_refused(settings):
+    for url in ["/", "/etc", "/root/.ssh", "file:///etc/x.git", "/srv/../etc",
+                str(settings.BASE_DIR), f"{settings.DATA_DIR}/x.git"]:  # fmt: skip
+        with pytest.raises(BuildFailed):
+            validate_git_url(url)
+    assert validate_git_url("/etcetera/web.git") == "/etcetera/web.git"
+
+
 @pytest.mark.parametrize("ref", ["--output=/tmp/x", "-b", "a..b", "main@{1}", "", "a b", "x" * 300])
 def test_refs_that_could_be_options_or_ranges_are_refused(ref):
     with pytest.raises(BuildFailed):
