@@ -66,15 +66,28 @@ def free_port() -> int:
 _BASES_GIVEN: set[int] = set()
 
 
+BASE_SPACING = 20
+
+
 def free_port_base(replicas: int = 10) -> int:
     """A base port for a service's replicas: blue ports ``base..base+replicas`` and green
     ports ``base+100..`` are all free on loopback now, and no other caller in this process
-    was given the same base. Bases lie in 20000-32599, below the kernel's ephemeral range
-    (32768+), so the ports :func:`free_port` hands out and outgoing connections never
-    land on a replica's port."""
+    was given the same base (bases are 20 apart, so up to 19 replicas each). Bases lie
+    in 20000-32599, below the kernel's ephemeral range (32768+), so the ports
+    :func:`free_port` hands out and outgoing connections never land on a replica's
+    port."""
     import random
 
-    bases = [b for b in range(20000, 32600, 200) if b not in _BASES_GIVEN]
+    if replicas >= BASE_SPACING:
+        raise ValueError(f"at most {BASE_SPACING - 1} replicas per base")
+    # Five bases in each 200 ports: blue ones base..base+19 below 100, green ones
+    # 100 higher, so no two bases' blue or green ranges meet (315 bases in all).
+    bases = [
+        block + BASE_SPACING * k
+        for block in range(20000, 32600, 200)
+        for k in range(100 // BASE_SPACING)
+        if block + BASE_SPACING * k not in _BASES_GIVEN
+    ]
     random.shuffle(bases)
     for base in bases:
         try:
