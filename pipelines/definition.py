@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 
 from environments.deploying import config as bounded_yaml
 from environments.roles import ACTIONS, PROMOTE
+from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, under
 
 __all__ = ["KINDS", "git_ref_problem", "git_url_problem", "parse", "steps"]
 
@@ -81,22 +82,12 @@ _GIT_URL = re.compile(r"(https?|ssh|file)://[^\s]+")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
 
-# Host directories a build never reads, nor anything under them: the system's, and
-# Berth's own code and data (where its database and keys live).
-_SYSTEM_DIRS = ("/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run")
-
-
 def _local_path_problem(url: str) -> str:
-    from django.conf import settings
-
     path = url.removeprefix("file://")
-    if ".." in path.split("/"):
-        return f"{url!r} has '..' in it: give the repository's real path."
+    if problem := dotdot_problem(path, "repository"):
+        return problem
     path = posixpath.normpath(path)
-    own = [str(settings.BASE_DIR), str(settings.DATA_DIR)]
-    if path == "/" or any(
-        path == d or path.startswith(d.rstrip("/") + "/") for d in (*_SYSTEM_DIRS, *own)
-    ):
+    if path == "/" or any(under(path, d) for d in (*SYSTEM_DIRS[1:], *berth_dirs())):
         return f"{url!r} is a system directory or Berth's own: builds read repositories elsewhere."
     return ""
 

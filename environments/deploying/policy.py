@@ -12,12 +12,12 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from environments.access import can
 from environments.deploying.strategies.base import GREEN_PORT_OFFSET
 from environments.models import EntryPoint, ServiceConfig
+from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, under
 
 __all__ = [
     "bound_ports", "check_config", "check_entry_ports", "check_ports", "check_volumes",
@@ -25,30 +25,25 @@ __all__ = [
 ]  # fmt: skip
 
 SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run/docker")
-SYSTEM_PATHS = ("/", "/proc", "/sys", "/dev", "/etc", "/root", "/boot")
 
 
 def forbidden_paths(environment) -> list[str]:
     """Host paths no config may bind-mount, nor any directory above them."""
-    paths = [*SOCKET_PATHS, str(settings.DATA_DIR), str(settings.BASE_DIR)]
+    paths = [*SOCKET_PATHS, *berth_dirs()]
     endpoint = urlsplit(environment.endpoint_url or "")
     if endpoint.scheme == "unix" and endpoint.path:
         paths.append(endpoint.path)
     return [posixpath.normpath(path) for path in paths]
 
 
-def _under(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 def _bind_mount_error(environment, source: str) -> str | None:
-    if ".." in source.split("/"):
-        return f"{source} has '..' in it: give the real path."
+    if problem := dotdot_problem(source):
+        return problem
     path = posixpath.normpath(source)
-    if path in SYSTEM_PATHS:
+    if path in SYSTEM_DIRS:
         return f"{path} is a system directory and is never mounted."
     for forbidden in forbidden_paths(environment):
-        if _under(path, forbidden) or _under(forbidden, path) or path.endswith("docker.sock"):
+        if under(path, forbidden) or under(forbidden, path) or path.endswith("docker.sock"):
             return (
                 f"{path} holds a Docker socket or Berth's own files: no environment may mount it."
             )
@@ -58,7 +53,7 @@ def _bind_mount_error(environment, source: str) -> str | None:
             f"{environment.name} allows no host directories: use a named volume, or ask an "
             "administrator to allow a path prefix in the environment's deploy policy."
         )
-    if not any(_under(path, prefix) for prefix in allowed):
+    if not any(under(path, prefix) for prefix in allowed):
         return f"{path} is outside what {environment.name} allows: {', '.join(sorted(allowed))}."
     return None
 

@@ -33,12 +33,17 @@ __all__ = ["BerthAuthStack", "TokenAuthMiddleware", "authorization_header", "sam
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+def _header(scope, name: bytes) -> str | None:
+    """The handshake's header ``name`` (lower case), or None when it sent none."""
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
 def authorization_header(scope) -> str | None:
     """The handshake's ``Authorization`` header, or None when it sent none."""
-    for name, value in scope.get("headers") or []:
-        if name.lower() == b"authorization":
-            return value.decode(errors="replace")
-    return None
+    return _header(scope, b"authorization")
 
 
 class TokenAuthMiddleware(BaseMiddleware):
@@ -57,13 +62,6 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def _header(scope, name: bytes) -> str:
-    for key, value in scope.get("headers") or []:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
-
-
 def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
     """``(host, port)`` of a ``host[:port]``, the scheme's port when none is given."""
     try:
@@ -77,13 +75,13 @@ def same_origin(scope) -> bool:
     """Whether the handshake's Origin is Berth's own (the host and port its ``Host``
     names) or a trusted one (``CSRF_TRUSTED_ORIGINS``), as Django's CSRF check decides
     for a form."""
-    origin = _header(scope, b"origin").strip()
+    origin = (_header(scope, b"origin") or "").strip()
     if not origin or origin == "null":
         return False
     if origin.rstrip("/") in [o.rstrip("/") for o in settings.CSRF_TRUSTED_ORIGINS]:
         return True
     parts = urlsplit(origin)
-    host = _header(scope, b"host").strip()
+    host = (_header(scope, b"host") or "").strip()
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc or not host:
         return False
     mine = _host_port(host, parts.scheme)
