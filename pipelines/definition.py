@@ -8,6 +8,7 @@ environments a definition may name are passed in.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from typing import Any
@@ -18,7 +19,7 @@ from environments.deploying import config as bounded_yaml
 from environments.roles import ACTIONS, PROMOTE
 from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, under
 
-__all__ = ["KINDS", "git_ref_problem", "git_url_problem", "parse", "steps"]
+__all__ = ["KINDS", "git_ref_problem", "git_url_problem", "local_path_problem", "parse", "steps"]
 
 KINDS = ("build", "deploy", "test", "approval", "promote")
 MAX_STAGES = 30
@@ -82,25 +83,41 @@ _GIT_URL = re.compile(r"(https?|ssh|file)://[^\s]+")
 _GIT_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}")
 
 
-def _local_path_problem(url: str) -> str:
+def local_path_problem(url: str, real: bool = False) -> str:
+    """Why a build may not clone the local path ``url`` names (``real``: follow its
+    symbolic links first, as a checkout does), or "". Builds read only the directories
+    an administrator lists in ``BERTH_BUILD_LOCAL_ROOTS``, never a system directory or
+    Berth's own."""
+    from django.conf import settings
+
     path = url.removeprefix("file://")
     if problem := dotdot_problem(path, "repository"):
         return problem
-    path = posixpath.normpath(path)
+    path = os.path.realpath(path) if real else posixpath.normpath(path)
     if path == "/" or any(under(path, d) for d in (*SYSTEM_DIRS[1:], *berth_dirs())):
         return f"{url!r} is a system directory or Berth's own: builds read repositories elsewhere."
+    roots = settings.BUILD_LOCAL_ROOTS
+    if not roots:
+        return (
+            f"{url!r} is a local path, and builds here clone no local repository: use an "
+            "http(s):// or ssh:// URL, or ask an administrator to list the directories "
+            "builds may read (BERTH_BUILD_LOCAL_ROOTS)."
+        )
+    if not any(under(path, root) for root in roots):
+        return f"{url!r} is outside the directories builds may read here: {', '.join(roots)}."
     return ""
 
 
 def git_url_problem(url) -> str:
     """Why ``url`` is not a repository Berth fetches (an absolute local path or an
     http(s), ssh or file URL; no ``ext::`` transport, no option; no local path in a
-    system directory or Berth's own code and data), or ""."""
+    system directory or Berth's own code and data, none outside the directories listed in
+    ``BERTH_BUILD_LOCAL_ROOTS``), or ""."""
     if not isinstance(url, str) or not url or len(url) > 1000 or "\0" in url:
         return "the git url is empty or too long."
     if url.startswith("-") or "::" in url:
         return f"{url!r} is not a repository Berth fetches: use a path or URL."
-    if url.startswith(("/", "file://")) and (problem := _local_path_problem(url)):
+    if url.startswith(("/", "file://")) and (problem := local_path_problem(url)):
         return problem
     if url.startswith("/") or _GIT_URL.fullmatch(url):
         return ""

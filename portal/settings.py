@@ -269,6 +269,13 @@ if PROXY_MODE == "external":
         if not _value:
             raise ImproperlyConfigured(f"BERTH_PROXY_MODE=external needs {_name}.")
 PROXY_BIND = env_str("BERTH_PROXY_BIND", "127.0.0.1")
+
+# Directories whose git repositories a pipeline's build may clone by local path (or
+# file:// URL). None by default: a build then reads only http(s) and ssh remotes, so no
+# pipeline author can make the server clone whatever it can read.
+BUILD_LOCAL_ROOTS = [os.path.normpath(p) for p in env_list("BERTH_BUILD_LOCAL_ROOTS", [])]
+if any(not root.startswith("/") for root in BUILD_LOCAL_ROOTS):
+    raise ImproperlyConfigured("BERTH_BUILD_LOCAL_ROOTS lists absolute directories, e.g. /srv/git.")
 PROXY_WAIT = env_int("BERTH_PROXY_WAIT", 15, minimum=1, maximum=600)
 # Timeout of one call to a Docker endpoint while probing or listing (seconds).
 DOCKER_TIMEOUT = env_int("BERTH_DOCKER_TIMEOUT", 5, minimum=1, maximum=300)

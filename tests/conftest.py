@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -147,3 +149,14 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+# Where the suite's builds clone local repositories (pytest's tmp_path lies under the
+# temporary directory), and /srv, where the definitions in the tests name them: as an
+# administrator would list them in BERTH_BUILD_LOCAL_ROOTS.
+BUILD_LOCAL_ROOTS = ["/srv", tempfile.gettempdir()]
+
+
+@pytest.fixture(autouse=True)
+def _build_local_roots(settings):
+    settings.BUILD_LOCAL_ROOTS = BUILD_LOCAL_ROOTS

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class PortalServer:
             "BERTH_PROBE_INTERVAL": "5",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            # Builds clone the tests' local repositories (under the temporary directory).
+            "BERTH_BUILD_LOCAL_ROOTS": tempfile.gettempdir(),
         }
         for name in ("REDIS_URL", "DATABASE_URL", "BERTH_EMBEDDED_WORKER", "BERTH_SERVER"):
             self.env.pop(name, None)

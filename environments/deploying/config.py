@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from environments.engine.units import parse_memory
+from environments.entry_rules import HOST_NAME
 from portal.core.text import unstorable
 
 __all__ = [
@@ -60,9 +61,6 @@ DEFAULTS: dict[str, Any] = {
     "entry_points": [],
 }
 MAX_ENTRY_POINTS = 8
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
 _ROLLING_DEFAULTS = {"batch_size": 1, "max_surge": 1, "max_unavailable": 0, "drain_timeout": 10.0}
 _BLUE_GREEN_DEFAULTS = {"keep_old_for": 300.0, "drain_timeout": 10.0}
 _HEALTH_DEFAULTS = {"interval": 2.0, "timeout": 2.0, "retries": 3, "start_period": 0.0}
@@ -356,7 +354,7 @@ def _entry_points(errors: _Errors, value: Any, config: dict) -> list[dict]:
         else:  # the proxy may bind a privileged port (80, 443) where it runs as root
             port = _number(errors, f"{path}.port", item["port"], 1, 65535, integer=True)
         host = item.get("host") or ""
-        if not isinstance(host, str) or (host and not _HOST.fullmatch(host.lower())):
+        if not isinstance(host, str) or (host and not HOST_NAME.fullmatch(host.lower())):
             errors.add(
                 f"{path}.host", "Use a host name such as shop.example.com (no port, no scheme)."
             )

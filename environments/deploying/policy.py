@@ -14,13 +14,15 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
+from environments import entry_rules
 from environments.access import can
 from environments.deploying.strategies.base import GREEN_PORT_OFFSET
-from environments.models import EntryPoint, ServiceConfig
+from environments.models import EntryPoint, Environment, ServiceConfig
 from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, under
 
 __all__ = [
-    "bound_ports", "check_config", "check_entry_ports", "check_ports", "check_volumes",
+    "bound_ports", "check_config", "check_entry_ports", "check_entry_reservations", "check_ports",
+    "check_volumes",
     "forbidden_paths",
 ]  # fmt: skip
 
@@ -222,3 +224,58 @@ def check_entry_ports(user, service, environment, config: dict) -> None:
             ))  # fmt: skip
     if errors:
         raise ValidationError(errors)
+
+
+def check_entry_reservations(user, environment, config: dict) -> None:
+    """Raise ValidationError on ``entry_points.<n>`` for an entry point on a port or host
+    name another environment reserves, or outside what ``environment`` reserves for
+    itself when it reserves any (``Environment.entry_ports`` and ``entry_hosts``, set
+    by administrators: so Dev cannot take first the port or name production wants).
+    The other environment is named only to someone who can see it."""
+    entries = config.get("entry_points") or []
+    if not entries:
+        return
+    others = list(
+        Environment.objects.exclude(pk=environment.pk).only("name", "entry_ports", "entry_hosts")
+    )
+    own_ports = entry_rules.parse_ports(environment.entry_ports)
+    reservations = [(o, o.entry_hosts or []) for o in others]
+    reservations.append((environment, environment.entry_hosts or []))
+    errors: dict[str, list[str]] = {}
+    for index, entry in enumerate(entries):
+        port, host, problems = entry["port"], entry["host"], []
+        holder = next(
+            (
+                o
+                for o in others
+                if entry_rules.in_ranges(port, entry_rules.parse_ports(o.entry_ports))
+            ),
+            None,
+        )
+        if holder is not None:
+            problems.append(
+                f"Port {port} is reserved for the entry points of {_named(user, holder)}."
+            )
+        elif own_ports and not entry_rules.in_ranges(port, own_ports):
+            problems.append(
+                f"Port {port} is not among {environment.name}'s entry ports "
+                f"({environment.entry_ports}): choose one of them."
+            )
+        owner = entry_rules.host_owner(host, reservations) if host else None
+        if owner is not None and owner != environment:
+            problems.append(
+                f"The host name {host} is reserved for the entry points of {_named(user, owner)}."
+            )
+        elif host and owner is None and environment.entry_hosts:
+            problems.append(
+                f"The host name {host} is not among {environment.name}'s entry host names "
+                f"({', '.join(environment.entry_hosts)}): use one of them."
+            )
+        if problems:
+            errors[f"entry_points.{index}"] = problems
+    if errors:
+        raise ValidationError(errors)
+
+
+def _named(user, environment) -> str:
+    return environment.name if can(user, environment, "view_environment") else "another environment"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from django.db import connections, models
 from django.db.models.expressions import RawSQL
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from environments import entry_rules
 from environments.engine.endpoint import validate_endpoint_url
 from environments.roles import ACTIONS, Role, Tier
 from portal.core.crypto import EncryptedTextField
@@ -185,6 +187,22 @@ class Environment(models.Model):
         "are never allowed.",
     )
 
+    entry_ports = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="Entry-point policy: ports reserved for this environment's entry points, "
+        "e.g. 80, 443, 18400-18499. No other environment may use them, and when set this "
+        "environment's entry points use only these. Empty: any port nobody reserves.",
+    )
+    entry_hosts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Entry-point policy: host names reserved for this environment's entry "
+        'points, e.g. ["shop.example.com", "*.example.com"]. A name belongs to the '
+        "environment whose entry names it most closely; when set, this environment's "
+        "host names must match one. Empty: any host name nobody reserves.",
+    )
+
     allow_exec = models.BooleanField(
         null=True,
         blank=True,
@@ -221,6 +239,8 @@ class Environment(models.Model):
         "require_version",
         "allow_host_network",
         "allowed_bind_mounts",
+        "entry_ports",
+        "entry_hosts",
         "allow_exec",
     )
     # What an environment manager may change; every other field decides isolation
@@ -274,6 +294,53 @@ class Environment(models.Model):
             value = getattr(self, field)
             if value and "-----BEGIN" not in value:
                 raise ValidationError({field: "Paste the PEM text, starting with -----BEGIN."})
+        self._clean_entry_policy()
+
+    def _clean_entry_policy(self) -> None:
+        """Parse the reserved entry ports and host names (stored in their plain form),
+        and refuse a reservation that another environment holds or that the entry
+        points already claimed would break."""
+        EntryPoint = apps.get_model("environments", "EntryPoint")  # noqa: N806 - a model
+
+        try:
+            ports = entry_rules.parse_ports(self.entry_ports)
+        except ValueError as exc:
+            raise ValidationError({"entry_ports": str(exc)}) from None
+        try:
+            hosts = entry_rules.parse_host_patterns(self.entry_hosts)
+        except ValueError as exc:
+            raise ValidationError({"entry_hosts": str(exc)}) from None
+        self.entry_ports = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ports)
+        self.entry_hosts = hosts
+        others = list(
+            Environment.objects.exclude(pk=self.pk).only("name", "entry_ports", "entry_hosts")
+        )
+        for other in others:
+            shared = entry_rules.overlap(ports, entry_rules.parse_ports(other.entry_ports))
+            if shared:
+                raise ValidationError({"entry_ports": (
+                    f"{shared[0]}-{shared[1]}" if shared[0] != shared[1] else f"Port {shared[0]}"
+                ) + f" is reserved for {other.name} already."})  # fmt: skip
+            if same := set(hosts) & set(other.entry_hosts or []):
+                raise ValidationError(
+                    {"entry_hosts": f"{sorted(same)[0]} is reserved for {other.name} already."}
+                )
+        this = object()  # this environment, saved or not
+        reservations = [(o.pk, o.entry_hosts or []) for o in others] + [(this, hosts)]
+        for entry in EntryPoint.objects.select_related("service", "environment"):
+            mine = entry.environment_id == self.pk
+            where = f"{entry.service} in {entry.environment.name}"
+            if ports and entry_rules.in_ranges(entry.port, ports) != mine:
+                raise ValidationError({"entry_ports": f"Port {entry.port} is an entry point of {where}: " + (
+                    "keep it among these ports, or move it first." if mine
+                    else "move it first, or reserve other ports."
+                )})  # fmt: skip
+            owner = entry.host and entry_rules.host_owner(entry.host, reservations)
+            if entry.host and hosts and (owner is this) != mine:
+                raise ValidationError({"entry_hosts": f"{entry.host} is an entry point of {where}: " + (
+                    "keep a name that matches it, or move it first." if mine
+                    else "move it first, or reserve other names."
+                )})  # fmt: skip
 
     @property
     def exec_allowed(self) -> bool:

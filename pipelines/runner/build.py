@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from environments import engine
-from pipelines.definition import git_ref_problem, git_url_problem
+from pipelines.definition import git_ref_problem, git_url_problem, local_path_problem
 
 __all__ = ["BuildFailed", "build_and_push", "checkout", "validate_git_ref", "validate_git_url"]
 
@@ -31,8 +31,11 @@ class BuildFailed(Exception):
 
 
 def validate_git_url(url: str) -> str:
-    """``url`` if it is an absolute local path or an http(s), ssh or file URL."""
-    if problem := git_url_problem(url):
+    """``url`` if it is an absolute local path or an http(s), ssh or file URL, a local
+    one (its symbolic links followed) inside the directories builds may read."""
+    if problem := git_url_problem(url) or (
+        url.startswith(("/", "file://")) and local_path_problem(url, real=True)
+    ):
         raise BuildFailed(problem)
     return url
 

@@ -374,7 +374,7 @@ stages:
     ("url", "ref", "dockerfile", "reason"),
     [
         ("REPO", "no-such-branch", "Dockerfile", "'no-such-branch' is not a branch, tag or commit"),
-        ("/nonexistent/repo.git", "main", "Dockerfile", "git clone failed"),
+        ("/srv/nonexistent/repo.git", "main", "Dockerfile", "git clone failed"),  # a listed root
         # (A URL or ref git could misread is refused when the definition is saved:
         # tests/unit/test_pipeline_definition.py; the build refuses it again.)
         ("REPO", "main", "Missing.Dockerfile", "there is no Missing.Dockerfile"),

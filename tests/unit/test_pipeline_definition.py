@@ -106,7 +106,31 @@ def test_a_local_path_in_a_system_directory_or_berths_own_is_refused(settings):
                 str(settings.BASE_DIR), f"{settings.DATA_DIR}/x.git"]:  # fmt: skip
         with pytest.raises(BuildFailed):
             validate_git_url(url)
+    settings.BUILD_LOCAL_ROOTS = ["/etcetera"]
     assert validate_git_url("/etcetera/web.git") == "/etcetera/web.git"
+
+
+def test_a_build_clones_local_paths_only_inside_the_directories_an_administrator_lists(
+    settings, tmp_path
+):
+    allowed, outside = tmp_path / "git", tmp_path / "elsewhere"
+    (allowed / "web.git").mkdir(parents=True)
+    (outside / "secret.git").mkdir(parents=True)
+    (allowed / "link.git").symlink_to(outside / "secret.git")
+    settings.BUILD_LOCAL_ROOTS = []
+    for url in (f"{allowed}/web.git", f"file://{allowed}/web.git"):
+        with pytest.raises(BuildFailed, match="builds here clone no local repository: use an http"):
+            validate_git_url(url)
+    errors = " ".join(_errors(GOOD.replace("/srv/web.git", f"{allowed}/web.git")))
+    assert "git.url" in errors and "BERTH_BUILD_LOCAL_ROOTS" in errors
+    assert validate_git_url("https://example.com/web.git")  # remotes need no listing
+    settings.BUILD_LOCAL_ROOTS = [str(allowed)]
+    assert validate_git_url(f"{allowed}/web.git") == f"{allowed}/web.git"
+    for url in (f"{outside}/secret.git", f"{allowed}-other/web.git", f"{allowed}/link.git"):
+        with pytest.raises(
+            BuildFailed, match=f"outside the directories builds may read here: {allowed}"
+        ):
+            validate_git_url(url)  # a symbolic link is followed at checkout
 
 
 @pytest.mark.parametrize("ref", ["--output=/tmp/x", "-b", "a..b", "main@{1}", "", "a b", "x" * 300])

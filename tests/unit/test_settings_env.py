@@ -114,3 +114,25 @@ def test_bad_settings_stop_the_process_with_the_message(tmp_path):
     )
     assert result.returncode != 0
     assert "REDIS_URL='redis//oops' must start with one of: redis://, rediss://" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("srv/git", "BERTH_BUILD_LOCAL_ROOTS lists absolute directories, e.g. /srv/git."),
+        (" , ", "BERTH_BUILD_LOCAL_ROOTS is set but empty"),
+    ],
+)
+def test_build_local_roots_are_absolute_directories(tmp_path, value, message):
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BERTH_DATA_DIR": str(tmp_path),
+        "BERTH_BUILD_LOCAL_ROOTS": value,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]

@@ -24,6 +24,7 @@ ENVIRONMENTS = [
         "colour": "#1e9e5a",
         "description": "Where developers deploy every build.",
         "protected": False,
+        "entry_hosts": ["*.dev.example.com"],
     },
     {
         "name": "Test",
@@ -34,6 +35,7 @@ ENVIRONMENTS = [
         "description": "Where testers verify a digest and sign it off.",
         "protected": False,
         "promotion_tag": "in-test",
+        "entry_hosts": ["*.test.example.com"],
     },
     {
         "name": "Ops",
@@ -45,6 +47,9 @@ ENVIRONMENTS = [
         "protected": True,
         "promotion_tag": "qa-passed",
         "require_version": True,
+        # Production's public ports and names: no other environment may take them first.
+        "entry_ports": "80, 443",
+        "entry_hosts": ["*.example.com"],
         "swarm": True,
     },
 ]

@@ -1,0 +1,173 @@
+"""Entry-point reservations: an administrator reserves ports and host names for one
+environment's entry points (``entry_ports``, ``entry_hosts``), so Dev cannot claim first
+what production wants; the owner is named only to someone who may see it."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from environments import actions
+from environments.models import EntryPoint, Service
+from registry.models import Registry
+from tests import stack
+
+
+@pytest.fixture
+def service(db):
+    registry = Registry.objects.create(name="local", url="http://127.0.0.1:5000")
+    return Service.objects.create(name="shop", registry=registry, repository="demo/app")
+
+
+def _config(*entries) -> dict:
+    return {"port": stack.free_port_base(), "entry_points": list(entries)}
+
+
+def _refusal(user, service, environment, document) -> str:
+    with pytest.raises(ValidationError) as refused:
+        actions.save_config(user, service, environment, document)
+    assert not EntryPoint.objects.filter(service=service, environment=environment).exists()
+    return " ".join(f"{k}: {' '.join(v)}" for k, v in refused.value.message_dict.items())
+
+
+def test_a_port_and_a_host_name_production_reserves_are_refused_elsewhere_unnamed(
+    environments, personas, admin_user, service
+):
+    public = stack.free_port()
+    actions.update_environment(
+        admin_user, environments["ops"], entry_ports=f"{public}", entry_hosts=["*.Example.com"]
+    )
+    ops = environments["ops"]
+    ops.refresh_from_db()
+    assert ops.entry_hosts == ["*.example.com"]
+    message = _refusal(
+        personas["developer"], service, environments["dev"], _config({"port": public})
+    )
+    assert f"entry_points.0: Port {public} is reserved for the entry points of another environment." in message  # fmt: skip
+    assert "Ops" not in message
+    message = _refusal(
+        personas["developer"], service, environments["dev"],
+        _config({"port": stack.free_port(), "host": "shop.example.com"}),
+    )  # fmt: skip
+    assert "The host name shop.example.com is reserved for the entry points of another environment." in message  # fmt: skip
+    # Someone who may see Ops is told which environment holds it.
+    message = _refusal(admin_user, service, environments["test"], _config({"port": public}))
+    assert f"Port {public} is reserved for the entry points of Ops." in message
+    # Ops itself takes them.
+    actions.save_config(
+        personas["operator"], service, ops,
+        _config({"port": public}, {"port": public, "host": "shop.example.com"}),
+    )  # fmt: skip
+    assert EntryPoint.objects.filter(environment=ops).count() == 2
+
+
+def test_an_environment_with_reservations_uses_only_its_own(
+    environments, personas, admin_user, service
+):
+    low = stack.free_port()
+    actions.update_environment(
+        admin_user, environments["test"], entry_ports=f"{low}-{low}, 1000-1001",
+        entry_hosts=["*.test.example.com"],
+    )  # fmt: skip
+    actions.update_environment(admin_user, environments["ops"], entry_hosts=["*.example.com"])
+    test = environments["test"]
+    test.refresh_from_db()
+    elsewhere = stack.free_port()
+    message = _refusal(personas["tester"], service, test, _config({"port": elsewhere}))
+    assert f"Port {elsewhere} is not among Test's entry ports (1000-1001, {low}): choose one of them." in message  # fmt: skip
+    message = _refusal(
+        personas["tester"], service, test, _config({"port": low, "host": "shop.example.org"})
+    )
+    assert "shop.example.org is not among Test's entry host names (*.test.example.com)" in message
+    # The closest reservation owns a name: Test's *.test.example.com inside Ops' *.example.com.
+    actions.save_config(
+        personas["tester"], service, test, _config({"port": low, "host": "shop.test.example.com"})
+    )
+    message = _refusal(
+        personas["developer"], service, environments["dev"],
+        _config({"port": stack.free_port(), "host": "api.test.example.com"}),
+    )  # fmt: skip
+    assert "api.test.example.com is reserved for the entry points of Test." in message
+
+
+def test_a_reservation_cannot_break_what_is_claimed_or_what_another_holds(
+    environments, personas, admin_user, service
+):
+    taken = stack.free_port()
+    actions.save_config(
+        personas["developer"], service, environments["dev"],
+        _config({"port": taken, "host": "shop.example.com"}),
+    )  # fmt: skip
+    ops = environments["ops"]
+    with pytest.raises(ValidationError) as refused:
+        actions.update_environment(admin_user, ops, entry_ports=f"{taken - 1}-{taken + 1}")
+    assert f"Port {taken} is an entry point of shop in Dev: move it first" in str(refused.value)
+    with pytest.raises(ValidationError) as refused:
+        actions.update_environment(admin_user, ops, entry_hosts=["*.example.com"])
+    assert "shop.example.com is an entry point of shop in Dev: move it first" in str(refused.value)
+    with pytest.raises(ValidationError) as refused:  # Dev's own entry point would fall outside
+        actions.update_environment(admin_user, environments["dev"], entry_ports="1000-1001")
+    assert f"Port {taken} is an entry point of shop in Dev: keep it among these ports" in str(
+        refused.value
+    )
+    actions.update_environment(admin_user, ops, entry_ports="1000-1010")
+    with pytest.raises(ValidationError) as refused:
+        actions.update_environment(admin_user, environments["test"], entry_ports="1005-1020")
+    assert "1005-1010 is reserved for Ops already." in str(refused.value)
+    ops.refresh_from_db()
+    assert ops.entry_ports == "1000-1010" and ops.entry_hosts == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("entry_ports", "80-", "is not a port or a range"),
+        ("entry_ports", "9" * 1000, "no more than 400 characters"),
+        ("entry_hosts", ["http://x"], "is not a host name"),
+        ("entry_hosts", "x.example.com", "Give a list"),
+        ("entry_hosts", {"a": {"b": []}}, "Give a list"),
+    ],
+)
+def test_the_api_refuses_a_bad_reservation_with_its_field(
+    environments, admin_user, api_for, field, value, problem
+):
+    client = api_for("developer")
+    client.force_authenticate(admin_user)
+    answer = client.patch(
+        f"/api/environments/{environments['ops'].pk}/", {field: value}, format="json"
+    )
+    assert answer.status_code == 400, answer.content
+    assert problem in str(answer.json()[field])
+
+
+def test_only_administrators_reserve_and_the_api_gives_the_plain_form(
+    environments, personas, admin_user, api_for
+):
+    ops = environments["ops"]
+    answer = api_for("operator").patch(
+        f"/api/environments/{ops.pk}/", {"entry_ports": "80"}, format="json"
+    )
+    assert answer.status_code == 403, answer.content
+    client = api_for("developer")
+    client.force_authenticate(admin_user)
+    answer = client.patch(
+        f"/api/environments/{ops.pk}/",
+        {"entry_ports": " 443,80 , 8000-8010", "entry_hosts": ["Shop.Example.com"]},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["entry_ports"] == "80, 443, 8000-8010"
+    assert answer.json()["entry_hosts"] == ["shop.example.com"]
+
+
+def test_the_environment_page_says_what_it_reserves(environments, admin_user, client):
+    actions.update_environment(
+        admin_user, environments["ops"], entry_ports="80, 443", entry_hosts=["*.example.com"]
+    )
+    client.force_login(admin_user)
+    page = client.get("/environments/ops/").content.decode()
+    assert (
+        "Entry points: ports <code>80, 443</code> and host names <code>*.example.com</code> "
+        "are reserved for Ops, and its entry points use only these." in page
+    )
+    assert "data-entry-policy" not in client.get("/environments/dev/").content.decode()
