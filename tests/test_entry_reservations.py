@@ -171,3 +171,33 @@ def test_the_environment_page_says_what_it_reserves(environments, admin_user, cl
         "are reserved for Ops, and its entry points use only these." in page
     )
     assert "data-entry-policy" not in client.get("/environments/dev/").content.decode()
+
+
+def test_replicas_never_bind_a_port_reserved_for_entry_points(
+    environments, personas, admin_user, service
+):
+    """Else Dev's replicas would hold production's port first, and Ops' proxy could
+    not listen on it."""
+    base = stack.free_port_base()
+    actions.update_environment(
+        admin_user, environments["ops"], entry_ports=f"{base + 1}-{base + 2}"
+    )
+    document = {"port": base, "replicas": 2}
+    with pytest.raises(ValidationError) as refused:
+        actions.save_config(personas["developer"], service, environments["dev"], document)
+    assert refused.value.message_dict["port"] == [
+        f"Port {base + 1} is reserved for the entry points of another environment: "
+        "replicas bind other ports."
+    ]
+    with pytest.raises(ValidationError) as refused:  # its own environment's too
+        actions.save_config(personas["operator"], service, environments["ops"], dict(document, replicas=3))  # fmt: skip
+    assert refused.value.message_dict["port"] == [
+        f"Ports {base + 1}, {base + 2} are reserved for the entry points of Ops: "
+        "replicas bind other ports."
+    ]
+    health = {"command": ["true"]}
+    saved = actions.save_config(
+        personas["developer"], service, environments["dev"],
+        {"port": base + 3, "replicas": 2, "health_check": health},
+    )  # fmt: skip
+    assert saved.revision == 1

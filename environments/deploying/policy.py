@@ -230,25 +230,33 @@ def check_entry_reservations(user, environment, config: dict) -> None:
     """Raise ValidationError on ``entry_points.<n>`` for an entry point on a port or host
     name another environment reserves, or outside what ``environment`` reserves for
     itself when it reserves any (``Environment.entry_ports`` and ``entry_hosts``, set
-    by administrators: so Dev cannot take first the port or name production wants).
-    The other environment is named only to someone who can see it."""
+    by administrators: so Dev cannot take first the port or name production wants); and
+    on ``port`` when the replicas would bind a port reserved for entry points, anyone's
+    (the proxy could then not listen on it). The other environment is named only to
+    someone who can see it."""
     entries = config.get("entry_points") or []
-    if not entries:
+    bound = bound_ports(config)
+    if not entries and not bound:
         return
-    others = list(
-        Environment.objects.exclude(pk=environment.pk).only("name", "entry_ports", "entry_hosts")
-    )
-    own_ports = entry_rules.parse_ports(environment.entry_ports)
-    reservations = [(o, o.entry_hosts or []) for o in others]
-    reservations.append((environment, environment.entry_hosts or []))
+    everyone = list(Environment.objects.only("name", "entry_ports", "entry_hosts"))
+    reserved = [(e, entry_rules.parse_ports(e.entry_ports)) for e in everyone if e.entry_ports]
     errors: dict[str, list[str]] = {}
+    for holder, ranges in reserved:
+        if hit := [port for port in bound if entry_rules.in_ranges(port, ranges)]:
+            errors.setdefault("port", []).append(
+                f"{_listing(hit)} {'are' if len(hit) > 1 else 'is'} reserved for the entry "
+                f"points of {_named(user, holder)}: replicas bind other ports."
+            )
+    own_ports = entry_rules.parse_ports(environment.entry_ports)
+    reservations = [(e, e.entry_hosts or []) for e in everyone if e.pk != environment.pk]
+    reservations.append((environment, environment.entry_hosts or []))
     for index, entry in enumerate(entries):
         port, host, problems = entry["port"], entry["host"], []
         holder = next(
             (
-                o
-                for o in others
-                if entry_rules.in_ranges(port, entry_rules.parse_ports(o.entry_ports))
+                e
+                for e, ranges in reserved
+                if e.pk != environment.pk and entry_rules.in_ranges(port, ranges)
             ),
             None,
         )
