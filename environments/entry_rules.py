@@ -46,7 +46,7 @@ def parse_ports(text: str) -> list[tuple[int, int]]:
     ranges.sort()
     for (a_first, a_last), (b_first, b_last) in zip(ranges, ranges[1:], strict=False):
         if b_first <= a_last:
-            raise ValueError(f"{a_first}-{a_last} and {b_first}-{b_last} overlap.")
+            raise ValueError(f"{_spec(a_first, a_last)} and {_spec(b_first, b_last)} overlap.")
     return ranges
 
 
@@ -105,3 +105,7 @@ def host_owner(host: str, reservations):
             if score is not None and (best is None or score > best):
                 best, owner = score, candidate
     return owner
+
+
+def _spec(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"

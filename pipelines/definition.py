@@ -90,6 +90,8 @@ def local_path_problem(url: str, real: bool = False) -> str:
     Berth's own."""
     from django.conf import settings
 
+    if url.startswith("file://") and "%" in url:  # git decodes it (%2e%2e is "..")
+        return f"{url!r} has percent-encoding in it: give the repository's plain path."
     path = url.removeprefix("file://")
     if problem := dotdot_problem(path, "repository"):
         return problem

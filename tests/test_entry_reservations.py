@@ -168,7 +168,7 @@ def test_the_environment_page_says_what_it_reserves(environments, admin_user, cl
     page = client.get("/environments/ops/").content.decode()
     assert (
         "Entry points: ports <code>80, 443</code> and host names <code>*.example.com</code> "
-        "are reserved for Ops, and its entry points use only these." in page
+        "are reserved for Ops: its entry points use only these." in page
     )
     assert "data-entry-policy" not in client.get("/environments/dev/").content.decode()
 

@@ -126,6 +126,9 @@ def test_a_build_clones_local_paths_only_inside_the_directories_an_administrator
     assert validate_git_url("https://example.com/web.git")  # remotes need no listing
     settings.BUILD_LOCAL_ROOTS = [str(allowed)]
     assert validate_git_url(f"{allowed}/web.git") == f"{allowed}/web.git"
+    for encoded in (f"file://{allowed}/%2e%2e/elsewhere/secret.git", f"file://{allowed}/%2E%2E/x"):
+        with pytest.raises(BuildFailed, match="has percent-encoding in it"):
+            validate_git_url(encoded)  # git would decode it to ..
     for url in (f"{outside}/secret.git", f"{allowed}-other/web.git", f"{allowed}/link.git"):
         with pytest.raises(
             BuildFailed, match=f"outside the directories builds may read here: {allowed}"
