@@ -201,3 +201,20 @@ def test_replicas_never_bind_a_port_reserved_for_entry_points(
         {"port": base + 3, "replicas": 2, "health_check": health},
     )  # fmt: skip
     assert saved.revision == 1
+
+
+def test_a_deployment_is_refused_when_its_replicas_would_bind_a_port_reserved_since(
+    environments, personas, admin_user, service
+):
+    """Reserving after a config was saved: the next deploy (or rollback) of it is
+    refused before anything starts, naming the port."""
+    base = stack.free_port_base()
+    actions.save_config(personas["developer"], service, environments["dev"], {"port": base})
+    actions.update_environment(admin_user, environments["ops"], entry_ports=f"{base}")
+    with pytest.raises(ValidationError) as refused:
+        actions.deploy(
+            service, environments["dev"], "sha256:" + "a" * 64, user=personas["developer"]
+        )
+    assert f"Port {base} is reserved for the entry points of another environment" in str(
+        refused.value
+    )

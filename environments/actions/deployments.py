@@ -93,8 +93,10 @@ def deploy(
         raise ValidationError(
             f"{service} has no configuration in {environment.name}: save one first."
         )
-    # The policy may have changed since the config was saved.
+    # The policy, and the ports and names reserved for entry points, may have changed
+    # since the config was saved (a rollback's older revision included).
     policy.check_config(environment, config.document)
+    policy.check_entry_reservations(user, environment, config.document)
     if environment.protected:
         if not confirm:
             raise ValidationError(
