@@ -32,12 +32,63 @@ class BuildFailed(Exception):
 
 def validate_git_url(url: str) -> str:
     """``url`` if it is an absolute local path or an http(s), ssh or file URL, a local
-    one (its symbolic links followed) inside the directories builds may read."""
-    if problem := git_url_problem(url) or (
-        url.startswith(("/", "file://")) and local_path_problem(url, real=True)
-    ):
+    one inside the directories builds may read, with everything git reads there (its
+    symbolic links, a ``.git`` file's directory, the object stores it borrows from)."""
+    if problem := git_url_problem(url):
         raise BuildFailed(problem)
+    if url.startswith(("/", "file://")):
+        if problem := local_path_problem(url, real=True):
+            raise BuildFailed(problem)
+        if any(local_path_problem(path) for path in _git_reads(url.removeprefix("file://"))):
+            raise BuildFailed(
+                f"{url!r} makes git read outside the directories builds may read (through "
+                "a .git file or link, its common directory or its alternates): refused."
+            )
     return url
+
+
+MAX_ALTERNATES = 20  # object stores followed per clone; git itself stops at depth 5
+
+
+def _git_reads(path: str) -> list[str]:
+    """The directories git reads when it clones the local repository at ``path``, with
+    symbolic links followed: the repository (a work tree's ``.git``, the directory a
+    ``.git`` file names, or the bare repository itself), its common directory, and every
+    object store, those its ``objects/info/alternates`` name included."""
+    real = os.path.realpath(path)
+    git_dir, dot_git = real, os.path.join(real, ".git")
+    if os.path.isfile(dot_git):
+        named = _first_line(dot_git)
+        if named.startswith("gitdir:"):
+            git_dir = os.path.realpath(os.path.join(real, named.removeprefix("gitdir:").strip()))
+    elif os.path.isdir(dot_git):
+        git_dir = os.path.realpath(dot_git)
+    reads = [git_dir]
+    if common := _first_line(os.path.join(git_dir, "commondir")):
+        reads.append(os.path.realpath(os.path.join(git_dir, common)))
+    stores = [os.path.realpath(os.path.join(d, "objects")) for d in reads]
+    while stores and len(reads) < MAX_ALTERNATES:
+        store = stores.pop(0)
+        reads.append(store)
+        for line in _lines(os.path.join(store, "info", "alternates")):
+            stores.append(os.path.realpath(os.path.join(store, line)))
+    if stores:  # more than Berth follows: refused as outside
+        reads.append("/")
+    return reads
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path, errors="replace") as file:
+            text = file.read(65536)
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _first_line(path: str) -> str:
+    lines = _lines(path)
+    return lines[0] if lines else ""
 
 
 def validate_git_ref(ref: str) -> str:

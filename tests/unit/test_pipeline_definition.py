@@ -136,6 +136,35 @@ def test_a_build_clones_local_paths_only_inside_the_directories_an_administrator
             validate_git_url(url)  # a symbolic link is followed at checkout
 
 
+def test_git_may_not_be_led_out_of_the_directories_by_a_repository_inside_them(settings, tmp_path):
+    """A .git file or link, a common directory or alternates pointing outside would make
+    git read another repository the server can read."""
+    allowed, outside = tmp_path / "git", tmp_path / "elsewhere"
+    (outside / "secret.git" / "objects").mkdir(parents=True)
+    settings.BUILD_LOCAL_ROOTS = [str(allowed)]
+    (allowed / "gitfile").mkdir(parents=True)
+    (allowed / "gitfile" / ".git").write_text(f"gitdir: {outside}/secret.git\n")
+    (allowed / "dotgitlink").mkdir()
+    (allowed / "dotgitlink" / ".git").symlink_to(outside / "secret.git")
+    (allowed / "alt.git" / "objects" / "info").mkdir(parents=True)
+    (allowed / "alt.git" / "objects" / "info" / "alternates").write_text(
+        f"# borrowed\n{outside}/secret.git/objects\n"
+    )
+    (allowed / "common.git").mkdir()
+    (allowed / "common.git" / "commondir").write_text("../../elsewhere/secret.git\n")
+    for name in ("gitfile", "dotgitlink", "alt.git", "common.git"):
+        with pytest.raises(BuildFailed, match="makes git read outside the directories"):
+            validate_git_url(f"{allowed}/{name}")
+    # Inside, the same kinds of links are fine.
+    (allowed / "ok.git" / "objects" / "info").mkdir(parents=True)
+    (allowed / "ok.git" / "objects" / "info" / "alternates").write_text("../../alt.git/objects\n")
+    (allowed / "alt.git" / "objects" / "info" / "alternates").write_text("")
+    (allowed / "work").mkdir()
+    (allowed / "work" / ".git").write_text("gitdir: ../ok.git\n")
+    for name in ("ok.git", "work", "missing.git"):
+        assert validate_git_url(f"{allowed}/{name}") == f"{allowed}/{name}"
+
+
 @pytest.mark.parametrize("ref", ["--output=/tmp/x", "-b", "a..b", "main@{1}", "", "a b", "x" * 300])
 def test_refs_that_could_be_options_or_ranges_are_refused(ref):
     with pytest.raises(BuildFailed):
