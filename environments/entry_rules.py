@@ -15,7 +15,7 @@ import re
 
 __all__ = [
     "HOST_NAME", "MAX_HOST_PATTERNS", "MAX_PORT_RANGES", "closeness", "in_ranges", "overlap",
-    "host_owner", "parse_host_patterns", "parse_ports",
+    "host_owner", "parse_host_patterns", "parse_ports", "port_range", "ports_text",
 ]  # fmt: skip
 
 HOST_NAME = re.compile(
@@ -46,7 +46,9 @@ def parse_ports(text: str) -> list[tuple[int, int]]:
     ranges.sort()
     for (a_first, a_last), (b_first, b_last) in zip(ranges, ranges[1:], strict=False):
         if b_first <= a_last:
-            raise ValueError(f"{_spec(a_first, a_last)} and {_spec(b_first, b_last)} overlap.")
+            raise ValueError(
+                f"{port_range(a_first, a_last)} and {port_range(b_first, b_last)} overlap."
+            )
     return ranges
 
 
@@ -107,5 +109,11 @@ def host_owner(host: str, reservations):
     return owner
 
 
-def _spec(first: int, last: int) -> str:
+def port_range(first: int, last: int) -> str:
+    """``80`` or ``18000-18999``: a range as people write it."""
     return str(first) if first == last else f"{first}-{last}"
+
+
+def ports_text(ranges: list[tuple[int, int]]) -> str:
+    """Ranges in the form :func:`parse_ports` reads: ``80, 443, 18000-18999``."""
+    return ", ".join(port_range(first, last) for first, last in ranges)

@@ -310,7 +310,7 @@ class Environment(models.Model):
             hosts = entry_rules.parse_host_patterns(self.entry_hosts)
         except ValueError as exc:
             raise ValidationError({"entry_hosts": str(exc)}) from None
-        self.entry_ports = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ports)
+        self.entry_ports = entry_rules.ports_text(ports)
         self.entry_hosts = hosts
         others = list(
             Environment.objects.exclude(pk=self.pk).only("name", "entry_ports", "entry_hosts")
@@ -318,9 +318,10 @@ class Environment(models.Model):
         for other in others:
             shared = entry_rules.overlap(ports, entry_rules.parse_ports(other.entry_ports))
             if shared:
+                what = "Port " if shared[0] == shared[1] else ""
                 raise ValidationError({"entry_ports": (
-                    f"{shared[0]}-{shared[1]}" if shared[0] != shared[1] else f"Port {shared[0]}"
-                ) + f" is reserved for {other.name} already."})  # fmt: skip
+                    f"{what}{entry_rules.port_range(*shared)} is reserved for {other.name} already."
+                )})  # fmt: skip
             if same := set(hosts) & set(other.entry_hosts or []):
                 raise ValidationError(
                     {"entry_hosts": f"{sorted(same)[0]} is reserved for {other.name} already."}
