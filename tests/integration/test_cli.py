@@ -31,6 +31,7 @@ import requests
 from registry.client import RegistryClient
 from tests.registries import image_variant
 from tests.servers import PortalServer
+from tests.stack import free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,7 @@ def api(server, admin, method, path, **kwargs):
 def make_service(server, admin, environment: str, *, replicas=2, health_path="/health") -> str:
     name = f"cli{uuid.uuid4().hex[:6]}"
     service = api(server, admin, "POST", "/api/services/", json={"name": name, "registry": "local", "repository": "demo/app"})  # fmt: skip
-    port = 20000 + (uuid.uuid4().int % 200) * 100
+    port = free_port_base(replicas)
     document = {
         "replicas": replicas,
         "command": ["sh", "-c", HTTP],
