@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from environments import actions
-from environments.models import EntryPoint, Service
+from environments.models import EntryPoint, Environment, Service
 from registry.models import Registry
 from tests import stack
 
@@ -203,14 +203,27 @@ def test_replicas_never_bind_a_port_reserved_for_entry_points(
     assert saved.revision == 1
 
 
-def test_a_deployment_is_refused_when_its_replicas_would_bind_a_port_reserved_since(
+def test_reserving_a_port_replicas_bind_is_refused_and_so_is_their_next_deployment(
     environments, personas, admin_user, service
 ):
-    """Reserving after a config was saved: the next deploy (or rollback) of it is
-    refused before anything starts, naming the port."""
+    """The administrator is told which replicas bind a port before reserving it; a
+    reservation that got there anyway (set before this check, or in the database) stops
+    their next deploy (or rollback) before anything starts, naming the port."""
     base = stack.free_port_base()
     actions.save_config(personas["developer"], service, environments["dev"], {"port": base})
-    actions.update_environment(admin_user, environments["ops"], entry_ports=f"{base}")
+    with pytest.raises(ValidationError) as refused:
+        actions.update_environment(
+            admin_user, environments["ops"], entry_ports=f"{base - 5}-{base}"
+        )
+    assert refused.value.message_dict["entry_ports"] == [
+        f"Port {base} is bound by the replicas of shop in Dev: give them other ports first, "
+        "or reserve other ports."
+    ]
+    ops = Environment.objects.get(pk=environments["ops"].pk)
+    assert ops.entry_ports == ""
+    # Ports reserved already stay reservable: only the new ones are checked.
+    Environment.objects.filter(pk=ops.pk).update(entry_ports=f"{base}")
+    actions.update_environment(admin_user, ops, entry_ports=f"{base}, {base + 500}")
     with pytest.raises(ValidationError) as refused:
         actions.deploy(
             service, environments["dev"], "sha256:" + "a" * 64, user=personas["developer"]
@@ -218,3 +231,84 @@ def test_a_deployment_is_refused_when_its_replicas_would_bind_a_port_reserved_si
     assert f"Port {base} is reserved for the entry points of another environment" in str(
         refused.value
     )
+
+
+def _at_once(*calls, meet: list) -> list:
+    """Run ``calls`` in threads at the same time; each waits (at most two seconds) at a
+    barrier put in the checks named by ``meet`` (object, attribute), so that without a
+    lock both would read the other's old state. Returns each call's result or error."""
+    import contextlib
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    originals = [(owner, name, getattr(owner, name)) for owner, name in meet]
+
+    def waiting(original):
+        def check(*args, **kwargs):
+            # The other one may wait for a lock instead: then this goes on alone.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=2)
+            return original(*args, **kwargs)
+
+        return check
+
+    for owner, name, original in originals:
+        setattr(owner, name, waiting(original))
+    outcomes: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            outcomes[index] = call()
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_administrators_reserving_one_port_at_once_cannot_both_win(environments, admin_user):
+    port = stack.free_port()
+    outcomes = _at_once(
+        lambda: actions.update_environment(admin_user, environments["ops"], entry_ports=f"{port}"),
+        lambda: actions.update_environment(admin_user, environments["dev"], entry_ports=f"{port}"),
+        meet=[(Environment, "_clean_entry_policy")],
+    )
+    refused = [o for o in outcomes if isinstance(o, ValidationError)]
+    assert len(refused) == 1, outcomes
+    assert f"Port {port} is reserved for" in str(refused[0].message_dict["entry_ports"])
+    holders = Environment.objects.filter(entry_ports=f"{port}").values_list("slug", flat=True)
+    assert len(holders) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_point_and_a_reservation_of_its_port_at_once_cannot_both_pass(
+    environments, personas, admin_user, service
+):
+    from environments.deploying import policy
+
+    port = stack.free_port()
+    outcomes = _at_once(
+        lambda: actions.update_environment(admin_user, environments["ops"], entry_ports=f"{port}"),
+        lambda: actions.save_config(
+            personas["developer"], service, environments["dev"], _config({"port": port})
+        ),
+        meet=[(Environment, "_clean_entry_policy"), (policy, "check_entry_reservations")],
+    )
+    refused = [o for o in outcomes if isinstance(o, ValidationError)]
+    assert len(refused) == 1, outcomes
+    reserved = Environment.objects.get(pk=environments["ops"].pk).entry_ports == f"{port}"
+    claimed = EntryPoint.objects.filter(port=port, environment=environments["dev"]).exists()
+    assert reserved != claimed

@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 
 from environments import access, engine
+from environments.deploying import policy
 from environments.models import Environment, RoleGrant
 from environments.roles import ACTIONS, MANAGE, Role, preset_actions
 from portal.core import audit
@@ -39,6 +40,18 @@ def _audit_fields(values: dict) -> dict:
     return {k: ("***" if k in _SECRET_FIELDS and v else v) for k, v in values.items()}
 
 
+RESERVATIONS = ("entry_ports", "entry_hosts")
+
+
+def _lock_reservations() -> None:
+    """Hold every environment's row until the transaction ends, in one order (by id), so
+    that reservations change one at a time: each sees the others' latest, and no two
+    environments can reserve the same port at once. A config saved meanwhile waits too
+    (:func:`environments.actions.services.save_config` holds its environment's row), so
+    an entry point and a reservation never both pass each other's check."""
+    list(Environment.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 def _is_admin(user, verb: str) -> bool:
     """Superusers, and staff given the global ``<verb>_environment`` permission."""
     return user.is_superuser or user.has_perm(f"environments.{verb}_environment")
@@ -52,8 +65,11 @@ def create_environment(user, **fields) -> Environment:
     unknown = set(fields) - set(Environment.EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if any(fields.get(key) for key in RESERVATIONS):
+        _lock_reservations()
     environment = Environment(**fields)
     environment.full_clean()
+    policy.check_reservation_unbound(user, environment.entry_ports)
     environment.save()
     audit.record(
         user,
@@ -72,6 +88,8 @@ def update_environment(user, environment: Environment, **changes) -> Environment
     unknown = set(changes) - set(Environment.EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if any(key in changes for key in RESERVATIONS):
+        _lock_reservations()  # this row among them, in the same order as everyone
     environment = Environment.objects.select_for_update().get(pk=environment.pk)
     before = {k: getattr(environment, k) for k in changes}
     isolating = sorted(
@@ -86,6 +104,8 @@ def update_environment(user, environment: Environment, **changes) -> Environment
     for key, value in changes.items():
         setattr(environment, key, value)
     environment.full_clean()
+    if "entry_ports" in changes:
+        policy.check_reservation_unbound(user, environment.entry_ports, before["entry_ports"])
     environment.save()
     changed = {
         k: [before[k], getattr(environment, k)]

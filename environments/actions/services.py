@@ -83,6 +83,9 @@ def save_config(
 ) -> ServiceConfig:
     """Validate and store a new config revision; a masked secret keeps its stored value."""
     access.require(user, environment, DEPLOY)
+    # The environment's row, held until the end: a reservation changed meanwhile (which
+    # holds every environment's row) waits for this config, or this config for it.
+    list(Environment.objects.select_for_update().filter(pk=environment.pk).values_list("pk"))
     previous = service.current_config(environment)
     if previous and isinstance(document, dict) and isinstance(document.get("env"), dict):
         document = dict(document, env={

@@ -22,7 +22,7 @@ from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, unde
 
 __all__ = [
     "bound_ports", "check_config", "check_entry_ports", "check_entry_reservations", "check_ports",
-    "check_volumes",
+    "check_reservation_unbound", "check_volumes",
     "forbidden_paths",
 ]  # fmt: skip
 
@@ -110,10 +110,12 @@ def bound_ports(config: dict) -> set[int]:
     return ports
 
 
-def _current_configs(service, environment, endpoint_url: str | None = None):
-    """The current config of every other (service, environment), on one engine if
-    ``endpoint_url`` is given."""
-    latest = ServiceConfig.objects.exclude(service=service, environment=environment)
+def _current_configs(service=None, environment=None, endpoint_url: str | None = None):
+    """The current config of every (service, environment) but the one given, on one
+    engine if ``endpoint_url`` is given."""
+    latest = ServiceConfig.objects.all()
+    if service is not None:
+        latest = latest.exclude(service=service, environment=environment)
     if endpoint_url is not None:
         latest = latest.filter(environment__endpoint_url=endpoint_url)
     seen: set[tuple[int, int]] = set()
@@ -224,6 +226,27 @@ def check_entry_ports(user, service, environment, config: dict) -> None:
             ))  # fmt: skip
     if errors:
         raise ValidationError(errors)
+
+
+def check_reservation_unbound(user, ports: str, before: str = "") -> None:
+    """Raise ValidationError on ``entry_ports`` when a port newly reserved (in ``ports``,
+    not in ``before``) is bound by the replicas of a current config, in any environment:
+    the proxy could not listen there, and their next deployment would be refused."""
+    added = entry_rules.parse_ports(ports)
+    kept = entry_rules.parse_ports(before)
+    if not added:
+        return
+    for other in _current_configs():
+        hit = [
+            port for port in bound_ports(other.document)
+            if entry_rules.in_ranges(port, added) and not entry_rules.in_ranges(port, kept)
+        ]  # fmt: skip
+        if hit:
+            raise ValidationError({"entry_ports": (
+                f"{_listing(hit)} {'are' if len(hit) > 1 else 'is'} bound by the replicas of "
+                f"{_owner(user, other.service, other.environment)}: give them other ports "
+                "first, or reserve other ports."
+            )})  # fmt: skip
 
 
 def check_entry_reservations(user, environment, config: dict) -> None:
