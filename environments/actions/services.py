@@ -104,7 +104,6 @@ def save_config(
         lambda: policy.check_ports(user, service, environment, normalised),
         lambda: policy.check_entry_ports(user, service, environment, normalised),
         lambda: policy.check_entry_reservations(user, environment, normalised),
-        lambda: policy.check_volumes(user, service, environment, normalised),
         # Claims the entry points (rolled back with the rest when anything is refused);
         # not tried once an entry point is refused already.
         lambda: (

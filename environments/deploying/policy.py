@@ -22,7 +22,7 @@ from portal.core.host_paths import SYSTEM_DIRS, berth_dirs, dotdot_problem, unde
 
 __all__ = [
     "bound_ports", "check_config", "check_entry_ports", "check_entry_reservations", "check_ports",
-    "check_reservation_unbound", "check_volumes",
+    "check_reservation_unbound",
     "forbidden_paths",
 ]  # fmt: skip
 
@@ -173,39 +173,6 @@ def check_ports(user, service, environment, config: dict) -> None:
             " (the proxy listens on it): choose another base port (replica n binds base + n - 1, "
             f"green ones {GREEN_PORT_OFFSET} higher)."
         )})  # fmt: skip
-
-
-def named_volumes(config: dict) -> dict[str, int]:
-    """``{volume name: index}`` of the config's named volumes (not host paths)."""
-    named = {}
-    for index, volume in enumerate(config.get("volumes") or []):
-        source = volume.split(":", 1)[0]
-        if not source.startswith("/"):
-            named.setdefault(source, index)
-    return named
-
-
-def check_volumes(user, service, environment, config: dict) -> None:
-    """Raise ValidationError on ``volumes.<n>`` for a named volume another environment's
-    current config uses, on any engine: a named volume is the data of the environment
-    that first named it, and a config in another one mounting it would read and write
-    that data. Services of one environment may share a volume. Owners are named as
-    :func:`check_ports` names them."""
-    wanted = named_volumes(config)
-    if not wanted:
-        return
-    errors: dict[str, str] = {}
-    for other in _current_configs(service, environment):
-        if other.environment_id == environment.pk:
-            continue
-        for name in named_volumes(other.document).keys() & wanted.keys():
-            errors.setdefault(f"volumes.{wanted[name]}", (
-                f"The volume {name} holds the data of "
-                f"{_owner(user, other.service, other.environment)}: a named volume belongs "
-                f"to one environment, so give {environment.name}'s its own name."
-            ))  # fmt: skip
-    if errors:
-        raise ValidationError(errors)
 
 
 def check_entry_ports(user, service, environment, config: dict) -> None:

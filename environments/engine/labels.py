@@ -23,6 +23,7 @@ __all__ = [
     "owns_container",
     "owns_swarm_service",
     "swarm_service_name",
+    "volume_name",
 ]
 
 LABEL_PREFIX = "berth."
@@ -59,3 +60,11 @@ def owns_swarm_service(environment: Endpoint, service: str, labels: dict | None)
 def swarm_service_name(service, environment: Endpoint) -> str:
     """The Swarm service a ``swarm`` deployment of ``service`` runs in ``environment``."""
     return f"{service.name}-{environment.slug}"
+
+
+def volume_name(environment: Endpoint, name: str) -> str:
+    """The engine volume that a config's named volume ``name`` is in ``environment``: one
+    per environment, so the same name in Dev and in Ops is two volumes and Dev never
+    reaches Ops' data, whatever was named first or is left behind. Slugs hold no dot,
+    so no two (environment, name) pairs give one volume."""
+    return f"berth.{environment.slug}.{name}"

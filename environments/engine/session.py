@@ -29,6 +29,7 @@ from environments.engine.labels import (
     LABEL_SLOT,
     NotOwned,
     owns_swarm_service,
+    volume_name,
 )
 from environments.engine.probe import health_of
 from environments.engine.streams import event_stream
@@ -161,16 +162,26 @@ class EngineSession:
             )
         return sorted(found, key=lambda r: (r.deployment, r.slot))
 
+    def _mounts(self, config: dict) -> list[tuple[str, str, str]]:
+        """(source, target, mode) of each of the config's volumes: a host path as it is, a
+        named volume as this environment's own (:func:`volume_name`)."""
+        mounts = []
+        for spec in config["volumes"]:
+            source, target, *mode = spec.split(":")
+            if not source.startswith("/"):
+                source = volume_name(self.environment, source)
+            mounts.append((source, target, mode[0] if mode else "rw"))
+        return mounts
+
     def run(self, *, name: str, image: str, config: dict, labels: dict, port: int | None) -> str:
         """Create and start one replica; returns its id."""
         env = dict(config["env"])
         if port:
             env[config["port_env"]] = str(port)
         healthcheck = _healthcheck(config, port)
-        volumes = {}
-        for spec in config["volumes"]:
-            source, target, *mode = spec.split(":")
-            volumes[source] = {"bind": target, "mode": mode[0] if mode else "rw"}
+        volumes = {
+            source: {"bind": target, "mode": mode} for source, target, mode in self._mounts(config)
+        }
         command = [*config["command"], *config["args"]] or None
         try:
             container = self.client.containers.run(
@@ -355,6 +366,7 @@ class EngineSession:
             "rollback_config": rollback,
             "healthcheck": healthcheck,
             "resources": resources,
+            "mounts": [":".join(mount) for mount in self._mounts(config)] or None,
             "stop_grace_period": int(config["stop_grace_period"] * 1e9),
             "networks": ["host"] if config["network_mode"] == "host" else None,
             "endpoint_spec": EndpointSpec(mode="dnsrr")

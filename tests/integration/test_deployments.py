@@ -8,6 +8,7 @@ from django.urls import reverse
 from environments import actions
 from environments.deploying import runner
 from environments.models import Deployment
+from tests import stack
 from tests.integration.conftest import owned, serving, wait_finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -37,6 +38,59 @@ def _first(api, service, environments, digest):
     deployment = wait_finished(Deployment.objects.get(pk=response.data["id"]))
     assert deployment.status == "succeeded", deployment.reason
     return deployment
+
+
+def test_a_named_volume_is_each_environment_s_own(
+    web_service, versions, environments, personas, api_for, celery_worker_thread
+):
+    """The same volume name in Dev and Test is two engine volumes: what Dev wrote there,
+    Test never reads (so neither does Dev read Ops' data), and Dev reads it again on its
+    next deployment. Each replica serves at /who what it found in the volume."""
+    import docker
+    import requests
+
+    v1, v2 = versions
+    record = (
+        "busybox mkdir -p /www && echo ok > /www/health && "
+        "(cat /data/who > /www/who 2>/dev/null || echo none > /www/who) && echo $WHO > /data/who && "
+        "exec httpd -f -p 127.0.0.1:$PORT -h /www"
+    )
+    document = {
+        "replicas": 1, "command": ["sh", "-c", record], "volumes": ["shop-data:/data"],
+        "health_check": {"http_path": "/health", "interval": 0.5, "timeout": 1, "retries": 2},
+        "strategy": {"type": "recreate"}, "stop_grace_period": 1,
+    }  # fmt: skip
+    where = {"dev": (personas["developer"], "developer"), "test": (personas["tester"], "tester")}
+    client = docker.DockerClient(base_url=environments["dev"].endpoint_url, version="auto")
+
+    def deploy_and_read(slug: str, digest: str) -> str:
+        user, persona = where[slug]
+        port = stack.free_port_base(1)
+        config = dict(document, port=port, env={"WHO": slug})
+        actions.save_config(user, web_service, environments[slug], config)
+        response = _deploy(api_for(persona), web_service, slug, digest)
+        assert response.status_code == 202, response.data
+        deployment = wait_finished(Deployment.objects.get(pk=response.data["id"]))
+        assert deployment.status == "succeeded", deployment.reason
+        (container,) = client.containers.list(
+            filters={"label": [f"berth.service={web_service.name}", f"berth.environment={slug}"]}
+        )
+        assert [(m["Type"], m["Name"]) for m in container.attrs["Mounts"]] == [
+            ("volume", f"berth.{slug}.shop-data")
+        ]
+        return requests.get(f"http://127.0.0.1:{port}/who", timeout=5).text.strip()
+
+    try:
+        assert deploy_and_read("dev", v1) == "none"
+        assert deploy_and_read("test", v1) == "none"  # not Dev's data
+        assert deploy_and_read("dev", v2) == "dev"  # Dev's own, kept between deployments
+    finally:
+        for container in owned(environments["dev"], web_service):
+            container.remove(force=True)
+        for slug in where:
+            for volume in client.volumes.list(filters={"name": f"berth.{slug}.shop-data"}):
+                volume.remove(force=True)
+        client.close()
 
 
 @pytest.mark.parametrize("strategy", ["rolling", "blue-green", "recreate"])

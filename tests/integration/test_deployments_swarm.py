@@ -34,13 +34,17 @@ def _config(health_command):
     }
 
 
-def _swarm_image(environment, service):
+def _container_spec(environment, service) -> dict:
     client = docker.DockerClient(base_url=environment.endpoint_url, version="auto")
     try:
         spec = client.services.get(f"{service.name}-{environment.slug}").attrs["Spec"]
-        return spec["TaskTemplate"]["ContainerSpec"]["Image"]
+        return spec["TaskTemplate"]["ContainerSpec"]
     finally:
         client.close()
+
+
+def _swarm_image(environment, service):
+    return _container_spec(environment, service)["Image"]
 
 
 def _deploy(api, service, digest):
@@ -57,11 +61,17 @@ def test_a_swarm_service_is_created_then_updated(
     swarm_env, web_service, versions, personas, api_for, celery_worker_thread
 ):
     v1, v2 = versions
-    actions.save_config(personas["developer"], web_service, swarm_env, _config(["cat", "/tmp/up"]))
+    config = dict(_config(["cat", "/tmp/up"]), volumes=["shop-data:/data:ro"])
+    actions.save_config(personas["developer"], web_service, swarm_env, config)
     api = api_for("developer")
     first = _deploy(api, web_service, v1)
     assert first.status == "succeeded", first.reason
     assert _swarm_image(swarm_env, web_service).endswith(v1)
+    # The config's named volume is mounted, as the environment's own.
+    mounts = _container_spec(swarm_env, web_service)["Mounts"]
+    assert [(m["Type"], m["Source"], m["Target"], m.get("ReadOnly")) for m in mounts] == [
+        ("volume", "berth.stage.shop-data", "/data", True)
+    ]
     second = _deploy(api, web_service, v2)
     assert second.status == "succeeded", second.reason
     assert _swarm_image(swarm_env, web_service).endswith(v2)
