@@ -118,6 +118,54 @@ def test_a_reservation_cannot_break_what_is_claimed_or_what_another_holds(
     assert ops.entry_ports == "1000-1010" and ops.entry_hosts == []
 
 
+def test_clearing_a_reservation_cannot_hand_its_entry_points_to_another(
+    environments, personas, admin_user, service
+):
+    """Dev's a.dev.example.com sits under Ops' *.example.com too: clearing Dev's
+    *.dev.example.com would give it to Ops, so it is refused, naming the entry point."""
+    actions.update_environment(admin_user, environments["ops"], entry_hosts=["*.example.com"])
+    dev = actions.update_environment(
+        admin_user, environments["dev"], entry_hosts=["*.dev.example.com"]
+    )
+    actions.save_config(
+        personas["developer"], service, dev,
+        _config({"port": stack.free_port(), "host": "a.dev.example.com"}),
+    )  # fmt: skip
+    for hosts in ([], ["*.other.example.com"]):
+        with pytest.raises(ValidationError) as refused:
+            actions.update_environment(admin_user, dev, entry_hosts=hosts)
+        assert refused.value.message_dict["entry_hosts"] == [
+            "a.dev.example.com is an entry point of shop in Dev: keep a name that matches it, "
+            "or move it first."
+        ]
+    assert Environment.objects.get(pk=dev.pk).entry_hosts == ["*.dev.example.com"]
+    # The exact name, Dev's own, still holds it.
+    actions.update_environment(admin_user, dev, entry_hosts=["a.dev.example.com"])
+
+
+def test_what_was_accepted_before_does_not_stop_a_manager_s_edit(
+    environments, personas, admin_user, service
+):
+    """Reservations are checked when they change: a manager renaming Dev, or changing its
+    description, is never refused for them (nor told of an environment out of sight)."""
+    port = stack.free_port()
+    actions.save_config(
+        personas["developer"], service, environments["dev"],
+        _config({"port": port, "host": "shop.example.com"}),
+    )  # fmt: skip
+    # A reservation made before the checks existed, now over Dev's entry point.
+    Environment.objects.filter(pk=environments["ops"].pk).update(
+        entry_ports=f"{port}", entry_hosts=["*.example.com"]
+    )
+    actions.grant_role(admin_user, environments["dev"], role="admin", to_user=personas["developer"])
+    dev = actions.update_environment(
+        personas["developer"], environments["dev"], description="Shop team", name="Dev"
+    )
+    assert dev.description == "Shop team"
+    ops = Environment.objects.get(pk=environments["ops"].pk)
+    actions.update_environment(admin_user, ops, description="Production")
+
+
 @pytest.mark.parametrize(
     ("field", "value", "problem"),
     [

@@ -298,8 +298,10 @@ class Environment(models.Model):
 
     def _clean_entry_policy(self) -> None:
         """Parse the reserved entry ports and host names (stored in their plain form),
-        and refuse a reservation that another environment holds or that the entry
-        points already claimed would break."""
+        and refuse a change of them that another environment's reservation meets or
+        that would leave an entry point already claimed on the wrong side, cleared
+        reservations included (a name then falls to the next closest pattern). Only a
+        change is checked: what was accepted before does not stop an edit of the name."""
         EntryPoint = apps.get_model("environments", "EntryPoint")  # noqa: N806 - a model
 
         try:
@@ -312,32 +314,51 @@ class Environment(models.Model):
             raise ValidationError({"entry_hosts": str(exc)}) from None
         self.entry_ports = entry_rules.ports_text(ports)
         self.entry_hosts = hosts
+        saved = Environment.objects.filter(pk=self.pk).values_list("entry_ports", "entry_hosts")
+        old_ports, old_hosts = saved.first() or ("", [])
+        ports_changed = ports != entry_rules.parse_ports(old_ports)
+        hosts_changed = hosts != (old_hosts or [])
+        if not (ports_changed or hosts_changed):
+            return
         others = list(
             Environment.objects.exclude(pk=self.pk).only("name", "entry_ports", "entry_hosts")
         )
         for other in others:
             shared = entry_rules.overlap(ports, entry_rules.parse_ports(other.entry_ports))
-            if shared:
+            if shared and ports_changed:
                 what = "Port " if shared[0] == shared[1] else ""
                 raise ValidationError({"entry_ports": (
                     f"{what}{entry_rules.port_range(*shared)} is reserved for {other.name} already."
                 )})  # fmt: skip
-            if same := set(hosts) & set(other.entry_hosts or []):
+            if hosts_changed and (same := set(hosts) & set(other.entry_hosts or [])):
                 raise ValidationError(
                     {"entry_hosts": f"{sorted(same)[0]} is reserved for {other.name} already."}
                 )
         this = object()  # this environment, saved or not
-        reservations = [(o.pk, o.entry_hosts or []) for o in others] + [(this, hosts)]
+        held = {o.pk: o.entry_hosts or [] for o in others}
+        before = [*held.items(), (this, old_hosts or [])]
+        after = [*held.items(), (this, hosts)]
+
+        def in_place(entry, reservations, own) -> bool:
+            """Whether the entry point's host name is where the rules want it: reserved by
+            its environment, or by nobody when its environment reserves none."""
+            owner = entry_rules.host_owner(entry.host, reservations)
+            mine = this if entry.environment_id == self.pk else entry.environment_id
+            return owner is mine or (owner is None and not own)
+
         for entry in EntryPoint.objects.select_related("service", "environment"):
             mine = entry.environment_id == self.pk
             where = f"{entry.service} in {entry.environment.name}"
-            if ports and entry_rules.in_ranges(entry.port, ports) != mine:
+            if ports_changed and ports and entry_rules.in_ranges(entry.port, ports) != mine:
                 raise ValidationError({"entry_ports": f"Port {entry.port} is an entry point of {where}: " + (
                     "keep it among these ports, or move it first." if mine
                     else "move it first, or reserve other ports."
                 )})  # fmt: skip
-            owner = entry.host and entry_rules.host_owner(entry.host, reservations)
-            if entry.host and hosts and (owner is this) != mine:
+            if not (hosts_changed and entry.host):
+                continue
+            own_before = (old_hosts or []) if mine else held.get(entry.environment_id, [])
+            own_after = hosts if mine else own_before
+            if in_place(entry, before, own_before) and not in_place(entry, after, own_after):
                 raise ValidationError({"entry_hosts": f"{entry.host} is an entry point of {where}: " + (
                     "keep a name that matches it, or move it first." if mine
                     else "move it first, or reserve other names."
