@@ -600,3 +600,35 @@ def test_pipeline_run_filters_out_of_range_or_unknown_are_a_400(api_for, query, 
     response = api_for("developer").get(f"/api/pipeline-runs/?{query}")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def _digits(number: int, zero: str) -> str:
+    return "".join(chr(ord(zero) + int(d)) for d in str(number))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda pk: f"{pk} ", lambda pk: f" {pk}", lambda pk: f"+{pk}", lambda pk: f"\t{pk}",
+        lambda pk: _digits(pk, "\uff10"), lambda pk: _digits(pk, "\u0660"), lambda pk: f"{pk}.0",
+    ],
+    ids=["space-after", "space-before", "plus", "tab", "full-width", "arabic-indic", "decimal"],
+)  # fmt: skip
+def test_an_object_url_takes_ascii_digits_only(admin_api, admin_user, environments, write):
+    """``/api/environments/1 /`` (or ``+1``, a full-width or Arabic-Indic one) is no
+    object's URL: the lookup would read it as 1, and a sloppy DELETE would act on it."""
+    from urllib.parse import quote
+
+    from environments.models import Environment
+    from portal.core.tokens import create_token
+
+    environment = environments["dev"]
+    path = f"/api/environments/{quote(write(environment.pk))}/"
+    assert admin_api.get(path).status_code == 404
+    assert admin_api.delete(path).status_code == 404
+    assert Environment.objects.filter(pk=environment.pk).exists()
+    token = create_token(admin_user, "laptop")[0]
+    assert admin_api.delete(f"/api/tokens/{quote(write(token.pk))}/").status_code == 404
+    registry = Registry.objects.create(name="r", url="http://127.0.0.1:5000")
+    assert admin_api.get(f"/api/registries/{quote(write(registry.pk))}/").status_code == 404
+    assert admin_api.get(f"/api/registries/{registry.pk}/").status_code == 200

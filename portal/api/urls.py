@@ -15,7 +15,20 @@ from pipelines.api import PipelineRunViewSet, PipelineViewSet
 from portal.api.views import ApiTokenViewSet, AuditEventViewSet, ObtainTokenView
 from registry.api.views import ImageViewSet, PromotionViewSet, RegistryViewSet
 
-router = DefaultRouter()
+
+class Router(DefaultRouter):
+    """Object URLs take ASCII digits only, as the pages' ``<int:...>`` do: the default
+    pattern let ``/api/environments/1%20/``, ``+1`` or a full-width ``１`` reach (and
+    delete) object 1, since the database lookup reads them all as 1."""
+
+    def get_lookup_regex(self, viewset, lookup_prefix=""):
+        regex = super().get_lookup_regex(viewset, lookup_prefix)
+        if getattr(viewset, "lookup_value_regex", None) is None:
+            regex = regex.replace("[^/.]+", "[0-9]+")
+        return regex
+
+
+router = Router()
 router.register("environments", EnvironmentViewSet, basename="environment")
 router.register("grants", RoleGrantViewSet, basename="grant")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
