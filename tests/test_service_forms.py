@@ -86,6 +86,26 @@ def test_a_port_another_service_binds_on_the_same_engine_is_refused_naming_it(
     assert _save(developer, web, "dev", {"port": 24002, "replicas": 3}).status_code == 201
 
 
+@pytest.mark.parametrize(
+    ("document", "highest"),
+    [
+        ({"port": 65535, "replicas": 3, "strategy": {"type": "recreate"}}, 65537),
+        ({"port": 65500, "replicas": 3}, 65602),  # rolling starts new ones 100 higher
+        ({"port": 65500, "replicas": 1, "strategy": {"type": "blue-green"}}, 65600),
+    ],
+)
+def test_replicas_that_would_bind_past_65535_are_refused_on_port(api_for, web, document, highest):
+    refused = _save(api_for("developer"), web, "dev", document)
+    assert refused.status_code == 400
+    assert refused.json()["port"] == [
+        f"The replicas would bind up to port {highest}, past 65535: replica n binds base + n - 1 "
+        "(green ones 100 higher), so lower the base port."
+    ]
+    assert (
+        _save(api_for("developer"), web, "dev", {"port": 65333, "replicas": 3}).status_code == 201
+    )
+
+
 def test_the_same_port_in_another_environment_on_the_engine_clashes_and_hides_its_owner(
     api_for, web
 ):

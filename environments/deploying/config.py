@@ -241,7 +241,7 @@ def validate(document: Any) -> dict:
         errors.add("env", "Use an object of NAME: value.")
         env = {}
     for name, value in env.items():
-        if not _ENV_NAME.fullmatch(str(name)):
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
             errors.add(
                 f"env.{name}",
                 "Not a valid variable name: letters, digits and _, not starting with a digit.",
@@ -484,9 +484,11 @@ def load(text: str, fmt: str = "json") -> dict:
         if fmt == "yaml":
             yaml, loader = _yaml_loader()
             try:
-                document = yaml.load(text, Loader=loader) or {}  # noqa: S506 - a SafeLoader
+                document = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
             except yaml.YAMLError as exc:
                 raise refuse(str(exc)) from None
+            if document is None:  # empty, or comments only: never "every default"
+                raise refuse("it is empty. Give the config's fields, e.g. replicas: 2.")
         else:
             document = json.loads(text)
     except RecursionError:

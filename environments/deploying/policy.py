@@ -81,6 +81,11 @@ def check_config(environment, config: dict) -> None:
             problem = _bind_mount_error(environment, source)
             if problem:
                 errors[f"volumes.{index}"] = problem
+    if (highest := max(bound_ports(config), default=0)) > 65535:
+        errors["port"] = (
+            f"The replicas would bind up to port {highest}, past 65535: replica n binds base "
+            f"+ n - 1 (green ones {GREEN_PORT_OFFSET} higher), so lower the base port."
+        )
     if errors:
         raise ValidationError(errors)
 

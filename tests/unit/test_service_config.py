@@ -362,9 +362,30 @@ def test_an_unreadable_import_is_one_config_error(text, fmt, message):
     assert list(errors) == ["config"] and errors["config"][0].startswith(message)
 
 
-def test_an_empty_yaml_import_is_an_empty_document():
-    assert load("", "yaml") == {}
-    assert validate(load("", "yaml")) == DEFAULTS
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n", "~", "null", "---\n"])
+def test_an_empty_yaml_import_is_refused_not_read_as_every_default(text):
+    """An empty file pasted or uploaded by mistake would otherwise save a config of
+    defaults (its entry points gone); ``{}`` says "every default" on purpose."""
+    with pytest.raises(ValidationError) as caught:
+        load(text, "yaml")
+    assert caught.value.message_dict["config"] == [
+        "Cannot parse the YAML document: it is empty. Give the config's fields, e.g. replicas: 2."
+    ]
+    assert validate(load("{}", "yaml")) == DEFAULTS
+
+
+@pytest.mark.parametrize("text", ["[]", "false", "0", "''"])
+def test_a_yaml_import_that_is_no_mapping_is_refused(text):
+    with pytest.raises(ValidationError) as caught:
+        validate(load(text, "yaml"))
+    assert caught.value.message_dict["config"] == ["The configuration must be an object."]
+
+
+@pytest.mark.parametrize("name", [None, True, 12])
+def test_an_env_name_that_is_not_text_is_refused(name):
+    with pytest.raises(ValidationError) as caught:
+        validate({"env": {name: "x"}})
+    assert list(caught.value.message_dict) == [f"env.{name}"]
 
 
 def test_entry_points_are_normalised_to_port_and_lowercase_host():
