@@ -289,3 +289,34 @@ def test_an_operation_page_reads_as_the_operation(
     page = client.get(reverse("page-deployment", args=[stop.pk])).content.decode()
     assert f"Stop of web #{stop.pk}" in page and "Stop succeeded" in page
     assert "Deployment succeeded" not in page
+
+
+def test_a_manager_asking_for_another_slug_is_told_only_that_slugs_are_for_administrators(
+    environments, personas, admin_user, api_for
+):
+    """Ops' manager asking for slug "dev" (taken) or "prod" (free) gets the same 403: the
+    uniqueness check, which said "already exists", comes after the rule. Names are
+    unique whatever their case, so no "OPS" passes for production beside "Ops"."""
+    ops = environments["ops"]
+    manager = api_for("operator")
+    for slug in ("dev", "prod"):
+        answer = manager.patch(f"/api/environments/{ops.pk}/", {"slug": slug}, format="json")
+        assert answer.status_code == 403, answer.content
+        assert "Only administrators may change slug" in answer.json()["detail"]
+    answer = manager.patch(f"/api/environments/{ops.pk}/", {"name": " TEST "}, format="json")
+    assert answer.status_code == 400
+    assert answer.json() == {"name": ["Another environment has this name."]}
+    answer = manager.patch(f"/api/environments/{ops.pk}/", {"name": " Live  Ops "}, format="json")
+    assert answer.status_code == 200 and answer.json()["name"] == "Live Ops"
+    admin = api_for("operator")
+    admin.force_authenticate(admin_user)
+    answer = admin.patch(f"/api/environments/{ops.pk}/", {"slug": "dev"}, format="json")
+    assert answer.status_code == 400
+    assert answer.json() == {"slug": ["Environment with this Slug already exists."]}
+    answer = admin.post(
+        "/api/environments/",
+        {"name": "LIVE ops", "slug": "ops2", "position": 99, "endpoint_url": ops.endpoint_url},
+        format="json",
+    )
+    assert answer.status_code == 400 and list(answer.json()) == ["name"]
+    assert Environment.objects.get(pk=ops.pk).slug == "ops"

@@ -261,6 +261,11 @@ class Environment(models.Model):
         return self.name
 
     def clean(self) -> None:
+        self.name = " ".join(self.name.split())
+        twin = Environment.objects.filter(name__iexact=self.name).exclude(pk=self.pk)
+        if self.name and twin.exists():
+            # "ops" beside "Ops" would pass for production in every list.
+            raise ValidationError({"name": "Another environment has this name."})
         try:
             self.endpoint_url = validate_endpoint_url(self.endpoint_url)
         except ValueError as exc:
