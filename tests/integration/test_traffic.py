@@ -592,7 +592,12 @@ def their_haproxy(settings):
         ["haproxy", "-W", "-D", "-f", str(path / "main.cfg"), "-f", str(path / "berth.cfg")],
         check=True, timeout=30,
     )  # fmt: skip
-    master = int((path / "ext.pid").read_text().split()[0])
+    # The daemon writes its pid file a moment after the command returns.
+    pidfile, deadline = path / "ext.pid", time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().split()):
+        assert time.monotonic() < deadline, "HAProxy wrote no pid file in 10 s"
+        time.sleep(0.05)
+    master = int(pidfile.read_text().split()[0])
     settings.PROXY_MODE = "external"
     settings.PROXY_SOCKET = str(path / "ext.sock")
     settings.PROXY_CONFIG = str(path / "berth.cfg")
