@@ -89,8 +89,8 @@ def test_run_hands_docker_the_whole_config():
     assert run["labels"] == {"team": "payments", "berth.service": "web", "berth.slot": "1"}
     assert run["network_mode"] == "host"
     assert run["restart_policy"] == {"Name": "on-failure"}
-    assert run["volumes"] == {
-        "data": {"bind": "/var/lib/app", "mode": "rw"},
+    assert run["volumes"] == {  # a named volume as the environment's own
+        "berth.dev.data": {"bind": "/var/lib/app", "mode": "rw"},
         "/srv/conf": {"bind": "/etc/app", "mode": "ro"},
     }
     assert run["nano_cpus"] == 500_000_000
