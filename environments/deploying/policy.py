@@ -204,14 +204,14 @@ def check_reservation_unbound(user, ports: str, before: str = "") -> None:
     """Raise ValidationError on ``entry_ports`` when a port newly reserved (in ``ports``,
     not in ``before``) is bound by the replicas of a current config, in any environment:
     the proxy could not listen there, and their next deployment would be refused."""
-    added = entry_rules.parse_ports(ports)
+    reserved = entry_rules.parse_ports(ports)
     kept = entry_rules.parse_ports(before)
-    if not added:
+    if not reserved:
         return
     for other in _current_configs():
         hit = [
             port for port in bound_ports(other.document)
-            if entry_rules.in_ranges(port, added) and not entry_rules.in_ranges(port, kept)
+            if entry_rules.in_ranges(port, reserved) and not entry_rules.in_ranges(port, kept)
         ]  # fmt: skip
         if hit:
             raise ValidationError({"entry_ports": (

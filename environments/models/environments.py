@@ -349,7 +349,7 @@ class Environment(models.Model):
             its environment, or by nobody when its environment reserves none."""
             owner = entry_rules.host_owner(entry.host, reservations)
             mine = this if entry.environment_id == self.pk else entry.environment_id
-            return owner is mine or (owner is None and not own)
+            return owner == mine or (owner is None and not own)  # ids: ==, never is
 
         for entry in EntryPoint.objects.select_related("service", "environment"):
             mine = entry.environment_id == self.pk
