@@ -34,7 +34,6 @@ from environments.engine.labels import (
     owns_container,
     owns_swarm_service,
     swarm_service_name,
-    volume_name,
 )
 from environments.engine.probe import ContainerSummary, EndpointState, list_containers, probe
 from environments.engine.session import EngineSession, Replica, session
@@ -91,5 +90,4 @@ __all__ = [
     "swarm_service_name",
     "swarm_tasks",
     "validate_endpoint_url",
-    "volume_name",
 ]
