@@ -160,7 +160,7 @@ class Client:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403, 404):
-                # Before accept every refusal is one 403 through Daphne: not found, not
+                # Before accept every refusal is one 403 from the server: not found, not
                 # allowed and not signed in look alike.
                 raise CliError(f"{what or path}: not found or not allowed.", NOT_FOUND) from None
             raise CliError(

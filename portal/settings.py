@@ -56,7 +56,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -162,8 +161,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-# Daphne does not serve static files; the ASGI app does it itself unless a reverse
-# proxy in front is configured to (BERTH_SERVE_STATIC=false).
+# The ASGI app serves static files itself unless a reverse proxy in front is
+# configured to (BERTH_SERVE_STATIC=false).
 SERVE_STATIC = env_bool("BERTH_SERVE_STATIC", True)
 
 SESSION_COOKIE_HTTPONLY = True
@@ -240,6 +239,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Threads serving requests to sync views (every page and API call), each keeping its
 # database connection between requests (portal.core.asgi_http).
 HTTP_THREADS = env_int("BERTH_HTTP_THREADS", 16, minimum=1, maximum=256)
+# The server (manage.py serve): one access log line per request, and how long open
+# requests may take to finish when it is stopped (seconds).
+ACCESS_LOG = env_bool("BERTH_ACCESS_LOG", True)
+SHUTDOWN_GRACE = env_int("BERTH_SHUTDOWN_GRACE", 10, minimum=0, maximum=600)
 # How often every environment's endpoint is probed for the dashboard (seconds).
 ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum=3600)
 # How often tags are reconciled with every registry (seconds); notifications are faster.

@@ -16,5 +16,4 @@ HOST=${BERTH_HOST:-127.0.0.1}
 PORT=${BERTH_PORT:-8000}
 echo
 echo "Berth is starting on http://$HOST:$PORT  (Ctrl-C stops it; 'scripts/stack.sh stop' stops the stack)"
-export BERTH_SERVER=1
-exec .venv/bin/daphne -b "$HOST" -p "$PORT" portal.asgi:application
+exec .venv/bin/python manage.py serve --host "$HOST" --port "$PORT"

@@ -1,5 +1,6 @@
-"""Real Berth processes for end-to-end tests: daphne serving the ASGI app, and in Redis
-mode a separate ``celery -A portal worker`` process, on a private SQLite file."""
+"""Real Berth processes for end-to-end tests: ``manage.py serve`` (uvicorn serving the
+ASGI app), and in Redis mode a separate ``celery -A portal worker`` process, on a
+private SQLite file."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ BIN = Path(sys.executable).parent
 
 
 class PortalServer:
-    """``mode`` is ``embedded`` (worker inside daphne, in-memory layer) or ``redis``."""
+    """``mode`` is ``embedded`` (worker inside the server, in-memory layer) or ``redis``."""
 
     def __init__(self, workdir: Path, mode: str = "embedded", redis_url: str | None = None):
         self.workdir = workdir
@@ -75,16 +76,8 @@ class PortalServer:
         self.manage("migrate", "--no-input")
         self.seed_output = self.manage("seed_demo")
         self._spawn(
-            "daphne",
-            [
-                str(BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "portal.asgi:application",
-            ],
-            {"BERTH_SERVER": "1"},
+            "server",
+            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
         )
         if self.mode == "redis":
             self.start_worker()

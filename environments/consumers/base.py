@@ -107,8 +107,8 @@ class BerthConsumer(AsyncJsonWebsocketConsumer):
     user = None
     user_group = ""
     is_open = False
-    #: Send ``{"type": "error", "message"}`` before a refusal's close (Daphne drops the
-    #: close frame's reason); never for 4404, so hidden and missing stay one answer.
+    #: Send ``{"type": "error", "message"}`` before a refusal's close (a client may not
+    #: get the close frame's reason: some servers and libraries drop it); never for 4404, so hidden and missing stay one answer.
     explains_refusals = False
 
     async def connect(self) -> None:

@@ -18,8 +18,8 @@
   (or ``container removed``), ``{"type": "error", "message": ...}``; the server closes
   after either.
 * Client → server: ``{"type": "ack", "seq": n}`` after handling a ``lines`` message. At
-  most ``WINDOW`` of them are unacknowledged: Daphne buffers whatever is sent without
-  limit, so acknowledgements are what tells a slow client; a client that stops acking
+  most ``WINDOW`` of them are unacknowledged: an ASGI server may buffer whatever is sent
+  without limit, so acknowledgements are what tells a slow client; a client that stops acking
   stops receiving lines and its hub queue drops the oldest batches (``skipped``).
 * Refusal close codes (right after accept): those of :mod:`environments.consumers.base` (4401, 4404,
   4403 visible but no ``view_logs`` there, 4400 bad parameters, 4503).

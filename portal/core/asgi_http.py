@@ -16,8 +16,9 @@ on the loop, then does everything else in one call on one of a fixed set of thre
 closes the thread's connection if it is too old or broken), the whole sync chain
 (middlewares, view, rendering) and ``request_finished``. The connection stays open
 between the requests a thread serves, for ``CONN_MAX_AGE``. Measured through daphne
-with a promotion (about a dozen queries): about 1.3 ms less per request than one hop
-on a new thread per request, about 2 ms less than Django's handler.
+(Berth's server then) with a promotion (about a dozen queries): about 1.3 ms less per
+request than one hop on a new thread per request, about 2 ms less than Django's
+handler.
 
 An async view (the streamed log download) still goes through Django's handler,
 unchanged. So does a streamed response's body: it is sent from the loop (Berth's

@@ -1,6 +1,6 @@
 """The ``berth`` command line against the tools people would use instead, in one run.
 
-Against the real stack (scripts/stack.sh) and a real daphne (embedded mode), with
+Against the real stack (scripts/stack.sh) and a real server (embedded mode), with
 containers of the test image (busybox, ``network_mode: none``, labelled
 ``berth.environment=dev``).
 
@@ -260,7 +260,7 @@ def main() -> None:
                 f"{percentile(times, 0.9):6.1f} ms  (CPU median {percentile(cpu, 0.5):5.1f} ms)"
             )
 
-        print("starting daphne (embedded worker): migrate + seed_demo")
+        print("starting the server (embedded worker): migrate + seed_demo")
         server = PortalServer(workdir, "embedded").start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")} | {
             "BERTH_URL": server.url,

@@ -4,7 +4,7 @@ Against the real stack (scripts/stack.sh), in one run, alternating two digests o
 demo/app (the stack's image and a variant with the same layers and a changed config
 label) so that every run really replaces what runs:
 
-A. Berth rolling: ``POST /api/deployments/`` to a real daphne server (embedded mode, the
+A. Berth rolling: ``POST /api/deployments/`` to a real server (embedded mode, the
    worker in-process) until ``GET /api/deployments/<id>/``, polled every 50 ms, says
    succeeded. Dev, 3 replicas of busybox httpd on loopback (port base + slot), an HTTP
    health check (Docker HEALTHCHECK with wget), rolling in batches of 1.
@@ -478,7 +478,7 @@ def main() -> int:
             client.api.pull(f"{registry.host}/{REPOSITORY}", tag=image.split("@")[1])
         print(f"v1 {images[0]}\nv2 {images[1]} (v1 with label berth.test.variant={VARIANT})")
 
-        print("starting daphne (embedded worker): migrate + seed_demo")
+        print("starting the server (embedded worker): migrate + seed_demo")
         server = PortalServer(workdir, "embedded").start()
         berth = Berth(server)
         berth_base = free_port_base(set())

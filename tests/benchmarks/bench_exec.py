@@ -1,7 +1,7 @@
 """Exec benchmark: the round trip of one keystroke through Berth's exec websocket against
 the same through the docker SDK's exec socket (the floor).
 
-Against the real stack: a real daphne server (embedded mode), the seeded ``dev`` user's
+Against the real stack: a real server (embedded mode), the seeded ``dev`` user's
 API token, a container of the stack's test image labelled for Dev. Both paths run
 ``cat`` with a TTY in the same container; one byte is written and the time until the
 terminal echoes it back is measured, ``--keys`` times each (200 by default), the two

@@ -2,7 +2,7 @@
 
 Against the real stack (scripts/stack.sh), in one run, with containers of the test image
 (busybox, ``network_mode: none``, labelled ``berth.environment=dev``: the demo
-environments only show labelled containers) and a real daphne server (embedded mode).
+environments only show labelled containers) and a real server (embedded mode).
 Every container waits for a go-signal (``docker exec ... sh -c ": > /tmp/go"``: the image
 has no touch) that is given once every reader is connected and, for websocket viewers, has
 said ``live``, so all of them see the whole run live (``tail=0``: no backlog).
@@ -24,10 +24,10 @@ B. Throughput: ``seq 1 200000`` as fast as it can, read (1) by the docker SDK's 
    numbers 1..200000: lost and duplicated lines per client must be 0; ``skipped``
    notices are counted. lines/s is 200000 over the seconds from Docker's timestamp of
    line 1 to the client holding line 200000 (a client's own first-to-last receive span
-   is shown too). The CPU used over each run by daphne, dockerd (found in /proc by its
+   is shown too). The CPU used over each run by the server, dockerd (found in /proc by its
    socket) and the clients, as shares of one core, tells which of them was the bottleneck;
-   the time daphne's threads were runnable but waiting for a CPU tells a busy machine.
-C. Memory: VmRSS of the daphne process (``/proc/<pid>/status``) idle, with 100 viewers
+   the time the server's threads were runnable but waiting for a CPU tells a busy machine.
+C. Memory: VmRSS of the server process (``/proc/<pid>/status``) idle, with 100 viewers
    connected to one container before it writes, and after ~10 s of it writing 100
    lines/s to all of them; with its thread count and the unix sockets it holds (its
    connections to the engine), which show the hub's design: one Docker log reader per
@@ -125,7 +125,7 @@ def socket_counts(pid: int) -> dict[str, int]:
     return counts
 
 
-def daphne_snapshot(pid: int) -> dict[str, int]:
+def server_snapshot(pid: int) -> dict[str, int]:
     return proc_status(pid) | socket_counts(pid)
 
 
@@ -166,8 +166,8 @@ def runqueue_seconds(pid: int) -> float:
 
 
 class CpuMeter:
-    """CPU used by daphne, dockerd and this process between start() and stop(), and how
-    long daphne waited for a CPU, as shares of the wall time."""
+    """CPU used by the server, dockerd and this process between start() and stop(), and how
+    long the server waited for a CPU, as shares of the wall time."""
 
     def __init__(self, pids: dict[str, int | None], server: int):
         self.pids, self.server = pids, server
@@ -182,7 +182,7 @@ class CpuMeter:
         shares = {
             name: (cpu_seconds(pid) - self.marks[name]) / wall for name, pid in self.pids.items()
         }
-        return shares | {"daphne_waiting": (runqueue_seconds(self.server) - self.waited) / wall}
+        return shares | {"server_waiting": (runqueue_seconds(self.server) - self.waited) / wall}
 
 
 # --- websocket viewers (run in client processes) ----------------------------------------------
@@ -417,7 +417,7 @@ class Bench:
         self.procs = procs
         self.pid = server.processes[0].pid
         self.meter = CpuMeter(
-            {"daphne": self.pid, "dockerd": dockerd_pid(), "bench": os.getpid()}, self.pid
+            {"server": self.pid, "dockerd": dockerd_pid(), "bench": os.getpid()}, self.pid
         )
         self.origin = f"http://127.0.0.1:{server.port}"
         self.counter = 0
@@ -497,25 +497,25 @@ class Bench:
 
     def memory(self, viewers: int, stream_seconds: float, snapshots: dict) -> dict:
         """Adds to ``snapshots``: idle, viewers connected, after streaming, viewers gone."""
-        snapshots["idle (after one viewer came and went)"] = daphne_snapshot(self.pid)
+        snapshots["idle (after one viewer came and went)"] = server_snapshot(self.pid)
         count = int(stream_seconds * 100) + 6000  # a bound: killed after the snapshot
         container = self.container(paced_script(count), "memory")
         fleet = Fleet(self.spec(container.id, count, 180), viewers, self.procs)
         try:
             fleet.wait_live(120)
             time.sleep(1)
-            snapshots[f"{viewers} viewers live, no lines yet"] = daphne_snapshot(self.pid)
+            snapshots[f"{viewers} viewers live, no lines yet"] = server_snapshot(self.pid)
             self.go(container)
             time.sleep(stream_seconds)
             snapshots[f"{viewers} viewers, {stream_seconds:.0f} s of ~100 lines/s"] = (
-                daphne_snapshot(self.pid)
+                server_snapshot(self.pid)
             )
             container.kill()  # the viewers get "end" and leave
             results, _ = fleet.results(60)
         finally:
             fleet.stop()
         time.sleep(2)
-        snapshots["viewers gone"] = daphne_snapshot(self.pid)
+        snapshots["viewers gone"] = server_snapshot(self.pid)
         return {"snapshots": snapshots, "results": results}
 
 
@@ -623,8 +623,8 @@ def report_throughput(runs: dict, count: int) -> tuple[float, list[str]]:
         "\n   twice, summed over viewers; skipped: Berth's notices of dropped batches."
     )
     print(
-        f"\n   CPU over the run (share of one core): {'daphne':>7} {'dockerd':>8} {'clients':>8}"
-        f"  daphne waiting for a CPU"
+        f"\n   CPU over the run (share of one core): {'server':>7} {'dockerd':>8} {'clients':>8}"
+        f"  server waiting for a CPU"
     )
     for key, name in names.items():
         meter = runs[key]["meter"]
@@ -633,9 +633,9 @@ def report_throughput(runs: dict, count: int) -> tuple[float, list[str]]:
             used = " ".join(f"{c / w:.0%}" for c, w in clients if w)
         else:  # the direct reader runs in this process
             used = f"{meter['bench']:.0%}"
-        daphne = f"{meter['daphne']:.0%}" if key != "direct" else "-"
-        waiting = f"{meter['daphne_waiting']:.0%}" if key != "direct" else "-"
-        print(f"   {name:<36} {daphne:>7} {meter['dockerd']:>8.0%} {used:>8}  {waiting:>6}")
+        server = f"{meter['server']:.0%}" if key != "direct" else "-"
+        waiting = f"{meter['server_waiting']:.0%}" if key != "direct" else "-"
+        print(f"   {name:<36} {server:>7} {meter['dockerd']:>8.0%} {used:>8}  {waiting:>6}")
     ratio = rates.get("berth1", 0) / rates["direct"] if rates.get("direct") else float("nan")
     if "berthN" in rates and "direct" in rates:
         print(
@@ -646,7 +646,7 @@ def report_throughput(runs: dict, count: int) -> tuple[float, list[str]]:
 
 
 def report_memory(figures: dict) -> None:
-    print("\nC. memory of the daphne process")
+    print("\nC. memory of the server process")
     print(f"   {'moment':<40} {'VmRSS MiB':>9} {'threads':>8} {'tcp':>5} {'unix':>5}")
     for moment, snap in figures["snapshots"].items():
         print(
@@ -699,10 +699,10 @@ def main() -> int:
     load_before = os.getloadavg()
     try:
         client.images.get(IMAGE)
-        print("starting daphne (embedded worker): migrate + seed_demo")
+        print("starting the server (embedded worker): migrate + seed_demo")
         server = PortalServer(workdir, "embedded").start()
         bench = Bench(client, server, server.token(*USER), salt, args.procs)
-        snapshots = {"fresh server": daphne_snapshot(bench.pid)}
+        snapshots = {"fresh server": server_snapshot(bench.pid)}
 
         warm = bench.latency(20)  # loads the log code and its pools once
         if warm["berth"]["error"] or warm["berth"]["distinct"] != 20:

@@ -16,7 +16,7 @@
 2. The time from an approval click (the API call) to the next stage starting, p50 over
    several runs. Target <= 1 s.
 
-Berth runs as a real server (daphne with its embedded worker) on the stack's engine and
+Berth runs as a real server (`manage.py serve` with its embedded worker) on the stack's engine and
 registry. Figures under load vary: the load average is printed beside them.
 """
 

@@ -3,7 +3,7 @@
 Promotes one ~200 MB image (a single layer of random bytes, so it does not compress)
 from Test to Ops in two ways, against the real stack (scripts/stack.sh):
 
-A. Berth: the whole ``POST /api/promotions/`` request to a real daphne server, which
+A. Berth: the whole ``POST /api/promotions/`` request to a real server (`manage.py serve`), which
    checks the deployment evidence (the image is first deployed to Test through Berth,
    as a tester would) and writes the Ops tags as registry manifests. Each run signs the
    same digest off with a new version: Ops's moving tag (qa-passed) already points at
@@ -411,7 +411,7 @@ def main() -> int:
         print(f"B: docker way, {args.docker_runs} runs + 1 warm-up, each from a clean engine")
         docker_way = bench_docker(client, registry, config, args.docker_runs, warmups=1)
 
-        print("A: Berth, starting daphne (migrate + seed_demo)")
+        print("A: Berth, starting the server (migrate + seed_demo)")
         server = PortalServer(workdir, "embedded").start()
         run_docker("pull", "--quiet", image["reference"])
         image["unpacked"] = client.images.get(image["reference"]).attrs["Size"]

@@ -1,4 +1,4 @@
-"""The Console tab in a real browser, against daphne on the real engine: a developer runs
+"""The Console tab in a real browser, against Berth's server on the real engine: a developer runs
 a one-off command and an interactive shell in a Dev container (xterm.js from
 static/vendor/), sees the output and the exit code; a refusal shows its reason in the
 tab; protected Ops shows that exec is turned off. Screenshots in tests/artifacts/."""

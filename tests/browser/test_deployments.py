@@ -1,4 +1,4 @@
-"""Deployments in a real browser, against daphne with the embedded worker on the real
+"""Deployments in a real browser, against Berth's server with the embedded worker on the real
 engine: a developer saves a config and deploys to Dev from the service page, then
 watches the deployment page fill live over the websocket; an operator deploying to the
 protected Ops must type its name, and the API's refusal (not promoted) shows in place.

@@ -1,4 +1,4 @@
-"""The log viewer and the container page in a real browser, against daphne on the real
+"""The log viewer and the container page in a real browser, against Berth's server on the real
 engine: a container in Dev prints 100,000 numbered lines (stderr, ANSI colours and three
 100 KB lines among them) while a developer watches; the viewer holds them all with a
 bounded DOM, searches them within a second, wraps, opens a huge line, and reconnects

@@ -1,5 +1,5 @@
 """The portal in a real browser: log in through the form, live fragments, error pages,
-role grants with confirmation dialogs and API tokens, against daphne on the real engine.
+role grants with confirmation dialogs and API tokens, against Berth's server on the real engine.
 
 Screenshots land in tests/artifacts/ (gitignored) for a human to look at.
 """

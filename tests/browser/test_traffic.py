@@ -1,5 +1,5 @@
 """The service page shows each entry point and its backends, live during a deployment,
-against daphne with the embedded worker and its supervised HAProxy on the real engine.
+against Berth's server with the embedded worker and its supervised HAProxy on the real engine.
 Screenshots (desktop and phone) land in tests/artifacts/ for a human to look at."""
 
 from __future__ import annotations

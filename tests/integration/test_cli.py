@@ -1,4 +1,4 @@
-"""The ``berth`` command line as a user runs it: a subprocess against a real daphne with
+"""The ``berth`` command line as a user runs it: a subprocess against a real server with
 the embedded worker, the real engine and registry. Every command in human and JSON
 output (validated against the schemas shipped in ``berth_cli/schemas``), exit codes,
 deploy progress to success and to a failed health check, logs followed across a server

@@ -2,7 +2,7 @@
 and exit code; a terminal with resize; the session record and audit; the refusals
 (rights, the environment's setting, bad parameters, a stopped container, the session
 limit) and the bounds (frame size, idle timeout); and a token client without Origin
-through a real Daphne, as the CLI connects."""
+through a real server, as the CLI connects."""
 
 from __future__ import annotations
 
@@ -223,7 +223,7 @@ async def test_an_idle_session_is_closed_with_4408(run_container, secret_for, se
         await socket.disconnect()
 
 
-def test_a_token_client_runs_a_command_through_daphne(tmp_path, docker_host, run_container):
+def test_a_token_client_runs_a_command_through_the_server(tmp_path, docker_host, run_container):
     """As the CLI does it: a token, no Origin, a real server; the exit code comes back."""
     server = PortalServer(tmp_path).start()
     try:

@@ -1,10 +1,10 @@
 """Both deployment modes end to end, as real processes.
 
-embedded: one daphne process with the Celery worker and beat inside, in-memory
-channel layer. redis: daphne without a worker plus a separate ``celery -A portal
+embedded: one server process with the Celery worker and beat inside, in-memory
+channel layer. redis: the server without a worker plus a separate ``celery -A portal
 worker`` process, talking through the real Redis broker and channels_redis. In both,
 the periodic endpoint probe runs in the worker and its result reaches a websocket
-client connected to daphne.
+client connected to the server.
 """
 
 import json
@@ -72,7 +72,7 @@ def test_a_developer_sees_dev_and_test_but_not_ops_through_the_api(server):
 
 
 def test_a_socket_without_credentials_is_closed_with_4401(server):
-    """Through a real Daphne the refusal reaches the client as a close code it can read
+    """Through a real server the refusal reaches the client as a close code it can read
     (a refusal at the handshake would only be an HTTP 403)."""
     ws_url = server.url.replace("http://", "ws://") + "/ws/environments/status/"
     with (

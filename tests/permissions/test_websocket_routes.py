@@ -304,7 +304,7 @@ async def test_a_cookie_without_an_allowed_origin_is_refused_at_the_handshake(
     for origin in (None, b"null", b"http://evil.example", b"http://127.0.0.1:18080",
                    b"http://127.0.0.1", b"http://127.0.0.1.evil.example:8000"):  # fmt: skip
         headers = [(b"cookie", cookie), host] + ([(b"origin", origin)] if origin else [])
-        # Closed before accept: Channels' denier, which Daphne answers with HTTP 403.
+        # Closed before accept: Channels' denier, which the server answers with HTTP 403.
         assert await _open("/ws/environments/status/", headers) == (False, 1000), origin
     for origin in (b"http://127.0.0.1:8000", b"https://127.0.0.1:8000"):
         allowed = [(b"cookie", cookie), host, (b"origin", origin)]
