@@ -4,10 +4,11 @@ from rest_framework import serializers
 
 from environments.models import Environment
 from portal.api.fields import RestrictedPrimaryKeyRelatedField
+from portal.api.serializers import FieldsBuiltOnceModelSerializer
 from registry.models import Image, Promotion, Registry
 
 
-class PromotionSerializer(serializers.ModelSerializer):
+class PromotionSerializer(FieldsBuiltOnceModelSerializer):
     source_environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     target_environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     source_registry = serializers.SlugRelatedField(slug_field="name", read_only=True)

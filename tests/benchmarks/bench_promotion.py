@@ -3,9 +3,9 @@
 Promotes one ~200 MB image (a single layer of random bytes, so it does not compress)
 from Test to Ops in two ways, against the real stack (scripts/stack.sh):
 
-A. Berth: the whole ``POST /api/promotions/`` request to a real server (`manage.py serve`), which
-   checks the deployment evidence (the image is first deployed to Test through Berth,
-   as a tester would) and writes the Ops tags as registry manifests. Each run signs the
+A. Berth: the whole ``POST /api/promotions/`` request to a real server (``manage.py
+   serve``), which checks the deployment evidence (the image is first deployed to Test
+   through Berth, as a tester would) and writes the Ops tags as registry manifests. Each run signs the
    same digest off with a new version: Ops's moving tag (qa-passed) already points at
    it after the first run, so Berth writes only the version tag; and the first sign-off
    is the evidence of the later ones (it checked the deployment). The requests go on
