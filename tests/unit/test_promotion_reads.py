@@ -22,7 +22,7 @@ def test_independent_reads_run_at_the_same_time_and_keep_their_order():
 
         return call
 
-    reads = [promotion._read_later(read(value)) for value in "abc"]
+    reads = [promotion._start(read(value)) for value in "abc"]
     assert promotion._results(reads) == ["a", "b", "c"]
 
 
@@ -38,7 +38,7 @@ def test_the_first_failure_is_raised_once_every_read_has_ended():
         raise RegistryError("reg", "look up app:1", "HTTP 500")
 
     with pytest.raises(RegistryError, match="look up app:1"):
-        promotion._results([promotion._read_later(failing), promotion._read_later(slow)])
+        promotion._results([promotion._start(failing), promotion._start(slow)])
     assert ended == ["slow"]
 
 
