@@ -1,9 +1,13 @@
 """API tokens: exchanged for a password, used, revoked, never stored in clear."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from portal.core.tokens import TOUCH_INTERVAL, authenticate_token
 from portal.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +69,39 @@ def test_one_cannot_revoke_someone_elses_token_from_the_profile(client, personas
     response = client.post(reverse("token-revoke", args=[secret["id"]]), follow=True)
     assert b"does not exist" in response.content
     assert ApiToken.objects.filter(pk=secret["id"]).exists()
+
+
+def test_a_token_of_a_deactivated_account_is_refused(personas):
+    secret = _obtain("tester", "tester-pass").data["token"]
+    personas["tester"].is_active = False
+    personas["tester"].save(update_fields=["is_active"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+    assert client.get(reverse("environment-list")).status_code == 401
+
+
+def test_the_token_names_its_own_user_and_no_other(personas):
+    secrets = {
+        name: _obtain(name, f"{name}-pass").data["token"] for name in ("developer", "tester")
+    }
+    for name, secret in secrets.items():
+        assert authenticate_token(secret) == personas[name]
+    assert authenticate_token(secrets["tester"][:-1] + "x") is None
+    assert authenticate_token("not-a-berth-token") is None
+
+
+def test_last_use_is_written_at_most_once_a_minute(personas):
+    response = _obtain("tester", "tester-pass")
+    secret, token = response.data["token"], ApiToken.objects.get(pk=response.data["id"])
+    assert token.last_used_at is None
+    authenticate_token(secret)
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    authenticate_token(secret)  # within the minute: not written again
+    token.refresh_from_db()
+    assert token.last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - TOUCH_INTERVAL * 2)
+    authenticate_token(secret)  # over a minute ago: written
+    token.refresh_from_db()
+    assert token.last_used_at > first
