@@ -49,7 +49,7 @@ class Command(BaseCommand):
             port=port,
             loop="uvloop",
             http="portal.core.http_protocol:BoundedHttpToolsProtocol",
-            ws="websockets",
+            ws="websockets-sansio",
             ws_max_size=WS_MAX_BYTES,
             ws_per_message_deflate=False,
             lifespan="off",
