@@ -243,6 +243,8 @@ HTTP_THREADS = env_int("BERTH_HTTP_THREADS", 16, minimum=1, maximum=256)
 # requests may take to finish when it is stopped (seconds).
 ACCESS_LOG = env_bool("BERTH_ACCESS_LOG", True)
 SHUTDOWN_GRACE = env_int("BERTH_SHUTDOWN_GRACE", 10, minimum=0, maximum=600)
+# Seconds a request's line and headers may take to arrive (portal.core.http_protocol).
+HEAD_TIMEOUT = env_int("BERTH_HEAD_TIMEOUT", 30, minimum=1, maximum=3600)
 # How often every environment's endpoint is probed for the dashboard (seconds).
 ENDPOINT_PROBE_INTERVAL = env_int("BERTH_PROBE_INTERVAL", 30, minimum=5, maximum=3600)
 # How often tags are reconciled with every registry (seconds); notifications are faster.

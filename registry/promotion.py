@@ -288,9 +288,7 @@ def promote(
     # copy runs later as a task and a taken version must be refused before that.
     manifest_read = None if copies else _start(source_client.get_manifest, repository, digest)
     version_read = (
-        _start(target_client.resolve, target_repository, version)
-        if copies and version
-        else None
+        _start(target_client.resolve, target_repository, version) if copies and version else None
     )
     check_sign_off = partial(_refuse_signed_off, source, target, source_registry, repository, digest, version)  # fmt: skip
     record = partial(

@@ -1,7 +1,9 @@
 """Berth's server process (``manage.py serve``) at the HTTP level, as an attacker or a
 sloppy proxy would talk to it: raw sockets against a real server on loopback.
 
-A request head has a bound (64 KiB: 431 and the connection closed, in bounded memory);
+A request head has a bound (64 KiB: 431 and the connection closed, in bounded memory)
+and a time limit (``BERTH_HEAD_TIMEOUT``, 2 s here: 408 for a partial head, a silent
+close for a connection that sent nothing);
 a body does not count toward it, even when it arrives in the same read as the head; a
 head split across reads, down to single bytes, is read whole; ``X-Forwarded-For`` from
 an untrusted peer does not become the client's address; the server names no software.
@@ -9,6 +11,7 @@ an untrusted peer does not become the client's address; the server names no soft
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -23,9 +26,14 @@ from tests.servers import PortalServer
 pytestmark = pytest.mark.integration
 
 
+HEAD_TIMEOUT = 2
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    portal = PortalServer(tmp_path_factory.mktemp("server")).start()
+    portal = PortalServer(tmp_path_factory.mktemp("server"))
+    portal.env["BERTH_HEAD_TIMEOUT"] = str(HEAD_TIMEOUT)
+    portal.start()
     yield portal
     portal.stop()
 
@@ -147,3 +155,53 @@ def test_forwarded_for_from_an_untrusted_peer_is_not_the_client(server):
 def test_the_server_names_no_software(server):
     response = requests.get(f"{server.url}/login/", timeout=10)
     assert "server" not in {name.lower() for name in response.headers}
+
+
+def test_a_head_sent_a_byte_now_and_then_times_out_with_408(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        answer = b""
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while time.monotonic() - started < HEAD_TIMEOUT + 5:
+                sock.sendall(b"X")  # never the blank line
+                sock.settimeout(0.5)
+                with contextlib.suppress(TimeoutError):
+                    part = sock.recv(65536)
+                    if not part:
+                        break
+                    answer += part
+        took = time.monotonic() - started
+    assert status_of(answer) == 408, answer[:300]
+    assert HEAD_TIMEOUT - 0.5 < took < HEAD_TIMEOUT + 3
+
+
+def test_a_connection_that_sends_nothing_is_closed(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=HEAD_TIMEOUT + 5) as sock:
+        started = time.monotonic()
+        assert sock.recv(65536) == b""  # closed, without an answer
+        assert HEAD_TIMEOUT - 0.5 < time.monotonic() - started < HEAD_TIMEOUT + 3
+
+
+def test_an_idle_kept_alive_connection_serves_its_next_request(server):
+    request = b"GET /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            answer = b""
+            while b"</html>" not in answer.lower():
+                part = sock.recv(65536)
+                assert part, answer[:300]
+                answer += part
+            assert status_of(answer) == 200
+            time.sleep(HEAD_TIMEOUT * 0.6)  # idle between requests, under uvicorn's 5 s
+
+
+def test_a_slow_body_after_a_quick_head_is_not_a_head_timeout(server):
+    body = json.dumps({"username": "nobody", "password": "x"}).encode()
+    head = (
+        b"POST /api/auth/token/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    answer = exchange(server.port, [head, body[:5], body[5:]], pause=HEAD_TIMEOUT * 0.75)
+    assert status_of(answer) in (400, 401), answer[:300]

@@ -4,10 +4,10 @@ The one way Berth is served, by ``make run``, the tests and production alike. Th
 process is the server (``BERTH_SERVER=1``): in the embedded mode it also runs the
 Celery worker and beat, and it supervises the traffic proxy (``portal.asgi``).
 
-uvicorn on uvloop, with httptools bounded to 64 KiB of request head
-(:mod:`portal.core.http_protocol`), replaced daphne: about 1.5-2 ms less per API
-request on loopback (a promotion, measured side by side in
-``tests/benchmarks/bench_promotion.py``). What daphne did and uvicorn would not do by
+uvicorn on uvloop, with httptools bounded to 64 KiB and 30 s of request head
+(:mod:`portal.core.http_protocol`), replaced daphne: 0.2 to 1 ms less per API request
+on loopback (``GET /api/environments/``) and 1.5 to 2 ms less per promotion, the two
+servers side by side on one database. What daphne did and uvicorn would not do by
 itself is set here:
 
 - ``X-Forwarded-For`` is not applied to the client address: Berth reads it itself, and
@@ -42,6 +42,9 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, **options):
         import uvicorn
 
+        from portal.core import http_protocol
+
+        http_protocol.head_timeout = settings.HEAD_TIMEOUT
         os.environ["BERTH_SERVER"] = "1"  # read by portal.asgi when uvicorn imports it
         uvicorn.run(
             "portal.asgi:application",
