@@ -193,12 +193,15 @@ def berth_rolling_phases(deployment: dict) -> dict[str, float]:
         return next((at for at, m in events if m.startswith(prefix) and at >= after), None)
 
     queued, done = first("Queued"), first("Deployment succeeded")
-    pulling, ready = first("Pulling "), first("Image ready")
+    ready = first("Image ready")
+    # An image already on the engine is not pulled again (no "Pulling" event): its pull
+    # phase is then 0 and the phase before it ends when the image was found.
+    pulling = first("Pulling ") or ready
     phases = {
         "request (POST -> Queued)": queued - deployment["posted"],
         "pick-up (Queued -> claimed)": parse_time(deployment["started_at"]) - queued,
-        "claim -> pull starts": pulling - parse_time(deployment["started_at"]),
-        "pull by digest (image present)": ready - pulling,
+        "claim -> pull or image found": pulling - parse_time(deployment["started_at"]),
+        "pull by digest (0 if present)": ready - pulling,
         "stop old replica x3": 0.0,
         "run + wait healthy x3": 0.0,
         "bookkeeping (list, events)": 0.0,
@@ -206,20 +209,23 @@ def berth_rolling_phases(deployment: dict) -> dict[str, float]:
         "finish (status + event)": 0.0,
         "client sees it (50 ms poll)": deployment["seen"] - done,
     }
+    # Start-first rolling, per slot: Starting replica N, Replica N is healthy, Stopping
+    # old replica N (drained first when an entry point has it), N of 3 replicas replaced.
+    # "Starting" is written just before the container is created, "healthy" just after
+    # the inspect that saw it healthy.
     cursor = ready
     for slot in range(1, ROLLING_REPLICAS + 1):
-        stopping = first(f"Stopping old replica {slot}", cursor)
         starting = first(f"Starting replica {slot} ", cursor)
-        healthy = first(f"Replica {slot} of {ROLLING_REPLICAS} is healthy", cursor)
-        if stopping is not None:
-            phases["bookkeeping (list, events)"] += stopping - cursor
-            phases["stop old replica x3"] += starting - stopping
-        else:
-            phases["bookkeeping (list, events)"] += starting - cursor
-        # "Starting" is written just before the container is created, "healthy" just
-        # after the inspect that saw it healthy.
+        healthy = first(f"Replica {slot} of {ROLLING_REPLICAS} is healthy", starting)
+        phases["bookkeeping (list, events)"] += starting - cursor
         phases["run + wait healthy x3"] += healthy - starting
         cursor = healthy
+        stopping = first(f"Stopping old replica {slot}", cursor)
+        if stopping is not None:  # a first deployment has no old replicas
+            replaced = first(f"{slot} of {ROLLING_REPLICAS} replicas replaced", stopping)
+            phases["bookkeeping (list, events)"] += stopping - cursor
+            phases["stop old replica x3"] += replaced - stopping
+            cursor = replaced
     removing = first("Removing old replicas", cursor)
     phases["bookkeeping (list, events)"] += removing - cursor
     finished = parse_time(deployment["finished_at"])
@@ -231,19 +237,20 @@ def berth_rolling_phases(deployment: dict) -> dict[str, float]:
 def berth_swarm_phases(deployment: dict) -> dict[str, float]:
     events = [(parse_time(e["at"]), e["message"]) for e in deployment["events"]]
 
-    def first(prefix: str) -> float:
-        return next(at for at, m in events if m.startswith(prefix))
+    def first(prefix: str) -> float | None:
+        return next((at for at, m in events if m.startswith(prefix)), None)
 
     queued, done = first("Queued"), first("Deployment succeeded")
     claimed = parse_time(deployment["started_at"])
-    pulling, ready = first("Pulling "), first("Image ready")
+    ready = first("Image ready")
+    pulling = first("Pulling ") or ready  # none when the image was on the engine already
     updating = first("Updating Swarm service")
     finished = parse_time(deployment["finished_at"])
     return {
         "request (POST -> Queued)": queued - deployment["posted"],
         "pick-up (Queued -> claimed)": claimed - queued,
-        "claim -> pull starts": pulling - claimed,
-        "pull by digest (image present)": ready - pulling,
+        "claim -> pull or image found": pulling - claimed,
+        "pull by digest (0 if present)": ready - pulling,
         "service update call": updating - ready,
         "converge (poll every 0.2 s)": finished - updating,
         "finish (status + event)": done - finished,
