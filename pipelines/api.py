@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from django.db.models import Prefetch, prefetch_related_objects
@@ -18,6 +19,7 @@ from pipelines.access import log_environments, reason_in_sight
 from pipelines.models import Approval, Pipeline, PipelineRevision, PipelineRun, StageRun
 from portal.api.base import RestrictedReadOnlyViewSet
 from portal.api.fields import RestrictedSlugRelatedField
+from portal.api.serializers import FieldsBuiltOnceModelSerializer
 from portal.core.numbers import MAX_ID, parse_whole
 
 
@@ -122,7 +124,7 @@ class StartRunSerializer(serializers.Serializer):
     ref = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ApprovalSerializer(FieldsBuiltOnceModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -131,7 +133,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StageRunSerializer(serializers.ModelSerializer):
+class StageRunSerializer(FieldsBuiltOnceModelSerializer):
     environment = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
@@ -167,7 +169,7 @@ def _stages_of(run) -> list[StageRun]:
     return list(run.stages.all())
 
 
-class PipelineRunSerializer(serializers.ModelSerializer):
+class PipelineRunSerializer(FieldsBuiltOnceModelSerializer):
     pipeline = serializers.PrimaryKeyRelatedField(read_only=True)
     pipeline_name = serializers.CharField(source="pipeline.name", read_only=True)
     service = serializers.CharField(source="pipeline.service.name", read_only=True)
@@ -184,6 +186,13 @@ class PipelineRunSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    @functools.cached_property
+    def _stage_serializer(self) -> serializers.ListSerializer:
+        """One serializer for the stages of every run this one shows (a list shows up to
+        a page of runs through one child): building one per run, or per stage, cost more
+        than the rows (100 runs: 85 ms a page, 35 of them building serializers)."""
+        return StageRunSerializer(many=True, context=self.context)
+
     def get_reason(self, run) -> str:
         visible = self.context.get("visible_environments")
         if visible is None or not run.reason:
@@ -195,8 +204,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
         # A stage in an environment the reader cannot view shows its name and status only.
         visible = self.context.get("visible_environments")
         stages = _stages_of(run)
-        # One serializer for the list: building one per stage costs more than the rows.
-        out = StageRunSerializer(stages, many=True, context=self.context).data
+        out = self._stage_serializer.to_representation(stages)
         return [
             {key: data[key] for key in ("id", "step", "name", "kind", "status")}
             if visible is not None and stage.environment_id not in visible
