@@ -77,6 +77,16 @@ def exchange(port: int, chunks: list[bytes], pause: float = 0.0) -> bytes:
     return answer
 
 
+def read_page(sock: socket.socket) -> bytes:
+    """One HTML page's answer on a kept-alive connection (read up to its ``</html>``)."""
+    answer = b""
+    while b"</html>" not in answer.lower():
+        part = sock.recv(65536)
+        assert part, answer[:300]
+        answer += part
+    return answer
+
+
 def status_of(answer: bytes) -> int:
     assert answer.startswith(b"HTTP/1.1 "), answer[:200]
     return int(answer.split(b" ", 2)[1])
@@ -131,12 +141,7 @@ def test_keep_alive_requests_each_get_their_own_bound(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         for _ in range(3):  # 120 KB of heads in all, each under the bound
             sock.sendall(one)
-            answer = b""
-            while b"</html>" not in answer.lower():
-                part = sock.recv(65536)
-                assert part, answer[:300]
-                answer += part
-            assert status_of(answer) == 200
+            assert status_of(read_page(sock)) == 200
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_not_the_client(server):
@@ -188,12 +193,7 @@ def test_an_idle_kept_alive_connection_serves_its_next_request(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         for _ in range(2):
             sock.sendall(request)
-            answer = b""
-            while b"</html>" not in answer.lower():
-                part = sock.recv(65536)
-                assert part, answer[:300]
-                answer += part
-            assert status_of(answer) == 200
+            assert status_of(read_page(sock)) == 200
             time.sleep(HEAD_TIMEOUT * 0.6)  # idle between requests, under uvicorn's 5 s
 
 
